@@ -20,6 +20,7 @@ from collections.abc import Sequence
 # (module, attribute) pairs; each registers one or more sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "pipelines.cli_sync",
+    "pipelines.cli_plan",
     "pipelines.cli_mapping",
     "pipelines.cli_reconcile",
     "pipelines.demo",
