@@ -1,0 +1,127 @@
+"""Settings of the sync job, resolved the dlt way, with fail-fast messages.
+
+dlt looks a setting up in environment variables first, then in ``.dlt/secrets.toml`` and
+``.dlt/config.toml`` (in the working directory, or ``$DLT_PROJECT_DIR``, merged with
+``~/.dlt/``). This module asks dlt for the five settings the job needs *before* any request
+is sent, so a missing one stops the run with exit code 2 and a message naming both the
+environment variable and the TOML key to set -- never the value of a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+EXIT_CONFIG = 2
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the CLI exits with code 2."""
+
+    exit_code = EXIT_CONFIG
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its dlt key (``section.section.name``), whether it is secret, its default."""
+
+    key: str
+    label: str
+    secret: bool = False
+    default: str | None = None
+
+    @property
+    def env_var(self) -> str:
+        """The environment variable dlt reads for this key."""
+        return self.key.replace(".", "__").upper()
+
+    @property
+    def toml_file(self) -> str:
+        return ".dlt/secrets.toml" if self.secret else ".dlt/config.toml"
+
+    @property
+    def toml_section(self) -> str:
+        return self.key.rsplit(".", 1)[0]
+
+    @property
+    def toml_name(self) -> str:
+        return self.key.rsplit(".", 1)[1]
+
+    def how_to_set(self) -> str:
+        """Where a user sets it: the env var and the TOML key."""
+        return (
+            f"set the environment variable {self.env_var} or `{self.toml_name} = \"...\"` "
+            f"under [{self.toml_section}] in {self.toml_file}"
+        )
+
+
+STORE_HASH = Setting("sources.bigcommerce.store_hash", "BigCommerce store hash")
+ACCESS_TOKEN = Setting("sources.bigcommerce.access_token", "BigCommerce API access token", secret=True)
+API_BASE_URL = Setting(
+    "sources.bigcommerce.api_base_url", "BigCommerce API base URL", default="https://api.bigcommerce.com"
+)
+PEOPLE_BASE_URL = Setting("destination.people.base_url", "Infobip base URL (https://xxxxx.api.infobip.com)")
+PEOPLE_API_KEY = Setting("destination.people.api_key", "Infobip API key", secret=True)
+
+SOURCE_SETTINGS: tuple[Setting, ...] = (STORE_HASH, ACCESS_TOKEN, API_BASE_URL)
+DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY)
+SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The resolved settings of one run. Secrets are kept out of ``repr``."""
+
+    store_hash: str
+    api_base_url: str
+    people_base_url: str | None
+    access_token: str = field(repr=False)
+    people_api_key: str | None = field(repr=False, default=None)
+
+
+def lookup(setting: Setting) -> str | None:
+    """The value of a setting from dlt's providers (env, secrets.toml, config.toml), or its default."""
+    import dlt
+
+    accessor = dlt.secrets if setting.secret else dlt.config
+    try:
+        value = accessor.get(setting.key)
+    except Exception:  # noqa: BLE001 - a provider that cannot be read counts as "not set"
+        value = None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return setting.default
+    return str(value).strip()
+
+
+def resolve_settings(*, need_destination: bool = True) -> JobSettings:
+    """Resolve every setting a run needs, or raise ``ConfigError`` listing each missing one."""
+    wanted = SOURCE_SETTINGS + (DESTINATION_SETTINGS if need_destination else ())
+    values = {s.key: lookup(s) for s in wanted}
+    missing = [s for s in wanted if values[s.key] is None]
+    if missing:
+        lines = [f"  - {s.label}: {s.how_to_set()}" for s in missing]
+        raise ConfigError("missing configuration:\n" + "\n".join(lines))
+    for s in (API_BASE_URL, PEOPLE_BASE_URL):
+        url = values.get(s.key)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{s.label} must start with http:// or https:// ({s.env_var})")
+    return JobSettings(
+        store_hash=values[STORE_HASH.key] or "",
+        access_token=values[ACCESS_TOKEN.key] or "",
+        api_base_url=(values[API_BASE_URL.key] or "").rstrip("/"),
+        people_base_url=(values.get(PEOPLE_BASE_URL.key) or None),
+        people_api_key=values.get(PEOPLE_API_KEY.key),
+    )
+
+
+def secret_values() -> list[str]:
+    """Every secret value currently configured (env or dlt secrets), for output redaction."""
+    found: set[str] = set()
+    for s in SECRET_SETTINGS:
+        env = os.environ.get(s.env_var)
+        if env and env.strip():
+            found.add(env.strip())
+        value = lookup(s)
+        if value:
+            found.add(value)
+    return sorted(found, key=len, reverse=True)

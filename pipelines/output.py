@@ -1,0 +1,346 @@
+"""What the job prints: log lines (text or JSON), terminal progress, summary tables, redaction.
+
+Secrets are never formatted into output in the first place; :func:`install_redaction` is the
+safety net behind that rule: every log record and every write to stdout/stderr has the
+configured secret values replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+LOGGER_NAME = "bc2people"
+MASK = "***"
+MIN_SECRET_LEN = 4  # shorter values would mask ordinary words; no real token is that short
+
+log = logging.getLogger(LOGGER_NAME)
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+class Redactor:
+    """Replaces known secret values in text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Add secret values (short or empty ones are ignored)."""
+        merged = set(self._secrets) | {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}
+        self._secrets = sorted(merged, key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def __repr__(self) -> str:  # never show the values
+        return f"Redactor({len(self._secrets)} secrets)"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value masked."""
+        for s in self._secrets:
+            if s in text:
+                text = text.replace(s, MASK)
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in the formatted message and exception text."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redactor:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a broken format string must not hide the record
+                message = str(record.msg)
+            record.msg, record.args = self.redactor.redact(message), None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.redactor.redact(record.exc_text)
+        return True
+
+
+class RedactingStream:
+    """A text stream wrapper that masks secrets in everything written through it."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        self._stream = stream
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+_REDACTOR = Redactor()
+_FILTER = RedactingFilter(_REDACTOR)
+
+
+def redactor() -> Redactor:
+    """The process-wide redactor that :func:`install_redaction` feeds."""
+    return _REDACTOR
+
+
+def redact(text: str) -> str:
+    """Mask every secret known to the process-wide redactor."""
+    return _REDACTOR.redact(text)
+
+
+def install_redaction(secrets: Iterable[str] = ()) -> Redactor:
+    """Mask ``secrets`` (and the configured token and key) in all logging and in stdout/stderr.
+
+    Idempotent; later calls add values. Covers the CLI's own error printing, dlt's log
+    handlers and any stray ``print``.
+    """
+    from pipelines.config import secret_values
+
+    _REDACTOR.add(secrets)
+    _REDACTOR.add(secret_values())
+    for name in ("", LOGGER_NAME, "dlt"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        for handler in logger.handlers:
+            if _FILTER not in handler.filters:
+                handler.addFilter(_FILTER)
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout, _REDACTOR)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr, _REDACTOR)  # type: ignore[assignment]
+    return _REDACTOR
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-28T01:02:03Z INFO  message  key=value ...``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        fields = getattr(record, "fields", None) or {}
+        extra = "".join(f" {k}={_fmt_field(v)}" for k, v in fields.items())
+        line = f"{ts} {record.levelname:<7} {record.getMessage()}{extra}"
+        if record.exc_info or record.exc_text:
+            line += "\n" + (record.exc_text or self.formatException(record.exc_info))  # type: ignore[arg-type]
+        return _REDACTOR.redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        doc.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            doc["error"] = self.formatException(record.exc_info)
+        return _REDACTOR.redact(json.dumps(doc, default=str, ensure_ascii=False))
+
+
+def _fmt_field(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+def setup_logging(log_format: str = "text", *, stream: TextIO | None = None, level: int = logging.INFO) -> None:
+    """Send the job's log (and dlt's warnings) to ``stream`` (stderr) as text or JSON lines."""
+    if log_format not in ("text", "json"):
+        raise ValueError(f"unknown log format {log_format!r} (text or json)")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(_FILTER)
+    for name, lvl in ((LOGGER_NAME, level), ("dlt", logging.WARNING)):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if getattr(old, "_bc2people", False):
+                logger.removeHandler(old)
+        handler_copy = handler if name == LOGGER_NAME else _clone(handler)
+        handler_copy._bc2people = True  # type: ignore[attr-defined]
+        logger.addHandler(handler_copy)
+        logger.setLevel(lvl)
+        logger.propagate = False
+
+
+def _clone(handler: logging.StreamHandler) -> logging.StreamHandler:  # type: ignore[type-arg]
+    twin = logging.StreamHandler(handler.stream)
+    twin.setFormatter(handler.formatter)
+    twin.addFilter(_FILTER)
+    return twin
+
+
+def event(message: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one line with structured fields (shown as key=value in text, keys in JSON)."""
+    log.log(level, message, extra={"fields": fields})
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """Live progress of a run: one updating line on a terminal, periodic log lines otherwise.
+
+    Callers report with ``progress(phase, **counters)``, e.g. ``progress("extract",
+    records=500, pages=2)`` or ``progress("push", records=1000, batches=1, total=5000,
+    total_batches=5)``. Counters are cumulative for the phase. ``done(phase)`` closes it.
+    """
+
+    LOG_EVERY_S = 10.0
+    DRAW_EVERY_S = 0.1
+
+    def __init__(self, *, live: bool, stream: TextIO | None = None, run_id: str | None = None) -> None:
+        self.live = live
+        self.stream = stream or sys.stderr
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._phase: str | None = None
+        self._started = 0.0
+        self._counters: dict[str, Any] = {}
+        self._last_draw = 0.0
+        self._last_log = 0.0
+        self._line_len = 0
+
+    def __call__(self, phase: str, **counters: Any) -> None:
+        with self._lock:
+            if phase != self._phase:
+                self._close_locked()
+                self._phase, self._started, self._counters = phase, time.monotonic(), {}
+                self._last_log = self._started
+            for key, value in counters.items():
+                if value is not None:
+                    self._counters[key] = value
+            now = time.monotonic()
+            if self.live:
+                if now - self._last_draw >= self.DRAW_EVERY_S:
+                    self._draw_locked(now)
+            elif now - self._last_log >= self.LOG_EVERY_S:
+                self._last_log = now
+                event(f"{phase} progress", run_id=self.run_id, **self._rates(now))
+
+    def done(self, phase: str | None = None) -> None:
+        """End the current phase (clears the live line)."""
+        with self._lock:
+            if phase is None or phase == self._phase:
+                self._close_locked()
+                self._phase = None
+
+    def _rates(self, now: float) -> dict[str, Any]:
+        c = dict(self._counters)
+        elapsed = max(now - self._started, 1e-6)
+        records = c.get("records")
+        if isinstance(records, int | float) and elapsed > 0.5:
+            rate = records / elapsed
+            c["per_s"] = round(rate)
+            total = c.get("total")
+            if isinstance(total, int | float) and rate > 0 and total >= records:
+                c["eta_s"] = round((total - records) / rate)
+        return c
+
+    def _draw_locked(self, now: float) -> None:
+        self._last_draw = now
+        c = self._rates(now)
+        parts = [f"{self._phase:<8}"]
+        records, total = c.get("records"), c.get("total")
+        if records is not None:
+            parts.append(f"{records:>9,}" + (f" / {total:,}" if total else "") + f" {c.get('unit', 'records')}")
+        if c.get("pages") is not None:
+            parts.append(f"{c['pages']:,} pages")
+        if c.get("batches") is not None:
+            tb = c.get("total_batches")
+            parts.append(f"{c['batches']:,}{f'/{tb:,}' if tb else ''} batches")
+        if c.get("per_s") is not None:
+            parts.append(f"{c['per_s']:,}/s")
+        if c.get("eta_s") is not None:
+            parts.append(f"ETA {_duration(c['eta_s'])}")
+        line = "  " + " · ".join(parts)
+        pad = max(self._line_len - len(line), 0)
+        self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+        self._line_len = len(line)
+
+    def _close_locked(self) -> None:
+        if self.live and self._line_len:
+            self.stream.write("\r" + " " * self._line_len + "\r")
+            self.stream.flush()
+            self._line_len = 0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> str:
+    """A plain aligned table: numbers right-aligned (with thousands separators), text left."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in rows) if rows else False
+        for i in range(len(headers))
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        out = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        return "  ".join(out).rstrip()
+
+    parts = []
+    if title:
+        parts.append(title)
+    parts.append(line(list(headers)))
+    parts.append("  ".join("─" * w for w in widths))
+    parts.extend(line(r) for r in cells)
+    return "\n".join(parts)
+
+
+def format_pairs(pairs: Sequence[tuple[str, Any]], *, title: str | None = None, indent: int = 2) -> str:
+    """A two-column ``label  value`` block, values right-aligned."""
+    shown = [(k, _cell(v)) for k, v in pairs]
+    kw = max((len(k) for k, _ in shown), default=0)
+    vw = max((len(v) for _, v in shown), default=0)
+    body = [" " * indent + f"{k:<{kw}}  {v:>{vw}}" for k, v in shown]
+    return "\n".join(([title] if title else []) + body)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
