@@ -1,0 +1,1 @@
+"""Infobip People delivery: HTTP client, shared rate limiter, dlt destination, provisioning."""

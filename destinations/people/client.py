@@ -1,0 +1,353 @@
+"""HTTP client for the parts of the Infobip People API that bc2people uses.
+
+- ``PATCH /people/3/persons/upsert`` (≤1000 persons, always 207 with ``results[]`` and
+  ``errors[]`` attributed by ``index``),
+- custom attribute definitions (``/people/2/customAttributes``), tags (``/people/2/tags``),
+  batch tag assignment (``PATCH /people/2/tags/{name}/persons``) and single-person delete
+  (``DELETE /people/2/persons?identifier=..&type=EXTERNAL_ID``).
+
+Every request first takes a slot from the process-wide limiter of its operation. 429 is
+retried with exponential jittered backoff; 5xx, timeouts and connection resets are retried
+a few times and then raised as `PeopleTransientError` (dlt then retries the job — safe,
+because the upsert is idempotent by externalId); 401/403 and whole-request 400 raise
+terminal errors. The API key goes only into the ``Authorization`` header: never into a
+message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from destinations.people.errors import (
+    PeopleAuthError,
+    PeopleRequestError,
+    PeopleTransientError,
+)
+from destinations.people.limiter import RateLimiter, shared_limiter
+
+MAX_BATCH = 1000
+ACCEPTED = ("CREATED", "UPDATED", "NOT_MODIFIED")
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+DUPLICATE_CODES = frozenset({"40002", "40006", "DUPLICATE", "DUPLICATE_NAME"})
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What People said about one person of an upsert batch (by its index in the batch).
+
+    ``status`` is CREATED, UPDATED or NOT_MODIFIED when accepted, REJECTED when People
+    returned an ``errors[]`` item for it, MISSING when the 207 mentioned it nowhere.
+    """
+
+    index: int
+    status: str
+    people_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ACCEPTED
+
+
+def error_text(body: Any, limit: int = 500) -> tuple[str | None, str]:
+    """(code, message) from any People error envelope (V3, requestError, E429, legacy)."""
+    code: Any = None
+    message = ""
+    if isinstance(body, dict):
+        exc = (body.get("requestError") or {}).get("serviceException") if isinstance(
+            body.get("requestError"), dict
+        ) else None
+        if isinstance(exc, dict):
+            code = exc.get("messageId")
+            message = str(exc.get("text") or "")
+            if exc.get("validationErrors"):
+                message += f" {json.dumps(exc['validationErrors'], ensure_ascii=False)}"
+        else:
+            code = body.get("code", body.get("errorCode", body.get("value")))
+            message = str(body.get("message") or body.get("errorMessage") or body.get("description") or "")
+            details = body.get("details") or body.get("validationErrors")
+            if details:
+                message += f" {json.dumps(details, ensure_ascii=False)}"
+    elif body:
+        message = str(body)
+    return (None if code is None else str(code)), message.strip()[:limit]
+
+
+def _json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text[:500] if resp.text else None
+
+
+class PeopleClient:
+    """A thread-safe People API client; all instances for one base URL share limiters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        rate: float = 5.0,
+        max_429_retries: int = 8,
+        max_transient_retries: int = 3,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 8.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.__api_key = api_key
+        self.timeout = timeout
+        self.rate = rate
+        self.max_429_retries = max_429_retries
+        self.max_transient_retries = max_transient_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._local = threading.local()
+        self.stats_lock = threading.Lock()
+        self.throttled = 0
+        self.retried = 0
+
+    def __repr__(self) -> str:
+        return f"PeopleClient(base_url={self.base_url!r}, api_key=<redacted>)"
+
+    # -- plumbing ------------------------------------------------------------------------
+    def limiter(self, operation: str) -> RateLimiter:
+        """The shared limiter of one operation (upsert, tags, ...) for this account."""
+        return shared_limiter(self.base_url, operation, self.rate)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(
+                {"Authorization": f"App {self.__api_key}", "Accept": "application/json"}
+            )
+            self._local.session = session
+        return session
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_cap, self.backoff_base * (2**attempt)) * (0.5 + random.random())
+
+    def request(
+        self, operation: str, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+    ) -> requests.Response:
+        """Send one request through the operation's limiter, retrying 429/5xx/network errors.
+
+        Returns the response for any other status; raises `PeopleAuthError` on 401/403 and
+        `PeopleTransientError` once retries are exhausted.
+        """
+        limiter = self.limiter(operation)
+        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        throttled = transient = 0
+        while True:
+            limiter.acquire()
+            try:
+                resp = self._session().request(
+                    method, self.base_url + path, params=params, data=data, headers=headers, timeout=self.timeout
+                )
+                status = resp.status_code
+                if status not in RETRYABLE_STATUS and status != 429:
+                    resp.content  # noqa: B018 - read the whole body now: a cut body is transient
+            except requests.RequestException as exc:
+                transient += 1
+                if transient > self.max_transient_retries:
+                    raise PeopleTransientError(
+                        f"People {operation}: {type(exc).__name__} on {method} {path} "
+                        f"after {transient} attempts"
+                    ) from None
+                self._count_retry()
+                time.sleep(self._backoff(transient - 1))
+                continue
+            if status == 429:
+                throttled += 1
+                with self.stats_lock:
+                    self.throttled += 1
+                if throttled > self.max_429_retries:
+                    raise PeopleTransientError(
+                        f"People {operation}: still 429 Too Many Requests after {throttled} attempts"
+                    )
+                pause = self._backoff(throttled - 1)
+                retry_after = resp.headers.get("Retry-After")
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    pause = max(pause, float(retry_after))
+                time.sleep(pause)
+                continue
+            if status in RETRYABLE_STATUS:
+                transient += 1
+                if transient > self.max_transient_retries:
+                    code, message = error_text(_json(resp))
+                    raise PeopleTransientError(
+                        f"People {operation}: HTTP {status} {code or ''} {message} after {transient} attempts".strip()
+                    )
+                self._count_retry()
+                time.sleep(self._backoff(transient - 1))
+                continue
+            if status in (401, 403):
+                code, message = error_text(_json(resp))
+                raise PeopleAuthError(
+                    f"People refused the API key: HTTP {status} {code or ''} {message}. Check "
+                    "DESTINATION__PEOPLE__API_KEY ([destination.people] api_key in .dlt/secrets.toml) "
+                    "and that the key has the people:manage scope.",
+                    status=status,
+                    code=code,
+                )
+            return resp
+
+    def _count_retry(self) -> None:
+        with self.stats_lock:
+            self.retried += 1
+
+    # -- persons ---------------------------------------------------------------------------
+    def upsert(self, persons: Sequence[dict[str, Any]]) -> list[RecordOutcome]:
+        """PATCH-upsert ≤1000 persons; returns one outcome per person, in input order."""
+        if not persons:
+            return []
+        if len(persons) > MAX_BATCH:
+            raise ValueError(f"an upsert batch holds at most {MAX_BATCH} persons, got {len(persons)}")
+        resp = self.request("upsert", "PATCH", "/people/3/persons/upsert", body={"persons": list(persons)})
+        body = _json(resp)
+        if resp.status_code not in (200, 207):
+            code, message = error_text(body)
+            raise PeopleRequestError(
+                f"People rejected the whole upsert request: HTTP {resp.status_code} {code or ''} {message}".strip(),
+                status=resp.status_code,
+                code=code,
+            )
+        if not isinstance(body, dict):
+            raise PeopleTransientError(f"People upsert: unreadable {resp.status_code} body")
+        return parse_upsert_response(body, len(persons))
+
+    def delete_person(self, external_id: str) -> bool:
+        """Delete one person by externalId; False when People has no such person (404)."""
+        resp = self.request(
+            "delete_person",
+            "DELETE",
+            "/people/2/persons",
+            params={"identifier": external_id, "type": "EXTERNAL_ID"},
+        )
+        if resp.status_code == 404:
+            return False
+        self._raise_for_status(resp, "delete person")
+        return True
+
+    def tag_persons(self, tag: str, external_ids: Iterable[str]) -> int:
+        """Add ``tag`` to persons by externalId (≤1000 per request); returns requests sent."""
+        ids = list(external_ids)
+        sent = 0
+        for start in range(0, len(ids), MAX_BATCH):
+            chunk = ids[start : start + MAX_BATCH]
+            body = {"people": [{"query": {"type": "EXTERNAL_ID", "identifier": i}} for i in chunk]}
+            resp = self.request("tag_persons", "PATCH", f"/people/2/tags/{quote(tag, safe='')}/persons", body=body)
+            self._raise_for_status(resp, f"tag persons with {tag!r}")
+            sent += 1
+        return sent
+
+    # -- definitions -----------------------------------------------------------------------
+    def list_custom_attributes(self) -> dict[str, str]:
+        """Every custom attribute definition: name -> dataType."""
+        found: dict[str, str] = {}
+        page = 1
+        while True:
+            resp = self.request(
+                "custom_attributes", "GET", "/people/2/customAttributes", params={"limit": "1000", "page": str(page)}
+            )
+            self._raise_for_status(resp, "list custom attributes")
+            body = _json(resp)
+            items = body.get("customAttributes", []) if isinstance(body, dict) else body
+            for item in items or []:
+                found[str(item["name"])] = str(item.get("dataType"))
+            if not items or len(items) < 1000:
+                return found
+            page += 1
+
+    def get_custom_attribute(self, name: str) -> dict[str, Any] | None:
+        """One custom attribute definition, or None when it does not exist."""
+        resp = self.request("custom_attributes", "GET", f"/people/2/customAttributes/{quote(name, safe='')}")
+        if resp.status_code == 404:
+            return None
+        self._raise_for_status(resp, f"read custom attribute {name!r}")
+        body = _json(resp)
+        return body if isinstance(body, dict) else None
+
+    def create_custom_attribute(self, name: str, data_type: str) -> bool:
+        """Define a custom attribute; False when it already existed (duplicate)."""
+        resp = self.request(
+            "custom_attributes", "POST", "/people/2/customAttributes", body={"name": name, "dataType": data_type}
+        )
+        if self._is_duplicate(resp):
+            return False
+        self._raise_for_status(resp, f"create custom attribute {name!r}")
+        return True
+
+    def get_tag(self, name: str) -> dict[str, Any] | None:
+        """One tag, or None when it does not exist."""
+        resp = self.request("tags", "GET", f"/people/2/tags/{quote(name, safe='')}")
+        if resp.status_code == 404:
+            return None
+        self._raise_for_status(resp, f"read tag {name!r}")
+        body = _json(resp)
+        return body if isinstance(body, dict) else None
+
+    def create_tag(self, name: str) -> bool:
+        """Create a tag; False when it already existed (duplicate)."""
+        resp = self.request("tags", "POST", "/people/2/tags", body={"name": name})
+        if self._is_duplicate(resp):
+            return False
+        self._raise_for_status(resp, f"create tag {name!r}")
+        return True
+
+    @staticmethod
+    def _is_duplicate(resp: requests.Response) -> bool:
+        if resp.status_code not in (400, 409):
+            return False
+        code, message = error_text(_json(resp))
+        return code in DUPLICATE_CODES or "already exists" in message.lower() or message.lower() == "duplicate"
+
+    @staticmethod
+    def _raise_for_status(resp: requests.Response, what: str) -> None:
+        if resp.status_code < 300:
+            return
+        code, message = error_text(_json(resp))
+        raise PeopleRequestError(
+            f"People could not {what}: HTTP {resp.status_code} {code or ''} {message}".strip(),
+            status=resp.status_code,
+            code=code,
+        )
+
+
+def parse_upsert_response(body: dict[str, Any], size: int) -> list[RecordOutcome]:
+    """Attribute each ``results[i]``/``errors[i]`` of a 207 to its person by ``index``.
+
+    An index People did not mention becomes MISSING (retried on a later run, never
+    counted as accepted); an index outside the batch is ignored.
+    """
+    outcomes: list[RecordOutcome | None] = [None] * size
+    for item in body.get("results") or []:
+        idx = item.get("index")
+        if isinstance(idx, int) and 0 <= idx < size:
+            pid = item.get("id")
+            status = str(item.get("status") or "")
+            if status not in ACCEPTED:
+                status = "UPDATED"  # merge-style result without status: accepted
+            outcomes[idx] = RecordOutcome(idx, status, pid if isinstance(pid, int) else None)
+    for item in body.get("errors") or []:
+        idx = item.get("index")
+        if isinstance(idx, int) and 0 <= idx < size:
+            code, message = error_text(item)
+            outcomes[idx] = RecordOutcome(idx, "REJECTED", None, code, message or "rejected by People")
+    return [
+        o if o is not None else RecordOutcome(i, "MISSING", None, None, "People returned no result for this person")
+        for i, o in enumerate(outcomes)
+    ]

@@ -1,0 +1,109 @@
+"""The ``people`` dlt destination: each batch of ≤1000 rows is one People upsert request.
+
+Rows reaching the destination carry the person to send as a JSON string in ``person``
+(People v3 upsert shape, keyed by its ``externalId``) plus any pass-through columns the
+caller wants back. After each request the ``sink`` receives the batch's rows and one
+`RecordOutcome` per row (same order), so per-record results can be recorded before dlt
+commits the batch offset. A crash between the request and that commit re-sends the batch
+on the next run: the upsert is idempotent by externalId, so that is harmless.
+
+Configuration follows dlt: ``[destination.people] base_url`` (``DESTINATION__PEOPLE__BASE_URL``)
+and ``api_key`` (``DESTINATION__PEOPLE__API_KEY``, a secret).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dlt
+
+from destinations.people.client import MAX_BATCH, PeopleClient, RecordOutcome
+from destinations.people.errors import PeopleConfigError
+
+PERSON_COLUMN = "person"
+OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[RecordOutcome]], None]
+
+
+@dataclass(frozen=True)
+class PeopleConfig:
+    """Resolved People settings; the key is kept out of the repr."""
+
+    base_url: str
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"PeopleConfig(base_url={self.base_url!r}, api_key=<redacted>)"
+
+
+def load_people_config(base_url: str | None = None, api_key: str | None = None) -> PeopleConfig:
+    """Resolve base URL and API key from arguments, then dlt config/secrets (env or TOML).
+
+    Raises `PeopleConfigError` (exit_code 2) naming the env var and TOML key when missing.
+    """
+    base_url = base_url or dlt.config.get("destination.people.base_url", str)
+    api_key = api_key or dlt.secrets.get("destination.people.api_key", str)
+    missing = []
+    if not base_url:
+        missing.append("base URL: set DESTINATION__PEOPLE__BASE_URL or [destination.people] base_url in .dlt/config.toml")
+    if not api_key:
+        missing.append("API key: set DESTINATION__PEOPLE__API_KEY or [destination.people] api_key in .dlt/secrets.toml")
+    if missing:
+        raise PeopleConfigError("People is not configured; missing " + "; ".join(missing))
+    assert base_url is not None and api_key is not None
+    if not str(base_url).startswith(("http://", "https://")):
+        raise PeopleConfigError(
+            "DESTINATION__PEOPLE__BASE_URL ([destination.people] base_url) must be a full URL such as "
+            "https://xxxxx.api.infobip.com"
+        )
+    return PeopleConfig(str(base_url).rstrip("/"), str(api_key))
+
+
+def rows_of(items: Any) -> list[dict[str, Any]]:
+    """The batch as a list of dicts (dlt passes lists for jsonl, record batches for parquet)."""
+    if hasattr(items, "to_pylist"):
+        return list(items.to_pylist())
+    return list(items)
+
+
+def deliver_batch(client: PeopleClient, rows: Sequence[dict[str, Any]], sink: OutcomeSink | None) -> None:
+    """Upsert one batch of rows and hand the per-record outcomes to ``sink``."""
+    persons = [r[PERSON_COLUMN] if isinstance(r[PERSON_COLUMN], dict) else json.loads(r[PERSON_COLUMN]) for r in rows]
+    outcomes = client.upsert(persons)
+    if sink is not None:
+        sink(rows, outcomes)
+
+
+def people_destination(
+    client: PeopleClient, sink: OutcomeSink | None = None, *, batch_size: int = MAX_BATCH, workers: int = 4
+) -> Any:
+    """A ``people`` destination instance bound to a client and an outcome sink.
+
+    ``workers`` caps the parallel load jobs (one per load file); all of them share the
+    client's per-operation rate limiter.
+    """
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
+
+    def people(items: Any, table: Any) -> None:
+        deliver_batch(client, rows_of(items), sink)
+
+    factory = dlt.destination(
+        people,
+        name="people",
+        batch_size=batch_size,
+        loader_file_format="typed-jsonl",
+        naming_convention="direct",
+        max_table_nesting=0,
+        skip_dlt_columns_and_tables=True,
+        max_parallel_load_jobs=workers,
+    )
+    return factory()
+
+
+@dlt.destination(name="people", batch_size=MAX_BATCH, loader_file_format="typed-jsonl", max_table_nesting=0)
+def people(items: Any, table: Any, base_url: str = dlt.config.value, api_key: str = dlt.secrets.value) -> None:
+    """Stand-alone form configured purely by dlt (no outcome recording): upserts each batch."""
+    deliver_batch(PeopleClient(base_url, api_key), rows_of(items), None)
