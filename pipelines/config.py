@@ -84,6 +84,7 @@ def lookup(setting: Setting) -> str | None:
     import dlt
 
     accessor = dlt.secrets if setting.secret else dlt.config
+    value: object
     try:
         value = accessor.get(setting.key)
     except Exception:  # noqa: BLE001 - a provider that cannot be read counts as "not set"

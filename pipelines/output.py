@@ -179,8 +179,8 @@ def setup_logging(log_format: str = "text", *, stream: TextIO | None = None, lev
         for old in list(logger.handlers):
             if getattr(old, "_bc2people", False):
                 logger.removeHandler(old)
-        handler_copy = handler if name == LOGGER_NAME else _clone(handler)
-        handler_copy._bc2people = True  # type: ignore[attr-defined]
+        handler_copy: logging.Handler = handler if name == LOGGER_NAME else _clone(handler)
+        setattr(handler_copy, "_bc2people", True)  # noqa: B010 - marks our own handlers for replacement
         logger.addHandler(handler_copy)
         logger.setLevel(lvl)
         logger.propagate = False
