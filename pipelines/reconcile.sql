@@ -10,8 +10,10 @@
 --
 -- Every staged customer that is still in the store is in exactly one state:
 --   accepted             People holds the customer's current mapped payload
---   pending              staged but not yet accepted: never attempted, failed to deliver,
---                        or its mapped payload changed since People last accepted it
+--   pending              staged but not yet accepted: never attempted, staged again since it
+--                        was last mapped (its staging load id differs from the ledger's
+--                        source_load_id), failed to deliver, or its mapped payload changed
+--                        since People last accepted it
 --   rejected_by_mapping  the mapping refused it (reason in error_message)
 --   rejected_by_people   People refused it (error_code / error_message)
 -- so  staged_active = accepted + pending + rejected_by_mapping + rejected_by_people.
@@ -26,7 +28,7 @@
 
 
 -- One row per staged customer, whichever optional columns staging has (UNION ALL BY NAME
--- adds `_deleted_at` as NULL until the first deletion sweep creates the column).
+-- adds `_deleted_at` / `_dlt_load_id` as NULL while staging has no such column).
 CREATE OR REPLACE VIEW people_sync.customers_staged AS
 SELECT
     CAST(id AS BIGINT)                      AS customer_id,
@@ -34,12 +36,13 @@ SELECT
     first_name,
     last_name,
     CAST(date_modified AS VARCHAR)          AS date_modified,
-    TRY_CAST(_deleted_at AS TIMESTAMPTZ)    AS deleted_at,
-    _deleted_at IS NULL                     AS in_store
+    TRY_CAST(_deleted_at AS TIMESTAMP)      AS deleted_at,
+    _deleted_at IS NULL                     AS in_store,
+    CAST(_dlt_load_id AS VARCHAR)           AS staged_load_id
 FROM (
     SELECT * FROM bigcommerce.customers
     UNION ALL BY NAME
-    SELECT NULL::TIMESTAMPTZ AS _deleted_at WHERE false
+    SELECT NULL::TIMESTAMP AS _deleted_at, NULL::VARCHAR AS _dlt_load_id WHERE false
 )
 ;
 
@@ -72,8 +75,13 @@ SELECT
     l.last_attempt_at,
     l.last_success_at,
     l.run_id                                            AS last_run_id,
+    s.staged_load_id,
+    l.source_load_id,
     CASE
         WHEN NOT s.in_store                             THEN 'deleted_in_store'
+        WHEN l.external_id IS NULL                      THEN 'pending'
+        WHEN l.source_load_id IS NOT NULL AND s.staged_load_id IS NOT NULL
+             AND l.source_load_id <> s.staged_load_id   THEN 'pending'
         WHEN l.last_status = 'REJECTED_BY_MAPPING'      THEN 'rejected_by_mapping'
         WHEN l.last_status = 'REJECTED_BY_PEOPLE'       THEN 'rejected_by_people'
         WHEN l.last_status IN ('CREATED', 'UPDATED', 'NOT_MODIFIED')
@@ -105,8 +113,10 @@ CREATE OR REPLACE VIEW people_sync.customers_pending AS
 SELECT customer_id, email, external_id, last_status, error_code, error_message,
        last_attempt_at, last_success_at, last_run_id,
        CASE
-           WHEN external_id IS NULL       THEN 'not attempted yet'
-           WHEN last_status = 'FAILED'    THEN 'delivery failed'
+           WHEN external_id IS NULL                THEN 'not mapped yet'
+           WHEN source_load_id IS NOT NULL AND staged_load_id IS NOT NULL
+                AND source_load_id <> staged_load_id THEN 'staged change not mapped yet'
+           WHEN last_status = 'FAILED'             THEN 'delivery failed'
            ELSE 'changed since last accepted'
        END AS reason
 FROM people_sync.customer_status

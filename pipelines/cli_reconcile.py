@@ -1,0 +1,103 @@
+"""``bc2people reconcile`` (where every customer stands) and ``bc2people runs`` (run history)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipelines.paths import DEFAULT_DUCKDB
+
+
+class NoDatabase(Exception):
+    """The DuckDB file does not exist or holds no ledger yet."""
+
+    exit_code = 2
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``reconcile`` and ``runs`` commands."""
+    p = subparsers.add_parser(
+        "reconcile",
+        help="where every staged customer stands in People (summary of the reconciliation views)",
+        description="Summarise the people_sync reconciliation views: staged, mapped, pending, accepted, rejected.",
+    )
+    p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=reconcile_main)
+
+    r = subparsers.add_parser("runs", help="run history", description="The latest runs recorded in people_sync.runs.")
+    r.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
+    r.add_argument("--limit", metavar="N", type=int, default=20, help="how many runs, newest first (default 20)")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.set_defaults(func=runs_main)
+
+
+def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
+    """Open the DuckDB file; refresh the views when it can write, read-only while a sync holds it."""
+    import duckdb
+
+    from pipelines.reconcile import ensure_reconciliation_views
+
+    if not Path(path).exists():
+        raise NoDatabase(f"no DuckDB file at {path}: run `bc2people sync --duckdb {path}` first")
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException:
+        return duckdb.connect(str(path), read_only=True)  # a sync is running: read what is there
+    if refresh_views:
+        ensure_reconciliation_views(con)
+    return con
+
+
+def reconcile_main(args: argparse.Namespace) -> int:
+    """Print the reconciliation summary (and People error codes)."""
+    from pipelines.output import format_pairs, format_table
+    from pipelines.reconcile import missing_tables, people_errors, reconcile_overall, reconcile_summary
+
+    con = open_db(args.duckdb)
+    try:
+        missing = missing_tables(con)
+        if missing:
+            raise NoDatabase(f"{args.duckdb} has nothing to reconcile yet (missing {', '.join(missing)})")
+        if args.json:
+            doc = {"overall": reconcile_overall(con), "people_errors": people_errors(con)}
+            print(json.dumps(doc, default=str, indent=2))
+            return 0
+        print(format_pairs(reconcile_summary(con), title=f"Reconciliation of {args.duckdb}"))
+        errors = people_errors(con)
+        if errors:
+            print()
+            rows = [[e["error_code"], e["customers"], _short(e["example_message"])] for e in errors]
+            print(format_table(["People error", "customers", "example"], rows))
+        print("\nDrill in: duckdb " + str(args.duckdb) + ' "FROM people_sync.customers_pending"')
+        return 0
+    finally:
+        con.close()
+
+
+def runs_main(args: argparse.Namespace) -> int:
+    """Print the run history, newest first."""
+    from pipelines.output import format_runs
+    from pipelines.reconcile import run_history
+
+    con = open_db(args.duckdb, refresh_views=False)
+    try:
+        runs = run_history(con, args.limit)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(runs, default=str, indent=2))
+        return 0
+    if not runs:
+        print(f"no runs recorded in {args.duckdb}", file=sys.stderr)
+        return 0
+    print(format_runs(runs))
+    return 0
+
+
+def _short(text: Any, width: int = 70) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= width else s[: width - 1] + "…"

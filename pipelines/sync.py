@@ -1,0 +1,316 @@
+"""One run of the nightly job: stage → map → diff → push → record, under one run id.
+
+``run_sync`` is what ``bc2people sync`` and ``bc2people demo`` call. Order of work:
+
+1. load the mapping (a bad mapping: exit 2, before any request and before a run is recorded);
+2. resolve the configuration (a missing setting: exit 2, naming the env var and TOML key);
+3. ``start_run`` in the ledger (which also marks a run left ``running`` by a killed process
+   as failed);
+4. ``stage_customers`` (incremental, or ``full_refresh``; ``sweep_deletions`` finds deletions);
+5. ``push_persons`` (``dry_run`` sends nothing; ``retry_rejected`` re-sends rejected persons);
+6. ``finish_run`` with every count and the final status, then refresh the reconciliation views.
+
+Any exception after step 3 ends the run as ``failed`` with a secret-free message (exit 1);
+nothing half-recorded survives, because staging commits per load and the ledger per batch.
+Exit 3 when the records rejected (by the mapping and by People) exceed ``max_rejected_pct``
+of the records mapped in this run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as _random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import ConfigError, JobSettings, resolve_settings
+from pipelines.output import event, install_redaction, redact
+from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
+DEFAULT_MAX_REJECTED_PCT = 1.0
+
+PUSH_COUNTS = (
+    "mapped", "rejected_by_mapping", "unchanged", "sent", "created", "updated", "not_modified",
+    "rejected_by_people", "failed", "delete_actions",
+)
+RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *PUSH_COUNTS)
+
+ProgressFn = Callable[..., None]
+
+
+class SetupError(Exception):
+    """The run could not start (mapping or configuration); nothing was sent or recorded."""
+
+    exit_code = EXIT_CONFIG
+
+
+@dataclass
+class SyncResult:
+    """What a run did: its id, final status, exit code and counts."""
+
+    run_id: str
+    status: str
+    exit_code: int
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float = 0.0
+    rejected_pct: float | None = None
+    max_rejected_pct: float = DEFAULT_MAX_REJECTED_PCT
+    dry_run: bool = False
+    pages: int | None = None
+    requests: int | None = None
+    window: tuple[Any, Any] | None = None
+    sample_diffs: list[Any] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view of the result."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "counts": dict(self.counts),
+            "error": self.error,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": round(self.duration_s, 3),
+            "rejected_pct": None if self.rejected_pct is None else round(self.rejected_pct, 3),
+            "max_rejected_pct": self.max_rejected_pct,
+            "pages": self.pages,
+            "requests": self.requests,
+            "window": [str(w) if w is not None else None for w in self.window] if self.window else None,
+        }
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: UTC timestamp plus 6 random hex digits (``20261128T010203Z-a1b2c3``)."""
+    now = now or datetime.now(UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{_random.token_hex(3)}"
+
+
+def rejected_share(counts: dict[str, int]) -> float | None:
+    """Rejected records (by mapping + by People) as a percentage of records mapped this run.
+
+    ``None`` when nothing was mapped in this run (no share to judge).
+    """
+    mapped = int(counts.get("mapped") or 0)
+    rejected = int(counts.get("rejected_by_mapping") or 0) + int(counts.get("rejected_by_people") or 0)
+    if mapped <= 0:
+        return None
+    return 100.0 * rejected / mapped
+
+
+def safe_error(exc: BaseException) -> str:
+    """A one-line, secret-free description of an exception."""
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, ConfigError | SetupError) and type(exc).__name__ not in text:
+        text = f"{type(exc).__name__}: {text}"
+    return redact(text)[:2000]
+
+
+def run_sync(
+    mapping_path: str | Path = DEFAULT_MAPPING,
+    duckdb_path: str | Path = DEFAULT_DUCKDB,
+    *,
+    dry_run: bool = False,
+    full_refresh: bool = False,
+    sweep_deletions: bool = False,
+    retry_rejected: bool = False,
+    max_rejected_pct: float = DEFAULT_MAX_REJECTED_PCT,
+    progress: ProgressFn | None = None,
+    run_id: str | None = None,
+) -> SyncResult:
+    """Run the job once; returns the result (exit code inside) or raises ``SetupError`` (exit 2)."""
+    from pipelines.mapping import MappingError, load_mapping
+
+    install_redaction()
+    if max_rejected_pct < 0:
+        raise SetupError("--max-rejected-pct must be 0 or more")
+    try:
+        mapping = load_mapping(str(mapping_path))
+    except MappingError as exc:
+        raise SetupError(redact(str(exc))) from None
+    except FileNotFoundError:
+        raise SetupError(f"mapping file not found: {mapping_path}") from None
+    try:
+        settings = resolve_settings(need_destination=not dry_run)
+    except ConfigError as exc:
+        raise SetupError(str(exc)) from None
+    install_redaction([settings.access_token, settings.people_api_key or ""])
+
+    duckdb_path = Path(duckdb_path)
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    options = {
+        "dry_run": dry_run,
+        "full_refresh": full_refresh,
+        "sweep_deletions": sweep_deletions,
+        "retry_rejected": retry_rejected,
+        "max_rejected_pct": max_rejected_pct,
+        "duckdb": str(duckdb_path),
+    }
+    result = SyncResult(
+        run_id=run_id or new_run_id(),
+        status="running",
+        exit_code=EXIT_OK,
+        started_at=datetime.now(UTC),
+        max_rejected_pct=max_rejected_pct,
+        dry_run=dry_run,
+    )
+    clock = time.monotonic()
+    _start_run(duckdb_path, result.run_id, mapping, options)
+    event("run started", run_id=result.run_id, mapping=str(mapping_path), duckdb=str(duckdb_path), **_flags(options))
+    try:
+        _do_run(result, mapping, settings, duckdb_path, options, progress)
+    except BaseException as exc:  # noqa: BLE001 - record every failure, then decide
+        result.status, result.exit_code = "failed", EXIT_FAILED
+        result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else safe_error(exc)
+        event("run failed", level=40, run_id=result.run_id, error=result.error)
+        result.duration_s = time.monotonic() - clock
+        result.finished_at = datetime.now(UTC)
+        if result.counts:
+            with contextlib.suppress(Exception):  # best effort on the way out
+                result.counts["staged"] = _count_staged(duckdb_path)
+        _finish_run_quietly(duckdb_path, result)
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return result
+    result.duration_s = time.monotonic() - clock
+    result.finished_at = datetime.now(UTC)
+    _finish_run(duckdb_path, result)
+    event(
+        "run finished",
+        run_id=result.run_id,
+        status=result.status,
+        seconds=round(result.duration_s, 1),
+        **{k: v for k, v in result.counts.items() if v},
+    )
+    return result
+
+
+def _flags(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is True}
+
+
+def _do_run(
+    result: SyncResult,
+    mapping: Any,
+    settings: JobSettings,
+    duckdb_path: Path,
+    options: dict[str, Any],
+    progress: ProgressFn | None,
+) -> None:
+    from pipelines.push import push_persons
+    from pipelines.staging import stage_customers
+
+    staged = stage_customers(
+        str(duckdb_path),
+        full_refresh=options["full_refresh"],
+        sweep_deletions=options["sweep_deletions"],
+        progress=progress,
+    )
+    _done(progress, "extract")
+    result.pages = getattr(staged, "pages", None)
+    result.requests = getattr(staged, "requests", None)
+    result.window = (getattr(staged, "window_start", None), getattr(staged, "window_end", None))
+    counts = {k: 0 for k in RUN_COUNTS}
+    result.counts = counts  # filled in as the run goes, so a failed run still records them
+    counts["extracted"] = int(getattr(staged, "extracted", 0) or 0)
+    counts["deleted_in_store"] = int(getattr(staged, "deleted_marked", 0) or 0)
+    event(
+        "staged",
+        run_id=result.run_id,
+        extracted=counts["extracted"],
+        pages=result.pages,
+        deleted_in_store=counts["deleted_in_store"],
+    )
+    pushed = push_persons(
+        str(duckdb_path),
+        mapping,
+        result.run_id,
+        store_hash=settings.store_hash,
+        dry_run=options["dry_run"],
+        retry_rejected=options["retry_rejected"],
+        progress=progress,
+    )
+    _done(progress, "push")
+    for key in PUSH_COUNTS:
+        counts[key] = int((pushed.counts or {}).get(key, 0) or 0)
+    counts["staged"] = _count_staged(duckdb_path)
+    result.sample_diffs = list(getattr(pushed, "sample_diffs", None) or [])
+    result.rejected_pct = rejected_share(counts)
+    if options["dry_run"]:
+        result.status, result.exit_code = "dry_run", EXIT_OK
+    elif result.rejected_pct is not None and result.rejected_pct > options["max_rejected_pct"]:
+        result.status, result.exit_code = "rejected_threshold", EXIT_REJECTED
+        result.error = (
+            f"{result.rejected_pct:.2f}% of the {counts['mapped']:,} records mapped in this run were rejected "
+            f"(limit --max-rejected-pct {options['max_rejected_pct']:g})"
+        )
+    else:
+        result.status, result.exit_code = "success", EXIT_OK
+
+
+def _done(progress: ProgressFn | None, phase: str) -> None:
+    done = getattr(progress, "done", None)
+    if callable(done):
+        done(phase)
+
+
+def _connect(duckdb_path: Path) -> Any:
+    import duckdb
+
+    return duckdb.connect(str(duckdb_path))
+
+
+def _count_staged(duckdb_path: Path) -> int:
+    from pipelines.staging import STAGING_DATASET
+
+    con = _connect(duckdb_path)
+    try:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'customers'",
+            [STAGING_DATASET],
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = con.execute(f"SELECT count(*) FROM {STAGING_DATASET}.customers").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+def _start_run(duckdb_path: Path, run_id: str, mapping: Any, options: dict[str, Any]) -> None:
+    from pipelines.ledger import ensure_ledger, start_run
+
+    con = _connect(duckdb_path)
+    try:
+        ensure_ledger(con)
+        start_run(con, run_id, str(getattr(mapping, "path", "")), getattr(mapping, "sha256", None), options)
+    finally:
+        con.close()
+
+
+def _finish_run(duckdb_path: Path, result: SyncResult) -> None:
+    from pipelines.ledger import finish_run
+    from pipelines.reconcile import ensure_reconciliation_views
+
+    con = _connect(duckdb_path)
+    try:
+        finish_run(con, result.run_id, status=result.status, counts=result.counts, error=result.error)
+        ensure_reconciliation_views(con)
+    finally:
+        con.close()
+
+
+def _finish_run_quietly(duckdb_path: Path, result: SyncResult) -> None:
+    """Record a failed run; a failure to record is logged, never raised over the real error."""
+    try:
+        _finish_run(duckdb_path, result)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the user needs
+        event("could not record the failed run", level=40, run_id=result.run_id, error=safe_error(exc))
