@@ -11,11 +11,19 @@ import requests
 from sandbox.people import PeopleSandbox
 
 
-@pytest.fixture
-def people_sandbox() -> Iterator[PeopleSandbox]:
-    """A started PeopleSandbox (api_key "sandbox-key", no rate limit), stopped afterwards."""
+@pytest.fixture(scope="session")
+def _people_sandbox_server() -> Iterator[PeopleSandbox]:
+    # One server per session: stopping a ThreadingHTTPServer costs ~0.5 s (its poll interval).
     with PeopleSandbox(api_key="sandbox-key", rate_limit=None) as ps:
         yield ps
+
+
+@pytest.fixture
+def people_sandbox(_people_sandbox_server: PeopleSandbox) -> PeopleSandbox:
+    """A started PeopleSandbox (api_key "sandbox-key", no rate limit), empty and with default
+    settings at the start of every test (shared server, `reset()` between tests)."""
+    _people_sandbox_server.reset()
+    return _people_sandbox_server
 
 
 class PeopleHTTP:
