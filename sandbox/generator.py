@@ -1,0 +1,336 @@
+"""Deterministic BigCommerce v3 test customers: realistic, varied, and sometimes hostile.
+
+``generate_customers(n, seed)`` depends only on its arguments (``now=None`` means the fixed
+`REFERENCE_NOW`, 2026-01-01T00:00:00Z, not the wall clock), so a seed reproduces a store.
+It is built for speed (100k customers in about a second or two): pools are prepared once and
+each customer costs a handful of draws.
+
+What the data holds, on purpose:
+- unicode names (accents, CJK, Cyrillic, Greek, Arabic and Hebrew RTL, Devanagari), and ~3%
+  names containing characters People forbids (``& < > " / \\ : ( ) { } = ; #``);
+- ``""`` where the API returns empty strings (company, phone, notes, address2, ...);
+- ``channel_ids`` ``null`` (global login) or a list;
+- phones in local formats of US, UK, DE, FR, BR, IN, HR, plus E.164 and some invalid ones;
+- emails unique case-insensitively, some in mixed or upper case, some near-duplicates of
+  another customer's address (same local part on another domain, or a ``+tag``);
+- 0–10 addresses (mostly 0–2), attributes, form fields (``newsletter`` consent and others),
+  store credit, customer groups, beta ``shopper_profile_id``/``segment_ids``;
+- ``date_created`` rising with id over ~6 years, with bulk imports where hundreds of
+  customers share one second; ``date_modified`` equal to ``date_created`` for many and
+  spread after it for the rest, again with shared seconds (bulk updates).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+REFERENCE_NOW = 1767225600  # 2026-01-01T00:00:00Z
+YEARS = 6
+
+FIRST = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Emma", "Olivia", "Noah", "Liam", "Sophia", "Ava", "Mia", "Lucas", "Ethan", "Isabella", "Jürgen", "Müller-Lüdenscheidt", "Zoë", "Chloé", "Éloïse", "François", "Renée", "Léa", "Amélie", "Björn", "Søren", "Åsa", "Ångström", "João", "Conceição", "Gonçalo", "Mário", "Inês", "Ñoño", "Begoña", "Iñaki", "José", "María", "Łukasz", "Wojciech", "Zofia", "Ștefan", "Ioana", "Şükrü", "Ayşe", "Ğül", "Nguyễn", "Thị", "Đức", "Анна", "Дмитрий", "Ольга", "Σοφία", "Γιώργος", "王", "李", "张伟", "陈静", "さくら", "健太", "محمد", "فاطمة", "יוסף", "שרה", "अनन्या", "राहुल", "Priya", "Arjun", "Siobhán", "Seán", "Niamh", "Tomás", "Ana", "Ivan", "Marija", "Željko", "Dženan"]
+LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "O'Brien", "McDonald", "D'Angelo", "van", "der", "Berg", "von", "Trapp", "de", "la", "Cruz", "Müller", "Schröder", "Weiß", "Größe", "Lefèvre", "Dubois", "Gérard", "Señor", "Peña", "Muñoz", "Gonçalves", "Araújo", "Kowalski", "Wójcik", "Brzęczyszczykiewicz", "Öztürk", "Yılmaz", "Nguyễn", "Trần", "Иванов", "Смирнова", "Παπαδόπουλος", "王", "李", "佐藤", "鈴木", "عبدالله", "כהן", "शर्मा", "Horvat", "Kovačević", "Jurić", "Smith-Jones", "Saint-Exupéry", "Ó'Súilleabháin", "Ng", "Li"]
+FORBIDDEN_NAMES = (
+    "O'Brien & Sons", "Anne (Annie)", "Smith/Jones", "<script>", 'The "Boss"', "Back\\slash", "Dr: Who",
+    "{curly}", "key=value", "Semi;colon", "#1 Fan", "Tom & Jerry", "Ltd. (UK)", "a<b>c",
+)
+DOMAINS = (
+    "example.com", "gmail.com", "yahoo.com", "outlook.com", "hotmail.co.uk", "web.de", "orange.fr",
+    "uol.com.br", "rediffmail.com", "t-online.de", "icloud.com", "proton.me", "example.org", "bücher.de",
+)
+COMPANIES = (
+    "Acme Corp", "Globex", "Initech", "Umbrella GmbH", "Société Générale", "Müller & Söhne KG",
+    "Tata Consultancy", "Itaú Unibanco", "Small Shop Ltd", "株式会社テスト", "O'Reilly Media", "Foo (Bar) Inc.",
+)
+CITIES = {
+    "US": (("New York", "NY", "New York"), ("Austin", "TX", "Texas"), ("San Francisco", "CA", "California")),
+    "GB": (("London", "", "England"), ("Manchester", "", "England"), ("Edinburgh", "", "Scotland")),
+    "DE": (("Berlin", "", "Berlin"), ("München", "", "Bayern"), ("Köln", "", "Nordrhein-Westfalen")),
+    "FR": (("Paris", "", "Île-de-France"), ("Lyon", "", "Auvergne-Rhône-Alpes")),
+    "BR": (("São Paulo", "SP", "São Paulo"), ("Rio de Janeiro", "RJ", "Rio de Janeiro")),
+    "IN": (("Mumbai", "MH", "Maharashtra"), ("Bengaluru", "KA", "Karnataka")),
+    "HR": (("Zagreb", "", "Grad Zagreb"), ("Split", "", "Splitsko-dalmatinska")),
+}
+COUNTRY_NAMES = {"US": "United States", "GB": "United Kingdom", "DE": "Germany", "FR": "France", "BR": "Brazil",
+                 "IN": "India", "HR": "Croatia"}
+STREETS = ("Main Street", "Hauptstraße", "Rue de Rivoli", "Rua Augusta", "MG Road", "High Street", "Ilica",
+           "Elm St", "Broadway", "Königsallee")
+ATTRIBUTES = (  # (attribute_id, value pool): values are strings, whatever the attribute's type
+    (1, ("gold", "silver", "bronze", "platinum")),  # loyalty_tier (string)
+    (2, ("1985-04-12", "1990-12-31", "2001-07-04", "1979-02-28")),  # birthday (date)
+    (3, ("38", "42", "44.5", "9")),  # shoe_size (number)
+    (4, ("Yes", "No")),  # sms_opt_in (string)
+    (5, ("en", "de", "fr", "pt-BR", "hr")),  # preferred_language (string)
+)
+SEGMENTS = tuple(str(uuid.UUID(int=(0xA1B2C3D4 << 96) + i, version=4)) for i in range(8))
+NOTES = ("", "", "", "", "VIP", "Prefers email", "Wholesale account; net 30", "Ruft nur abends an.",
+         "Line one\nline two", "Allergic to 🥜")
+
+
+def _phone(r: Any) -> str:
+    """A phone number in one of many local formats, E.164, or invalid (``r`` is ``rng.random``)."""
+    k = int(r() * 20)
+    d = int(r() * 10_000_000)
+    a = 200 + int(r() * 799)
+    if k == 0:
+        return f"({a}) 555-{d % 10000:04d}"
+    if k == 1:
+        return f"{a}-555-{d % 10000:04d}"
+    if k == 2:
+        return f"+1 {a} 555 {d % 10000:04d}"
+    if k == 3:
+        return f"020 7946 {d % 10000:04d}"
+    if k == 4:
+        return f"07700 9{d % 100000:05d}"
+    if k == 5:
+        return f"+44 7700 9{d % 100000:05d}"
+    if k == 6:
+        return f"030 {d % 100000000:08d}"
+    if k == 7:
+        return f"0151 {d:08d}"
+    if k == 8:
+        return f"+49 30 {d:08d}"
+    if k == 9:
+        return f"01 {d // 1000 % 100:02d} {d // 100 % 100:02d} {d % 100:02d} {d // 10 % 100:02d}"
+    if k == 10:
+        return f"+33 6 12 {d // 10000 % 100:02d} {d // 100 % 100:02d} {d % 100:02d}"
+    if k == 11:
+        return f"(11) 9{d // 1000 % 10000:04d}-{d % 10000:04d}"
+    if k == 12:
+        return f"+55 11 9{d // 1000 % 10000:04d} {d % 10000:04d}"
+    if k == 13:
+        return f"+91 98{d // 100000 % 1000:03d} {d % 100000:05d}"
+    if k == 14:
+        return f"098{d // 100000 % 1000:03d} {d % 100000:05d}"
+    if k == 15:
+        return f"+385 91 {d % 10000000:07d}"
+    if k == 16:
+        return f"+1{a}555{d % 10000:04d}"
+    if k == 17:
+        return ("12345", "call me", "555-CALL-NOW", "+1 (000) 000-0000", "0000000000", "n/a")[d % 6]
+    return f"+1 {a}-555-{d % 10000:04d} ext. {d % 100}"
+
+
+def _uuid4(bits: int) -> str:
+    """A version-4 UUID string from 128 random bits (faster than uuid.UUID)."""
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _local(first: str, last: str, i: int) -> str:
+    base = f"{first}.{last}".replace(" ", "").replace("'", "")
+    ascii_part = base.encode("ascii", "ignore").decode() or "user"
+    return f"{ascii_part}{i}"
+
+
+def generate_customers(n: int, seed: int, *, start_id: int = 1, now: int | None = None) -> list[dict[str, Any]]:
+    """``n`` full V3 customer objects with ids ``start_id..start_id+n-1`` (see the module docstring)."""
+    was_enabled = gc.isenabled()
+    gc.disable()  # building ~1M small containers: the cyclic GC would more than double the time
+    try:
+        return _generate(n, seed, start_id, now)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _generate(n: int, seed: int, start_id: int, now: int | None) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    now = REFERENCE_NOW if now is None else int(now)
+    span = YEARS * 365 * 86400
+    t0 = now - span
+    step = span / max(n, 1)
+    iso_cache: dict[int, str] = {}
+
+    def iso(e: int) -> str:
+        s = iso_cache.get(e)
+        if s is None:
+            if len(iso_cache) > 200_000:
+                iso_cache.clear()
+            s = iso_cache[e] = _iso(e)
+        return s
+
+    out: list[dict[str, Any]] = []
+    emails: set[str] = set()
+    recent_locals: list[str] = []
+    r = rng.random
+
+    def choice(seq: Any) -> Any:
+        return seq[int(r() * len(seq))]
+
+    def between(lo: int, hi: int) -> int:
+        return lo + int(r() * (hi - lo))
+
+    bulk_left = 0
+    bulk_epoch = 0
+    for k in range(n):
+        cid = start_id + k
+        # -- dates: rising with id; bulk imports share one second ------------------
+        if bulk_left > 0:
+            bulk_left -= 1
+            dc = bulk_epoch
+        else:
+            dc = int(t0 + k * step + r() * step)
+            if r() < 0.004:
+                bulk_left = between(20, 600)
+                bulk_epoch = dc
+        dc = min(dc, now - 1)
+        x = r()
+        if x < 0.4:
+            dm = dc
+        elif x < 0.5:  # bulk update: a few shared seconds
+            dm = max(dc, now - 86400 * (1 + (cid % 7) * 30))
+        else:
+            dm = dc + int((now - dc) * r() * r())
+        # -- names ----------------------------------------------------------------
+        first = choice(FIRST)
+        last = choice(LAST)
+        if r() < 0.03:
+            if r() < 0.5:
+                first = choice(FORBIDDEN_NAMES)
+            else:
+                last = choice(FORBIDDEN_NAMES)
+        # -- email: unique case-insensitively, some mixed case and near-duplicates -
+        y = r()
+        if y < 0.05 and recent_locals:
+            local = choice(recent_locals) + ("" if r() < 0.5 else "+shop")
+        else:
+            local = _local(first, last, cid)
+        dom = choice(DOMAINS)
+        email = f"{local}@{dom}"
+        if y > 0.9:
+            email = email.upper() if y > 0.97 else email.title()
+        key = email.casefold()
+        if key in emails:
+            email = f"{local}.{cid}@{dom}"
+            key = email.casefold()
+        emails.add(key)
+        if len(recent_locals) < 64:
+            recent_locals.append(local)
+        else:
+            recent_locals[cid % 64] = local
+        # -- sub-resources ----------------------------------------------------------
+        z = r()
+        n_addr = 0 if z < 0.3 else 1 if z < 0.7 else 2 if z < 0.85 else between(3, 11)
+        addresses = []
+        for j in range(n_addr):
+            cc = choice(("US", "US", "GB", "DE", "FR", "BR", "IN", "HR"))
+            city, _code, state = choice(CITIES[cc])
+            addresses.append({
+                "id": cid * 10 + j, "customer_id": cid, "first_name": first, "last_name": last,
+                "company": "" if r() < 0.8 else choice(COMPANIES),
+                "address1": f"{between(1, 999)} {choice(STREETS)}",
+                "address2": "" if r() < 0.8 else f"Apt {between(1, 99)}",
+                "city": city, "state_or_province": state, "postal_code": f"{between(10000, 99999)}",
+                "country_code": cc, "country": COUNTRY_NAMES[cc],
+                "phone": "" if r() < 0.4 else _phone(r),
+                "address_type": "residential" if r() < 0.85 else "commercial",
+                "form_fields": [] if r() < 0.8 else [{"name": "delivery_notes", "value": "Leave at door"}],
+            })
+        attributes = []
+        if r() < 0.5:
+            for j, (aid, pool) in enumerate(ATTRIBUTES):
+                if r() < 0.5:
+                    attributes.append({
+                        "id": cid * 10 + j, "attribute_id": aid, "attribute_value": choice(pool),
+                        "customer_id": cid, "date_created": iso(dc), "date_modified": iso(dm),
+                    })
+        form_fields: list[dict[str, Any]] = []
+        w = r()
+        if w < 0.7:
+            form_fields.append({"name": "newsletter", "value": "yes" if w < 0.35 else "no", "customer_id": cid})
+        if w < 0.2:
+            form_fields.append({"name": "interests", "value": ["shoes", "bags"][: 1 + cid % 2], "customer_id": cid})
+        if 0.1 < w < 0.3:
+            form_fields.append({"name": "age", "value": 18 + cid % 60, "customer_id": cid})
+        if 0.5 < w < 0.6:
+            form_fields.append({"name": "How did you hear about us?", "value": "Instagram", "customer_id": cid})
+        ch = r()
+        out.append({
+            "id": cid,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "company": "" if r() < 0.6 else choice(COMPANIES),
+            "phone": "" if r() < 0.25 else _phone(r),
+            "registration_ip_address": "" if r() < 0.5 else f"203.0.113.{cid % 250 + 1}",
+            "notes": choice(NOTES),
+            "tax_exempt_category": "" if r() < 0.95 else "NP",
+            "customer_group_id": 0 if r() < 0.6 else between(1, 6),
+            "date_created": iso(dc),
+            "date_modified": iso(dm),
+            "authentication": {"force_password_reset": r() < 0.02},
+            "accepts_product_review_abandoned_cart_emails": r() < 0.5,
+            "origin_channel_id": 1 if r() < 0.9 else 2,
+            "channel_ids": None if ch < 0.6 else [1] if ch < 0.9 else [1, 2],
+            "addresses": addresses,
+            "attributes": attributes,
+            "form_fields": form_fields,
+            "store_credit_amounts": [{"amount": 0.0 if r() < 0.85 else round(r() * 200, 2)}],
+            "shopper_profile_id": _uuid4(rng.getrandbits(128)),
+            "segment_ids": [] if r() < 0.7 else [choice(SEGMENTS)],
+        })
+    return out
+
+
+NASTY_STRINGS = (
+    "Robert'); DROP TABLE customers;--", '{"a": [1, 2', "\\", '"', "\x00nul", "bell\x07", "tab\tand\nnewline\r\n",
+    "\u202eRTL override", "مرحبا بالعالم", "שָׁלוֹם", "👩‍👩‍👧‍👦🏳️‍🌈", "Z̷̢̛a̸l̵g̶o", "\ufeffBOM", "' OR '1'='1",
+    "$.store", "{{template}}", "%s%n", "NULL", "null", "None", "   ", "", "\u2028line sep", "ｆｕｌｌｗｉｄｔｈ",
+    "a" * 100,
+)
+
+
+def nasty_customers(n: int, seed: int, *, start_id: int = 1) -> list[dict[str, Any]]:
+    """``n`` hostile customers: control characters, 10 kB notes, emoji, RTL, SQL/JSON-breaking
+    strings, numbers where strings belong and nulls wherever the API allows one.
+
+    Emails stay unique case-insensitively (the store enforces it); dates stay valid.
+    """
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for k in range(n):
+        cid = start_id + k
+        s = NASTY_STRINGS[k % len(NASTY_STRINGS)]
+        t = rng.choice(NASTY_STRINGS)
+        when = _iso(REFERENCE_NOW - rng.randrange(86400 * 365))
+        odd = k % 4
+        out.append({
+            "id": cid,
+            "email": f"nasty{cid}+{'ü' if odd == 0 else 'x'}@{'example.com' if odd else 'EXAMPLE.COM'}",
+            "first_name": s or "\x01",
+            "last_name": t if odd else 12345,
+            "company": None if odd == 1 else (42 if odd == 2 else t),
+            "phone": None if odd == 0 else (5551234 if odd == 3 else "+1 555 0100\x00"),
+            "registration_ip_address": "",
+            "notes": ("x" * 10240) if odd == 0 else (None if odd == 1 else s),
+            "tax_exempt_category": None,
+            "customer_group_id": 0 if odd else None,
+            "date_created": when,
+            "date_modified": when,
+            "authentication": None if odd == 2 else {"force_password_reset": False},
+            "accepts_product_review_abandoned_cart_emails": None if odd == 3 else True,
+            "origin_channel_id": 1,
+            "channel_ids": None if odd < 2 else [],
+            "addresses": [] if odd else [{
+                "id": cid * 10, "customer_id": cid, "first_name": t, "last_name": s, "company": None,
+                "address1": "\u202e" + t, "address2": None, "city": "🏙️", "state_or_province": None,
+                "postal_code": 10115, "country_code": "XX", "country": None, "phone": None,
+                "address_type": "residential", "form_fields": [{"name": s, "value": None}],
+            }],
+            "attributes": [{"id": cid * 10, "attribute_id": 1, "attribute_value": t, "customer_id": cid,
+                            "date_created": when, "date_modified": when}] if odd == 1 else [],
+            "form_fields": [{"name": "newsletter", "value": 1, "customer_id": cid},
+                            {"name": t, "value": [s, t], "customer_id": cid}] if odd != 3 else None,
+            "store_credit_amounts": [{"amount": None}] if odd == 2 else [{"amount": 1e308}],
+            "shopper_profile_id": None,
+            "segment_ids": None,
+        })
+    return out
