@@ -1,0 +1,226 @@
+"""The staging step: BigCommerce customers into DuckDB (dataset ``bigcommerce``), and back out.
+
+`stage_customers` runs the dlt pipeline ``bc2people_staging`` (merge on ``id``, nested
+values as JSON columns, parquet loader files) with its working state beside the DuckDB file
+(`pipelines.paths.pipelines_dir_for`). `iter_staged_customers` reads the staged rows back in
+the exact shape the API returned them. `sweep_deletions` marks staged customers the store no
+longer has.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.paths import pipelines_dir_for
+
+STAGING_DATASET = "bigcommerce"
+STAGING_TABLE = "customers"
+PIPELINE_NAME = "bc2people_staging"
+DELETED_AT = "_deleted_at"
+_FETCH_BATCH = 2000
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class StageResult:
+    """What one staging run did. Window bounds are API timestamps (``YYYY-MM-DDTHH:MM:SSZ``);
+    ``window_start`` is None when the run read from the beginning."""
+
+    extracted: int = 0
+    pages: int = 0
+    requests: int = 0
+    window_start: str | None = None
+    window_end: str | None = None
+    deleted_marked: int = 0
+    load_id: str | None = None
+    retries: int = 0
+    rate_limited: int = 0
+    quota_wait_s: float = 0.0
+    undeleted: int = 0
+
+
+def make_pipeline(duckdb_path: str | Path) -> Any:
+    """The dlt pipeline that stages into ``duckdb_path``."""
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(duckdb_path)),
+        dataset_name=STAGING_DATASET,
+        pipelines_dir=str(pipelines_dir_for(duckdb_path)),
+    )
+
+
+def stage_customers(
+    duckdb_path: str | Path,
+    *,
+    full_refresh: bool = False,
+    sweep_deletions: bool = False,
+    progress: ProgressFn | None = None,
+    **source_overrides: Any,
+) -> StageResult:
+    """Pull changed customers (or all, with ``full_refresh``) into ``bigcommerce.customers``.
+
+    ``source_overrides`` are passed to the `sources.bigcommerce.bigcommerce` source
+    (``store_hash``, ``access_token``, ``api_base_url``, ``max_workers``, ...); anything not
+    given comes from dlt configuration. Errors carry ``exit_code``: 2 for configuration and
+    credentials, 1 otherwise. A failed run commits neither rows nor cursor, so the next run
+    resumes from the last committed window.
+    """
+    from sources.bigcommerce import ExtractStats, bigcommerce_source
+
+    stats = ExtractStats(progress)
+    source = bigcommerce_source(full_refresh=full_refresh, stats=stats, **source_overrides)
+    pipeline = make_pipeline(duckdb_path)
+    try:
+        info = pipeline.run(source, loader_file_format="parquet")
+    except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
+        raise _root_cause(exc) from None
+    result = StageResult(
+        extracted=stats.records,
+        pages=stats.pages,
+        requests=stats.requests,
+        window_start=stats.window_start,
+        window_end=stats.window_end,
+        load_id=info.loads_ids[-1] if info.loads_ids else None,
+        retries=stats.retries,
+        rate_limited=stats.rate_limited,
+        quota_wait_s=stats.quota_wait_s,
+    )
+    if sweep_deletions:
+        if progress is not None:
+            progress({"phase": "sweep", "pages": 0, "records": 0, "total": None})
+        marked, unmarked, requests = _sweep(duckdb_path, progress=progress, **_client_overrides(source_overrides))
+        result.deleted_marked, result.undeleted = marked, unmarked
+        result.requests += requests
+    return result
+
+
+def sweep_deletions(duckdb_path: str | Path, *, progress: ProgressFn | None = None, **source_overrides: Any) -> int:
+    """Mark staged customers the store no longer has (``_deleted_at``); returns how many were
+    newly marked. Customers that came back are unmarked. Rows are never removed."""
+    return _sweep(duckdb_path, progress=progress, **_client_overrides(source_overrides))[0]
+
+
+def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    keep = {
+        "store_hash", "access_token", "api_base_url", "max_attempts", "backoff_base", "backoff_max",
+        "max_rate_limit_waits", "connect_timeout", "read_timeout",
+    }
+    return {k: v for k, v in overrides.items() if k in keep}
+
+
+def _sweep(duckdb_path: str | Path, *, progress: ProgressFn | None, **overrides: Any) -> tuple[int, int, int]:
+    """(newly marked, unmarked, requests sent)."""
+    import duckdb
+
+    from sources.bigcommerce.sweep import mark_deleted, store_customer_ids, sweep_client
+
+    client = sweep_client(**overrides)
+    ids = store_customer_ids(client, progress=progress)
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        marked, unmarked = mark_deleted(con, STAGING_DATASET, STAGING_TABLE, ids, now=datetime.now(UTC))
+    finally:
+        con.close()
+    return marked, unmarked, client.requests
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first exception in the chain that carries an ``exit_code`` (ours), else ``exc``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(getattr(cur, "exit_code", None), int):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return exc
+
+
+# -- reading staging back --------------------------------------------------------------------
+def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Staged customers as the API returned them, in id order.
+
+    JSON columns are parsed back, timestamps formatted as ``YYYY-MM-DDTHH:MM:SSZ``, dlt's
+    own columns dropped; ``_deleted_at`` is present only on customers the sweep marked.
+    ``customer_ids`` limits the output to those ids. ``con`` is a DuckDB connection.
+    """
+    from sources.bigcommerce.settings import CUSTOMER_COLUMNS
+
+    cols = _staged_columns(con)
+    if not cols:
+        return
+    select = ", ".join(_select_expr(name, dtype) for name, dtype in cols)
+    table = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
+    names = [name for name, _ in cols]
+    json_cols = {name for name, dtype in cols if dtype == "JSON"}
+    variants = _variant_columns(names)
+    declared = set(CUSTOMER_COLUMNS)
+    if customer_ids is None:
+        cur = con.execute(f"SELECT {select} FROM {table} ORDER BY id")
+        yield from _rows(cur, names, json_cols, variants, declared)
+        return
+    ids = sorted({int(i) for i in customer_ids})
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        cur = con.execute(f"SELECT {select} FROM {table} WHERE id IN (SELECT unnest(?)) ORDER BY id", [chunk])
+        yield from _rows(cur, names, json_cols, variants, declared)
+
+
+def _staged_columns(con: Any) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [STAGING_DATASET, STAGING_TABLE],
+    ).fetchall()
+    return [(str(n), str(t).upper()) for n, t in rows]
+
+
+def _select_expr(name: str, dtype: str) -> str:
+    q = f'"{name}"'
+    if dtype.startswith("TIMESTAMP"):
+        # Format in SQL: the API's own whole-second UTC format, no timezone objects needed.
+        source = f"timezone('UTC', {q})" if "TIME ZONE" in dtype else q
+        return f"strftime({source}, '%Y-%m-%dT%H:%M:%SZ') AS {q}"
+    return q
+
+
+def _variant_columns(names: list[str]) -> dict[str, str]:
+    """dlt's variant columns (``x__v_text`` for an ``x`` value of another type) -> ``x``."""
+    out = {}
+    for n in names:
+        base, sep, _ = n.rpartition("__v_")
+        if sep and base in names:
+            out[n] = base
+    return out
+
+
+def _rows(
+    cur: Any, names: list[str], json_cols: set[str], variants: dict[str, str], declared: set[str]
+) -> Iterator[dict[str, Any]]:
+    while True:
+        batch = cur.fetchmany(_FETCH_BATCH)
+        if not batch:
+            return
+        for row in batch:
+            out: dict[str, Any] = {}
+            for name, value in zip(names, row, strict=True):
+                if name.startswith("_dlt_") or name in variants:
+                    continue
+                if name in json_cols and isinstance(value, str):
+                    value = json.loads(value)
+                if value is None and name not in declared:
+                    continue  # a key this customer did not have (or the sweep never marked it)
+                out[name] = value
+            for name, base in variants.items():
+                value = row[names.index(name)]
+                if value is not None and out.get(base) is None:
+                    out[base] = json.loads(value) if name in json_cols and isinstance(value, str) else value
+            yield out

@@ -1,0 +1,333 @@
+"""Quota-aware HTTP client for the BigCommerce REST API.
+
+Every response carries ``X-Rate-Limit-Requests-Left`` / ``-Requests-Quota`` /
+``-Time-Reset-Ms`` / ``-Time-Window-Ms``; one `QuotaBudget` turns them into permission to
+send, shared by all threads reading a window. The budget never lets more requests be in
+flight than the store says are left (in-flight requests are counted against every fresh
+reading), pauses until the window refills before the quota runs out, and after each
+refill sends a single probe request until fresh headers arrive, so a window sees at most
+one 429 even when other apps share the quota.
+
+Failures: 429 with quota headers waits ``Time-Reset-Ms``; 429 without them (platform under
+load), 5xx, timeouts, connection resets and malformed bodies are retried with bounded
+exponential backoff and full jitter; 401/403 stop at once with a configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .helpers import (
+    BigCommerceAuthError,
+    BigCommerceError,
+    MalformedResponse,
+    auth_error_message,
+)
+from .settings import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RATE_LIMIT_WAITS,
+    DEFAULT_READ_TIMEOUT,
+    USER_AGENT,
+)
+
+H_LEFT = "X-Rate-Limit-Requests-Left"
+H_QUOTA = "X-Rate-Limit-Requests-Quota"
+H_RESET = "X-Rate-Limit-Time-Reset-Ms"
+H_WINDOW = "X-Rate-Limit-Time-Window-Ms"
+
+# After the reset deadline we wait this much longer before probing (clock granularity).
+RESET_MARGIN_S = 0.05
+
+
+class QuotaBudget:
+    """One store's request quota, shared by every thread of a run (thread-safe).
+
+    `acquire()` before each request, `release(headers)` after it (``None`` when no response
+    arrived). Until a response has shown rate-limit headers the budget lets one request out
+    at a time; a response without them switches the budget off (an unmetered store).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._metered: bool | None = None  # None: not yet known
+        self._left: int | None = None  # requests we may still send in this window
+        self._reset_at: float | None = None  # monotonic time the window refills
+        self._window_s = 30.0
+        self._inflight = 0
+        self._probing = False
+        self.quota: int | None = None
+        self.waited_s = 0.0
+        self.rate_limited = 0  # 429 responses that carried quota headers
+
+    def acquire(self) -> None:
+        """Block until one more request may be sent within the quota."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                if self._metered is False:
+                    break
+                if self._reset_at is not None and now >= self._reset_at:
+                    self._left = None  # the window refilled: unknown until a probe answers
+                    self._reset_at = None
+                if self._left is None:
+                    if not self._probing and self._inflight == 0:
+                        self._probing = True
+                        break
+                    wait = None
+                elif self._left > 0:
+                    self._left -= 1
+                    break
+                else:
+                    wait = max(0.0, (self._reset_at or now) - now) + RESET_MARGIN_S
+                started = self._clock()
+                self._cond.wait(timeout=wait)
+                self.waited_s += self._clock() - started
+            self._inflight += 1
+
+    def release(self, headers: Mapping[str, str] | None, *, status: int | None = None) -> None:
+        """Account for a finished request and learn from its rate-limit headers."""
+        with self._cond:
+            self._inflight -= 1
+            self._probing = False
+            reading = _quota_reading(headers) if headers is not None else None
+            if reading is None:
+                if headers is not None and status is not None and status != 429 and self._metered is None:
+                    self._metered = False  # the store sends no quota headers at all
+                self._cond.notify_all()
+                return
+            left, quota, reset_ms, window_ms = reading
+            self._metered = True
+            self.quota = quota
+            if window_ms:
+                self._window_s = window_ms / 1000.0
+            now = self._clock()
+            reset_at = now + reset_ms / 1000.0 + RESET_MARGIN_S
+            if status == 429:
+                self.rate_limited += 1
+                left = 0
+            # Requests still in flight may not be counted in this reading yet: assume they are not.
+            estimate = max(0, left - self._inflight)
+            tolerance = max(1.0, self._window_s / 4)
+            if self._reset_at is None or reset_at > self._reset_at + tolerance:
+                # First reading of a new window (or of the run).
+                self._left = estimate
+                self._reset_at = reset_at
+            elif reset_at >= self._reset_at - tolerance:
+                # Same window: readings only ever go down; keep the most cautious one.
+                self._left = estimate if self._left is None else min(self._left, estimate)
+                self._reset_at = max(self._reset_at, reset_at)
+            # else: a late answer from an older window; it says nothing about this one.
+            self._cond.notify_all()
+
+
+def _quota_reading(headers: Mapping[str, str]) -> tuple[int, int, int, int] | None:
+    try:
+        left = headers.get(H_LEFT)
+        reset = headers.get(H_RESET)
+        if left is None or reset is None:
+            return None
+        quota = headers.get(H_QUOTA)
+        window = headers.get(H_WINDOW)
+        return (
+            int(float(left)),
+            int(float(quota)) if quota is not None else 0,
+            max(0, int(float(reset))),
+            int(float(window)) if window is not None else 0,
+        )
+    except ValueError:
+        return None
+
+
+class BigCommerceClient:
+    """GET JSON from one store's API with quota pacing, retries and token-free errors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        store_hash: str,
+        access_token: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        max_rate_limit_waits: int = DEFAULT_MAX_RATE_LIMIT_WAITS,
+        pool_size: int = 16,
+        budget: QuotaBudget | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.store_hash = store_hash
+        self._token = access_token
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self.budget = budget or QuotaBudget()
+        self._pool_size = pool_size
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+        self.requests = 0  # HTTP attempts sent (retries included)
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"BigCommerceClient(base_url={self.base_url!r}, store_hash={self.store_hash!r})"
+
+    def store_path(self, template: str) -> str:
+        """Fill ``{store_hash}`` in an API path."""
+        return template.format(store_hash=self.store_hash)
+
+    def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The full, token-free URL of a request (used in messages)."""
+        query = f"?{urlencode(params)}" if params else ""
+        return f"{self.base_url}{path}{query}"
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update(
+                {"X-Auth-Token": self._token, "Accept": "application/json", "User-Agent": USER_AGENT}
+            )
+            self._local.session = session
+        return session
+
+    def _backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff for the given 1-based attempt."""
+        cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return random.uniform(cap / 2, cap)
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        validate: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """GET ``path`` and return the decoded JSON body.
+
+        ``validate`` may raise `MalformedResponse` for a body of the wrong shape; such bodies
+        are retried like truncated ones. Raises `BigCommerceAuthError` on 401/403 and
+        `BigCommerceError` once the retry limits are spent or on any other 4xx.
+        """
+        url = self.url_for(path, params)
+        failures = 0
+        rate_waits = 0
+        last_reason = "no attempt made"
+        while True:
+            self.budget.acquire()
+            with self._count_lock:
+                self.requests += 1
+            try:
+                resp = self._session().get(self.base_url + path, params=params, timeout=self.timeout)
+                body = resp.content  # reads the whole body: truncation surfaces here
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                self.budget.release(None)
+                last_reason = f"{type(exc).__name__}: network error or timeout"
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise self._give_up(url, last_reason, failures) from None
+                self._sleep_retry(failures)
+                continue
+            self.budget.release(resp.headers, status=resp.status_code)
+            status = resp.status_code
+            if status in (401, 403):
+                raise BigCommerceAuthError(auth_error_message(status, url), url=url, status=status)
+            if status == 429:
+                if _quota_reading(resp.headers) is not None:
+                    rate_waits += 1
+                    last_reason = "429 Too Many Requests (quota spent)"
+                    if rate_waits > self.max_rate_limit_waits:
+                        raise self._give_up(url, last_reason, rate_waits)
+                    continue  # the budget now waits for the window to refill
+                last_reason = "429 Too Many Requests without quota headers (platform under load)"
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise self._give_up(url, last_reason, failures)
+                self._sleep_retry(failures)
+                continue
+            if status >= 500:
+                last_reason = f"HTTP {status} {resp.reason or ''}".strip()
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise self._give_up(url, last_reason, failures, status=status)
+                self._sleep_retry(failures)
+                continue
+            if status >= 400:
+                detail = self._scrub(_error_title(body))
+                raise BigCommerceError(
+                    f"BigCommerce answered HTTP {status} for GET {url}: {detail}", url=url, status=status
+                )
+            try:
+                data = _decode(body)
+                if validate is not None:
+                    validate(data)
+            except MalformedResponse as exc:
+                last_reason = f"malformed response: {self._scrub(str(exc))}"
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise self._give_up(url, last_reason, failures, status=status) from None
+                self._sleep_retry(failures)
+                continue
+            return data
+
+    def _sleep_retry(self, failures: int) -> None:
+        with self._count_lock:
+            self.retries += 1
+        time.sleep(self._backoff(failures))
+
+    def _give_up(self, url: str, reason: str, attempts: int, *, status: int | None = None) -> BigCommerceError:
+        return BigCommerceError(
+            f"GET {url} failed after {attempts} attempt(s): {self._scrub(reason)}", url=url, status=status
+        )
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        raise MalformedResponse("empty body")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise MalformedResponse("body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedResponse(f"invalid JSON ({exc.msg} at byte {exc.pos} of {len(body)})") from None
+
+
+def _error_title(body: bytes) -> str:
+    """A short reason from any of BigCommerce's error body shapes."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body[:200].decode("utf-8", "replace") or "no body"
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]
+    if isinstance(data, dict):
+        if isinstance(data.get("errors"), list) and data["errors"] and isinstance(data["errors"][0], dict):
+            data = data["errors"][0]
+        parts = [str(data.get(k)) for k in ("title", "message", "detail") if data.get(k)]
+        errors = data.get("errors")
+        if isinstance(errors, dict) and errors:
+            parts.append("; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5]))
+        if parts:
+            return " - ".join(parts)[:500]
+    return str(data)[:200]

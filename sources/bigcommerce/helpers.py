@@ -1,0 +1,111 @@
+"""Small helpers of the BigCommerce source: errors with CLI exit codes, UTC timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .settings import ENV_ACCESS_TOKEN, ENV_STORE_HASH, TOML_SECTION
+
+API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class BigCommerceError(Exception):
+    """A request to BigCommerce failed for good; the message names the URL (never the token)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class BigCommerceConfigError(BigCommerceError):
+    """Missing or rejected configuration (exit code 2): found before or at the first request."""
+
+    exit_code = 2
+
+
+class BigCommerceAuthError(BigCommerceConfigError):
+    """401/403: the access token is wrong or lacks the Customers read-only OAuth scope."""
+
+
+class MalformedResponse(ValueError):
+    """A 2xx body that is not the documented shape (truncated JSON, missing `data`, wrong types)."""
+
+
+def missing_setting_message(field: str) -> str:
+    """The message for a missing source setting: the env var and the TOML key to set."""
+    env = f"SOURCES__BIGCOMMERCE__{field.upper()}"
+    where = "secrets.toml" if field == "access_token" else "config.toml (or secrets.toml)"
+    return (
+        f"BigCommerce setting `{field}` is missing: set the environment variable {env} "
+        f"or `{field} = ...` under {TOML_SECTION} in .dlt/{where}"
+    )
+
+
+def auth_error_message(status: int, url: str) -> str:
+    """Why BigCommerce refused the credentials, naming what to check (never the token)."""
+    if status == 401:
+        return (
+            f"BigCommerce refused the credentials (401) for GET {url}: check {ENV_ACCESS_TOKEN} "
+            f"(and {ENV_STORE_HASH}); the token may be wrong, revoked or for another store"
+        )
+    return (
+        f"BigCommerce denied access (403) for GET {url}: the API token lacks the Customers "
+        f"read-only OAuth scope (store_v2_customers_read_only); grant it to the API account "
+        f"behind {ENV_ACCESS_TOKEN}"
+    )
+
+
+def format_ts(epoch: int) -> str:
+    """Unix seconds -> the API's own UTC format ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime(API_TIME_FORMAT)
+
+
+def parse_ts(value: str) -> int:
+    """An API/ISO-8601 timestamp -> Unix seconds (naive values are read as UTC)."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp())
+
+
+class ExtractStats:
+    """What one extraction did; filled in by the ``customers`` resource as it runs.
+
+    ``progress`` (optional) is called after every page with
+    ``{"phase": "extract", "pages": n, "records": n, "total": n_or_None}``.
+    """
+
+    def __init__(self, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.progress = progress
+        self.pages = 0
+        self.records = 0
+        self.total: int | None = None
+        self.requests = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.quota_wait_s = 0.0
+        self.splits = 0
+        self.window_start: str | None = None
+        self.window_end: str | None = None
+        self.committed_cursor: str | None = None
+
+    def page_read(self, rows: int) -> None:
+        """Count one page and report progress."""
+        self.pages += 1
+        self.records += rows
+        if self.progress is not None:
+            self.progress({"phase": "extract", "pages": self.pages, "records": self.records, "total": self.total})
+
+    def __repr__(self) -> str:
+        return (
+            f"ExtractStats(pages={self.pages}, records={self.records}, requests={self.requests}, "
+            f"window={self.window_start}..{self.window_end})"
+        )

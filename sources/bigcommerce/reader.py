@@ -1,0 +1,349 @@
+"""Reading one window of customers: page shapes, slice walks and the concurrent reader.
+
+Order of rows. Cursor paging (``after``) is keyset paging on ``id``; whether the store
+honours ``sort`` together with a cursor is not documented (the sandbox ignores it). A
+cursor walk is therefore only started from a first page in id order (no ``sort``): then
+"every matching id up to the end cursor has been seen" holds whatever ``sort`` does. The
+first page of the run's window is asked for with ``sort=date_modified:asc``: it is usually
+the only page of a nightly run, and on big windows its earliest ``date_modified`` places
+the slice cuts; when such a window must be walked instead, its first page is fetched
+again in id order (one extra request).
+
+Page-number fallback (when the store returns no cursor) keeps ``sort=date_modified:asc``
+and watches ``pagination.total``: a fixed window only ever loses rows mid-run (modified or
+deleted customers move out), which shifts later rows towards already-read pages; when the
+total drops by ``d`` the reader steps back ``ceil(d / limit)`` pages so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .client import BigCommerceClient
+from .helpers import BigCommerceError, MalformedResponse, parse_ts
+from .settings import CUSTOMER_INCLUDE, CUSTOMER_SORT, CUSTOMERS_PATH, PAGE_LIMIT
+from .windows import Slice, split_slice
+
+MAX_FALLBACK_STEPBACKS = 50
+
+
+@dataclass
+class Page:
+    """One decoded page of ``GET /v3/customers``."""
+
+    rows: list[dict[str, Any]]
+    total: int | None = None  # meta.pagination.total (page paging, first page)
+    total_pages: int | None = None
+    end_cursor: str | None = None
+    has_next: bool | None = None  # from the links, when the store sent them
+
+
+def validate_page(body: Any) -> None:
+    """Raise `MalformedResponse` unless ``body`` is a customers collection envelope."""
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"expected a JSON object, got {type(body).__name__}")
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise MalformedResponse("missing `data` list" if data is None else f"`data` is {type(data).__name__}, not a list")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise MalformedResponse(f"data[{i}] is {type(row).__name__}, not an object")
+        cid = row.get("id")
+        if not isinstance(cid, int) or isinstance(cid, bool):
+            raise MalformedResponse(f"data[{i}].id is {cid!r}, not an integer")
+    meta = body.get("meta", {})
+    if not isinstance(meta, dict):
+        raise MalformedResponse(f"`meta` is {type(meta).__name__}, not an object")
+    for key in ("pagination", "cursor_pagination"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise MalformedResponse(f"`meta.{key}` is {type(meta[key]).__name__}, not an object")
+    pag = meta.get("pagination") or {}
+    for key in ("total", "total_pages"):
+        if key in pag and (not isinstance(pag[key], int) or isinstance(pag[key], bool)):
+            raise MalformedResponse(f"`meta.pagination.{key}` is {pag[key]!r}, not an integer")
+    cur = meta.get("cursor_pagination") or {}
+    if cur.get("end_cursor") is not None and not isinstance(cur["end_cursor"], str):
+        raise MalformedResponse("`meta.cursor_pagination.end_cursor` is not a string")
+
+
+def _to_page(body: dict[str, Any]) -> Page:
+    meta = body.get("meta") or {}
+    pag = meta.get("pagination") or {}
+    cur = meta.get("cursor_pagination") or {}
+    links = cur.get("links") if isinstance(cur.get("links"), dict) else None
+    if links is None and isinstance(pag.get("links"), dict):
+        links = pag["links"]
+    return Page(
+        rows=body["data"],
+        total=pag.get("total"),
+        total_pages=pag.get("total_pages"),
+        end_cursor=cur.get("end_cursor") or None,
+        has_next=None if links is None else bool(links.get("next")),
+    )
+
+
+class CustomerPages:
+    """Fetches pages of one store's customers for a slice of ``date_modified``."""
+
+    def __init__(self, client: BigCommerceClient, *, include: str | None = CUSTOMER_INCLUDE, limit: int = PAGE_LIMIT):
+        self.client = client
+        self.include = include
+        self.limit = limit
+        self.path = client.store_path(CUSTOMERS_PATH)
+
+    def _params(self, piece: Slice | None, **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.include:
+            params["include"] = self.include
+        params["limit"] = self.limit
+        if piece is not None:
+            params.update(piece.params())
+        params.update({k: v for k, v in extra.items() if v is not None})
+        return params
+
+    def fetch(self, piece: Slice | None, *, sort: bool = False, page: int | None = None, after: str | None = None) -> Page:
+        """One page: the first (default), page number ``page`` or the one after a cursor."""
+        params = self._params(piece, sort=CUSTOMER_SORT if sort else None, page=page, after=after)
+        body = self.client.get_json(self.path, params, validate=validate_page)
+        return _to_page(body)
+
+    def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool) -> Iterator[list[dict[str, Any]]]:
+        """All rows of a slice whose first page is ``first`` (a list per page).
+
+        ``sorted_first`` tells that ``first`` was asked for with ``sort``: a cursor walk then
+        restarts from a first page in id order (see the module docstring).
+        """
+        if not _has_more(first, self.limit):
+            yield first.rows
+            return
+        if first.end_cursor is None:
+            yield from self._walk_page_numbers(piece, first, sort=sorted_first)
+            return
+        if sorted_first:
+            first = self.fetch(piece)
+            if not _has_more(first, self.limit) or first.end_cursor is None:
+                yield from self.walk(piece, first, sorted_first=False)
+                return
+        yield first.rows
+        cursor = first.end_cursor
+        while True:
+            page = self.fetch(piece, after=cursor)
+            if page.rows:
+                yield page.rows
+            if not page.rows or page.end_cursor is None or page.end_cursor == cursor:
+                return
+            if page.has_next is False or (page.has_next is None and len(page.rows) < self.limit):
+                return
+            cursor = page.end_cursor
+
+    def _walk_page_numbers(self, piece: Slice | None, first: Page, *, sort: bool) -> Iterator[list[dict[str, Any]]]:
+        yield first.rows
+        prev_total = first.total
+        total_pages = first.total_pages
+        number = 2
+        stepbacks = 0
+        while total_pages is None or number <= total_pages:
+            page = self.fetch(piece, sort=sort, page=number)
+            if page.rows:
+                yield page.rows
+            if page.total is not None and prev_total is not None and page.total < prev_total:
+                stepbacks += 1
+                if stepbacks > MAX_FALLBACK_STEPBACKS:
+                    raise BigCommerceError(
+                        f"customers in window {piece.describe() if piece else '(all)'} kept changing while "
+                        f"being read by page number ({stepbacks} re-reads); try again later"
+                    )
+                back = math.ceil((prev_total - page.total) / self.limit)
+                number = max(1, number - back)
+            else:
+                if not page.rows:
+                    return
+                number += 1
+            if page.total is not None:
+                prev_total = page.total
+            if page.total_pages is not None:
+                total_pages = page.total_pages
+            elif total_pages is None and len(page.rows) < self.limit:
+                return
+
+
+def _has_more(page: Page, limit: int) -> bool:
+    if page.has_next is not None:
+        return page.has_next
+    if page.total is not None:
+        return page.total > len(page.rows)
+    return len(page.rows) >= limit
+
+
+def lowest_date_modified(rows: list[dict[str, Any]]) -> int | None:
+    """The earliest parseable ``date_modified`` among rows (None when none parses)."""
+    best: int | None = None
+    for row in rows:
+        value = row.get("date_modified")
+        if not isinstance(value, str):
+            continue
+        try:
+            t = parse_ts(value)
+        except ValueError:
+            continue
+        best = t if best is None else min(best, t)
+    return best
+
+
+# -- the concurrent reader ------------------------------------------------------------------
+@dataclass
+class _Task:
+    piece: Slice
+    top: bool  # the run's whole window: first page sorted, may be cut into many slices
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_DONE = object()
+
+
+class WindowReader:
+    """Reads every customer of a window, cutting big windows into slices read in parallel.
+
+    Iterating yields one list of rows per page. All threads share the client's quota
+    budget. A slice whose first page says it holds more than ``split_pages`` pages is cut
+    into equal-duration slices (that first page is dropped, not double-counted) while
+    there are idle workers to read them; otherwise it is walked page by page.
+    """
+
+    def __init__(self, pages: CustomerPages, window: Slice, *, workers: int = 1, split_pages: int = 4) -> None:
+        self.pages = pages
+        self.window = window
+        self.workers = max(1, workers)
+        self.split_pages = max(1, split_pages)
+        self.total: int | None = None  # rows in the window per its first page
+        self.splits = 0
+        self._cond = threading.Condition()
+        self._tasks: deque[_Task] = deque()
+        self._busy = 0
+        self._stop = threading.Event()
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        if self.workers == 1:
+            first = self.pages.fetch(self.window, sort=True)
+            self.total = first.total
+            yield from self.pages.walk(self.window, first, sorted_first=True)
+            return
+        yield from self._parallel()
+
+    def _parallel(self) -> Iterator[list[dict[str, Any]]]:
+        out: queue.Queue[Any] = queue.Queue(maxsize=self.workers * 2)
+        self._tasks.append(_Task(self.window, top=True))
+        threads = [
+            threading.Thread(target=self._work, args=(out,), name=f"bigcommerce-reader-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for t in threads:
+            t.start()
+        finished = 0
+        try:
+            while finished < len(threads):
+                item = out.get()
+                if item is _DONE:
+                    finished += 1
+                elif isinstance(item, _Failure):
+                    raise item.exc
+                else:
+                    yield item
+        finally:
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
+            while any(t.is_alive() for t in threads):
+                with contextlib.suppress(queue.Empty):
+                    out.get(timeout=0.05)
+            for t in threads:
+                t.join()
+
+    def _next_task(self) -> _Task | None:
+        with self._cond:
+            while not self._stop.is_set():
+                if self._tasks:
+                    self._busy += 1
+                    return self._tasks.popleft()
+                if self._busy == 0:
+                    self._cond.notify_all()
+                    return None
+                self._cond.wait()
+            return None
+
+    def _task_done(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def _idle(self) -> int:
+        with self._cond:
+            return max(0, self.workers - self._busy - len(self._tasks))
+
+    def _put(self, out: queue.Queue[Any], item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, out: queue.Queue[Any]) -> None:
+        try:
+            while True:
+                task = self._next_task()
+                if task is None:
+                    break
+                try:
+                    for rows in self._read(task):
+                        if not self._put(out, rows):
+                            return
+                finally:
+                    self._task_done()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
+            self._put_final(out, _Failure(exc))
+            return
+        self._put_final(out, _DONE)
+
+    def _put_final(self, out: queue.Queue[Any], item: Any) -> None:
+        # The consumer drains the queue until every worker has ended, so this cannot block forever.
+        while True:
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _read(self, task: _Task) -> Iterator[list[dict[str, Any]]]:
+        first = self.pages.fetch(task.piece, sort=task.top)
+        if task.top:
+            self.total = first.total
+        pages = first.total_pages
+        if pages is None and first.total is not None:
+            pages = math.ceil(first.total / self.pages.limit)
+        if pages is not None and pages > self.split_pages:
+            want = math.ceil(pages / self.split_pages)
+            limit = 2 * self.workers if task.top else self._idle() + 1
+            parts = split_slice(task.piece, min(want, limit), lowest_seen=lowest_date_modified(first.rows))
+            if len(parts) > 1:
+                with self._cond:
+                    self.splits += 1
+                    self._tasks.extend(_Task(p, top=False) for p in parts)
+                    self._cond.notify_all()
+                return
+        yield from self.pages.walk(task.piece, first, sorted_first=task.top)

@@ -1,0 +1,68 @@
+"""Constants of the BigCommerce customers source: endpoints, paging, windows, retry limits."""
+
+from __future__ import annotations
+
+DEFAULT_API_BASE_URL = "https://api.bigcommerce.com"
+CUSTOMERS_PATH = "/stores/{store_hash}/v3/customers"
+TIME_PATH = "/stores/{store_hash}/v2/time"
+
+# Sub-resources are only returned when asked for; without them there are no addresses.
+CUSTOMER_INCLUDE = "addresses,storecredit,attributes,formfields"
+CUSTOMER_SORT = "date_modified:asc"
+PAGE_LIMIT = 250  # the documented maximum page size
+
+# Incremental window: [last window end - lookback, store clock - lag], whole UTC seconds.
+DEFAULT_LOOKBACK_SECONDS = 300
+DEFAULT_LAG_SECONDS = 60
+CURSOR_STATE_KEY = "last_window_end"
+
+# Concurrency: a window (or slice) whose first page reports more than SPLIT_PAGES pages is
+# cut into date_modified slices read by up to MAX_WORKERS threads sharing one quota budget.
+DEFAULT_MAX_WORKERS = 8
+DEFAULT_SPLIT_PAGES = 4
+# How often a page-number slice is re-read when the window shifted under it.
+PAGE_FALLBACK_REREADS = 3
+
+# HTTP behaviour.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_ATTEMPTS = 6  # attempts per request for 5xx / network / malformed bodies
+DEFAULT_BACKOFF_BASE = 1.0  # seconds; doubled per attempt, with full jitter
+DEFAULT_BACKOFF_MAX = 60.0
+DEFAULT_MAX_RATE_LIMIT_WAITS = 20  # 429s (with quota headers) tolerated for one request
+USER_AGENT = "bc2people/0.1 (+dlt source bigcommerce)"
+
+# Environment variable / TOML names users see in error messages.
+ENV_STORE_HASH = "SOURCES__BIGCOMMERCE__STORE_HASH"
+ENV_ACCESS_TOKEN = "SOURCES__BIGCOMMERCE__ACCESS_TOKEN"
+ENV_API_BASE_URL = "SOURCES__BIGCOMMERCE__API_BASE_URL"
+TOML_SECTION = "[sources.bigcommerce]"
+
+# Top-level customer fields returned with CUSTOMER_INCLUDE, with their staging types. Declared
+# up front so a column exists even when every row of the first load holds null, and so that
+# reading staging back can tell "absent" from "null".
+CUSTOMER_COLUMNS: dict[str, str] = {
+    "id": "bigint",
+    "email": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "company": "text",
+    "phone": "text",
+    "registration_ip_address": "text",
+    "notes": "text",
+    "tax_exempt_category": "text",
+    "customer_group_id": "bigint",
+    "date_created": "timestamp",
+    "date_modified": "timestamp",
+    "address_count": "bigint",
+    "attribute_count": "bigint",
+    "authentication": "json",
+    "addresses": "json",
+    "attributes": "json",
+    "form_fields": "json",
+    "store_credit_amounts": "json",
+    "accepts_product_review_abandoned_cart_emails": "bool",
+    "origin_channel_id": "bigint",
+    "channel_ids": "json",
+}
+DELETED_AT_COLUMN = "_deleted_at"

@@ -1,0 +1,116 @@
+"""Deletion sweep: an incremental read never sees deleted customers, so walk every id.
+
+The walk uses the cheapest request the API offers for that: ``GET /v3/customers`` with no
+``include`` (no sub-resources to assemble), ``limit=250`` and cursor paging in id order
+(page numbers only if the store returns no cursor). Staged customers missing from the
+store get ``_deleted_at`` set (their rows stay, so the People side can act on them);
+customers that are back in the store have it cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import dlt
+from dlt.common.configuration import with_config
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+from .client import BigCommerceClient
+from .helpers import BigCommerceConfigError, missing_setting_message
+from .reader import CustomerPages
+from .settings import (
+    DEFAULT_API_BASE_URL,
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RATE_LIMIT_WAITS,
+    DEFAULT_READ_TIMEOUT,
+    DELETED_AT_COLUMN,
+)
+
+
+@with_config(sections=("sources", "bigcommerce"))
+def _configured_client(
+    store_hash: str = dlt.config.value,
+    access_token: str = dlt.secrets.value,
+    api_base_url: str = DEFAULT_API_BASE_URL,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff_base: float = DEFAULT_BACKOFF_BASE,
+    backoff_max: float = DEFAULT_BACKOFF_MAX,
+    max_rate_limit_waits: int = DEFAULT_MAX_RATE_LIMIT_WAITS,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+) -> BigCommerceClient:
+    from . import make_client
+
+    return make_client(
+        store_hash,
+        access_token,
+        api_base_url,
+        max_attempts=max_attempts,
+        backoff_base=backoff_base,
+        backoff_max=backoff_max,
+        max_rate_limit_waits=max_rate_limit_waits,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        pool_size=1,
+    )
+
+
+def sweep_client(**overrides: Any) -> BigCommerceClient:
+    """A client configured like the source (same keys, same dlt sections)."""
+    try:
+        return _configured_client(**overrides)
+    except ConfigFieldMissingException as exc:
+        fields = list(getattr(exc, "fields", None) or []) or ["store_hash"]
+        raise BigCommerceConfigError("; ".join(missing_setting_message(f) for f in fields)) from None
+
+
+def store_customer_ids(
+    client: BigCommerceClient, *, progress: Callable[[dict[str, Any]], None] | None = None
+) -> set[int]:
+    """Every customer id the store has now (one cheap page per 250 customers)."""
+    pages = CustomerPages(client, include=None)
+    first = pages.fetch(None)
+    ids: set[int] = set()
+    for count, rows in enumerate(pages.walk(None, first, sorted_first=False), start=1):
+        ids.update(int(r["id"]) for r in rows)
+        if progress is not None:
+            progress({"phase": "sweep", "pages": count, "records": len(ids), "total": first.total})
+    return ids
+
+
+def mark_deleted(con: Any, dataset: str, table: str, store_ids: set[int], *, now: datetime) -> tuple[int, int]:
+    """Set ``_deleted_at`` on staged rows whose id the store no longer has and clear it on
+    rows that are back. Returns (newly marked, unmarked). One transaction."""
+    import pyarrow as pa
+
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0, 0
+    qualified = f'"{dataset}"."{table}"'
+    col = f'"{DELETED_AT_COLUMN}"'
+    con.execute(f"ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {col} TIMESTAMP WITH TIME ZONE")
+    present = pa.table({"id": pa.array(sorted(store_ids), type=pa.int64())})
+    con.register("_bc_store_ids", present)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        marked = con.execute(
+            f"UPDATE {qualified} SET {col} = ? WHERE {col} IS NULL AND id NOT IN (SELECT id FROM _bc_store_ids)",
+            [now],
+        ).fetchone()
+        unmarked = con.execute(
+            f"UPDATE {qualified} SET {col} = NULL WHERE {col} IS NOT NULL AND id IN (SELECT id FROM _bc_store_ids)"
+        ).fetchone()
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_bc_store_ids")
+    return int(marked[0] if marked else 0), int(unmarked[0] if unmarked else 0)
