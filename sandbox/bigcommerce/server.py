@@ -106,6 +106,11 @@ class BigCommerceSandbox:
     def port(self) -> int:
         return self._server.port
 
+    @property
+    def access_token(self) -> str:
+        """The one ``X-Auth-Token`` the store accepts (never part of the repr)."""
+        return self._access_token
+
     def start(self) -> BigCommerceSandbox:
         """Serve in a background thread; returns self."""
         self._server.start()
