@@ -81,16 +81,22 @@ def test_patch_null_and_empty_custom_attribute_clear(people_sandbox, people_http
     people_sandbox.define_custom_attribute("group", "INTEGER")
     people_sandbox.define_custom_attribute("note", "STRING")
     people_http.upsert([{"externalId": "c", "city": "Split", "customAttributes": {"group": 3, "note": "hi"}}])
-    r = people_http.upsert([{"externalId": "c", "city": None, "customAttributes": {"group": None, "note": ""}}])
+    r = people_http.upsert(
+        [{"externalId": "c", "city": None, "customAttributes": {"group": None, "note": ""}}]
+    )
     assert r.json()["results"][0]["status"] == "UPDATED"
     p = people_sandbox.person_by_external_id("c")
     assert "city" not in p and p["customAttributes"] == {}
 
 
 def test_matching_by_email_case_insensitive_and_phone(people_sandbox, people_http: PeopleHTTP):
-    first = people_http.upsert([{"firstName": "A", "contactInformation": [_email("Mixed@Example.com")]}]).json()
+    first = people_http.upsert(
+        [{"firstName": "A", "contactInformation": [_email("Mixed@Example.com")]}]
+    ).json()
     pid = first["results"][0]["id"]
-    by_email = people_http.upsert([{"lastName": "B", "contactInformation": [_email("mixed@example.COM")]}]).json()
+    by_email = people_http.upsert(
+        [{"lastName": "B", "contactInformation": [_email("mixed@example.COM")]}]
+    ).json()
     assert by_email["results"][0] == {"id": pid, "index": 0, "status": "UPDATED"}
     people_http.upsert([{"externalId": "ph", "contactInformation": [_phone("41793026727")]}])
     # '+' is optional: the same E.164 number matches
@@ -118,7 +124,10 @@ def test_identifiers_of_two_persons_conflict_409100(people_sandbox, people_http:
     r = people_http.upsert(
         [
             {"externalId": "a", "contactInformation": [_email("b@example.com")]},  # id -> A, email -> B
-            {"externalId": "new", "contactInformation": [_email("A@example.com")]},  # email -> A with other id
+            {
+                "externalId": "new",
+                "contactInformation": [_email("A@example.com")],
+            },  # email -> A with other id
             {"externalId": "ok", "firstName": "Fine"},
         ]
     )
@@ -126,7 +135,10 @@ def test_identifiers_of_two_persons_conflict_409100(people_sandbox, people_http:
     body = r.json()
     assert [e["index"] for e in body["errors"]] == [0, 1]
     assert all(e["code"] == 409100 for e in body["errors"])
-    assert all(e["details"] and e["details"][0]["property"].startswith(f"persons[{e['index']}]") for e in body["errors"])
+    assert all(
+        e["details"] and e["details"][0]["property"].startswith(f"persons[{e['index']}]")
+        for e in body["errors"]
+    )
     assert [(x["index"], x["status"]) for x in body["results"]] == [(2, "CREATED")]
     after = {p["externalId"]: p for p in people_sandbox.persons()}
     assert after["a"] == before[0] and after["b"] == before[1]  # nothing merged, nothing taken over
@@ -134,7 +146,9 @@ def test_identifiers_of_two_persons_conflict_409100(people_sandbox, people_http:
 
 def test_contact_of_person_without_external_id_gets_it(people_sandbox, people_http: PeopleHTTP):
     people_http.upsert([{"contactInformation": [_email("lead@example.com")], "type": "LEAD"}])
-    r = people_http.upsert([{"externalId": "bc-9", "contactInformation": [_email("lead@example.com")]}]).json()
+    r = people_http.upsert(
+        [{"externalId": "bc-9", "contactInformation": [_email("lead@example.com")]}]
+    ).json()
     assert r["results"][0]["status"] == "UPDATED"
     p = people_sandbox.person_by_external_id("bc-9")
     assert p is not None and p["type"] == "LEAD"

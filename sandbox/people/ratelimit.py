@@ -22,7 +22,7 @@ class FixedWindowLimiter:
     ) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._clock = clock
+        self.clock = clock  # tests may swap in a fake clock
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[int, int]] = {}
         self.refused = 0
@@ -32,7 +32,7 @@ class FixedWindowLimiter:
         limit = self.limit
         if limit is None:
             return True
-        window = int(self._clock() // self.window_s)
+        window = int(self.clock() // self.window_s)
         with self._lock:
             current, count = self._windows.get(key, (window, 0))
             if current != window:
@@ -45,7 +45,8 @@ class FixedWindowLimiter:
             return True
 
     def reset(self) -> None:
-        """Forget all windows."""
+        """Forget all windows and go back to the real clock."""
         with self._lock:
             self._windows.clear()
             self.refused = 0
+            self.clock = time.monotonic
