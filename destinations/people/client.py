@@ -216,7 +216,11 @@ class PeopleClient:
             return []
         if len(persons) > MAX_BATCH:
             raise ValueError(f"an upsert batch holds at most {MAX_BATCH} persons, got {len(persons)}")
-        resp = self.request("upsert", "PATCH", "/people/3/persons/upsert", body={"persons": list(persons)})
+        return self.send_upsert({"persons": list(persons)}, len(persons))
+
+    def send_upsert(self, request_body: Any, size: int) -> list[RecordOutcome]:
+        """Send an upsert body as given (tooling and tests); ``size`` persons are expected back."""
+        resp = self.request("upsert", "PATCH", "/people/3/persons/upsert", body=request_body)
         body = _json(resp)
         if resp.status_code not in (200, 207):
             code, message = error_text(body)
@@ -227,7 +231,7 @@ class PeopleClient:
             )
         if not isinstance(body, dict):
             raise PeopleTransientError(f"People upsert: unreadable {resp.status_code} body")
-        return parse_upsert_response(body, len(persons))
+        return parse_upsert_response(body, size)
 
     def delete_person(self, external_id: str) -> bool:
         """Delete one person by externalId; False when People has no such person (404)."""
