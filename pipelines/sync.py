@@ -168,7 +168,7 @@ def run_sync(
     try:
         _do_run(result, mapping, settings, duckdb_path, options, progress)
     except BaseException as exc:  # noqa: BLE001 - record every failure, then decide
-        result.status, result.exit_code = "failed", EXIT_FAILED
+        result.status, result.exit_code = "failed", _exit_code_of(exc)
         result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else safe_error(exc)
         event("run failed", level=40, run_id=result.run_id, error=result.error)
         result.duration_s = time.monotonic() - clock
@@ -191,6 +191,12 @@ def run_sync(
         **{k: v for k, v in result.counts.items() if v},
     )
     return result
+
+
+def _exit_code_of(exc: BaseException) -> int:
+    """2 when the failure is a configuration/credentials error (``exit_code`` 2), else 1."""
+    code = getattr(exc, "exit_code", None)
+    return EXIT_CONFIG if code == EXIT_CONFIG else EXIT_FAILED
 
 
 def _flags(options: dict[str, Any]) -> dict[str, Any]:

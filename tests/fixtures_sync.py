@@ -1,0 +1,122 @@
+"""Fixtures for the job's end-to-end tests: sandboxes with distinctive secrets, and a CLI runner.
+
+The token and the key are long, unique strings so a byte search for them in outputs, dlt's
+pipelines directory and the DuckDB file cannot hit anything by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAPPING = REPO / "mappings" / "customers_to_people.yaml"
+BC2PEOPLE = [str(Path(sys.executable).with_name("bc2people"))]
+if not Path(BC2PEOPLE[0]).exists():  # not installed as a console script: run the module
+    BC2PEOPLE = [sys.executable, "-m", "pipelines.cli"]
+
+SYNC_STORE = "syncstore1"
+SYNC_TOKEN = "bc-tok-Zq8vW3kP1xR7mN2c"
+SYNC_KEY = "ib-key-Hs4tL9yB6uE0aJ5d"
+SECRETS = (SYNC_TOKEN, SYNC_KEY)
+
+
+@dataclass
+class CliResult:
+    """A finished ``bc2people`` subprocess."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"bc2people {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@dataclass
+class SyncWorld:
+    """Two sandboxes, a work dir, and the environment that points the job at them."""
+
+    bc: Any
+    people: Any
+    workdir: Path
+    env: dict[str, str]
+    runs: list[CliResult] = field(default_factory=list)
+
+    @property
+    def duckdb(self) -> Path:
+        return self.workdir / "sync.duckdb"
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> CliResult:
+        """Run ``bc2people`` in ``workdir`` with this world's environment (or ``env``)."""
+        proc = subprocess.run(
+            [*BC2PEOPLE, *args],
+            cwd=self.workdir,
+            env=env if env is not None else self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        result = CliResult(list(args), proc.returncode, proc.stdout, proc.stderr)
+        self.runs.append(result)
+        return result
+
+    def sync(self, *args: str, **kw: Any) -> CliResult:
+        return self.cli("sync", "--mapping", str(MAPPING), "--duckdb", str(self.duckdb), "--no-progress", *args, **kw)
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    """A clean environment: no inherited dlt/bc2people settings, telemetry off."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))}
+    env.update(
+        RUNTIME__DLTHUB_TELEMETRY="false",
+        PYTHONPATH=str(REPO),
+        HOME=str(workdir),  # no ~/.dlt of the machine's user
+    )
+    return env
+
+
+def sandbox_env(bc: Any, people: Any, workdir: Path) -> dict[str, str]:
+    env = base_env(workdir)
+    env.update(
+        SOURCES__BIGCOMMERCE__STORE_HASH=SYNC_STORE,
+        SOURCES__BIGCOMMERCE__ACCESS_TOKEN=SYNC_TOKEN,
+        SOURCES__BIGCOMMERCE__API_BASE_URL=bc.base_url,
+        DESTINATION__PEOPLE__BASE_URL=people.base_url,
+        DESTINATION__PEOPLE__API_KEY=SYNC_KEY,
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
+    """Both sandboxes (300 generated customers, no rate limit), stopped after the module."""
+    from sandbox.bigcommerce import BigCommerceSandbox
+    from sandbox.generator import generate_customers
+    from sandbox.people import PeopleSandbox
+
+    workdir = tmp_path_factory.mktemp("sync")
+    bc = BigCommerceSandbox(store_hash=SYNC_STORE, access_token=SYNC_TOKEN, quota=None, seed=3)
+    people = PeopleSandbox(api_key=SYNC_KEY, rate_limit=None)
+    with bc, people:
+        bc.add_customers(generate_customers(300, seed=11, now=bc.clock.now() - 3600))
+        yield SyncWorld(bc, people, workdir, sandbox_env(bc, people, workdir))
+
+
+def all_bytes_under(*roots: Path) -> Iterator[tuple[Path, bytes]]:
+    """Every file under the given files/directories with its bytes."""
+    for root in roots:
+        if root.is_file():
+            yield root, root.read_bytes()
+        elif root.is_dir():
+            for p in sorted(root.rglob("*")):
+                if p.is_file():
+                    yield p, p.read_bytes()

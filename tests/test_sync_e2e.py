@@ -1,0 +1,157 @@
+"""``bc2people sync`` end to end: a real subprocess against both sandboxes, counts reconciled.
+
+The tests of this module run in order on one pair of sandboxes: full run, incremental run
+with changes and deletions, then the run history and reconciliation read back via the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.fixtures_sync import SyncWorld
+
+
+def _q(world: SyncWorld, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(world.duckdb), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _runs(world: SyncWorld) -> list[dict[str, Any]]:
+    out = world.cli("runs", "--duckdb", str(world.duckdb), "--json")
+    assert out.returncode == 0, out
+    return json.loads(out.stdout)
+
+
+def _overall(world: SyncWorld) -> dict[str, int]:
+    out = world.cli("reconcile", "--duckdb", str(world.duckdb), "--json")
+    assert out.returncode == 0, out
+    return json.loads(out.stdout)["overall"]
+
+
+def _upserts(world: SyncWorld) -> int:
+    return sum(v for k, v in world.people.requests_served.items() if "upsert" in k)
+
+
+def _people_persons_synced(world: SyncWorld) -> int:
+    """Persons in the People sandbox that carry one of this store's externalIds."""
+    return sum(1 for p in world.people.persons() if str(p.get("externalId", "")).startswith("bc-syncstore1-"))
+
+
+def test_full_run_loads_everything_and_reconciles(sync_world: SyncWorld) -> None:
+    w = sync_world
+    out = w.sync("--max-rejected-pct", "100")
+    assert out.returncode == 0, out
+    assert "success" in out.stdout and "extracted this run" in out.stdout
+
+    runs = _runs(w)
+    assert len(runs) == 1
+    run = runs[0]
+    store_size = len(w.bc.store.all())
+    assert run["status"] == "success"
+    assert run["extracted"] == store_size == run["staged"]
+    assert run["mapped"] + run["rejected_by_mapping"] >= store_size - 1  # every customer went through mapping
+    accepted = run["created"] + run["updated"] + run["not_modified"]
+    assert accepted + run["rejected_by_people"] + run["failed"] == run["sent"]
+
+    overall = _overall(w)
+    assert overall["staged"] == overall["staged_active"] == store_size
+    assert overall["staged_deleted"] == 0
+    assert overall["pending"] == 0
+    assert overall["accepted"] == _people_persons_synced(w) == accepted
+    parts = overall["accepted"] + overall["pending"] + overall["rejected_by_mapping"] + overall["rejected_by_people"]
+    assert parts == overall["staged_active"]
+
+
+def test_incremental_run_sends_only_changes_and_finds_deletions(sync_world: SyncWorld) -> None:
+    w = sync_world
+    ids = sorted(c["id"] for c in w.bc.store.all())
+    w.bc.clock.advance(120)
+    for cid in ids[:6]:
+        w.bc.update_customer(cid, company=f"Changed Co {cid}")
+    for cid in ids[-2:]:
+        w.bc.delete_customer(cid)
+    for n in range(4):
+        w.bc.create_customer(email=f"new.e2e{n}@example.com", first_name="New", last_name=f"Person{n}")
+    w.bc.clock.advance(600)
+    people_before = _people_persons_synced(w)
+
+    out = w.sync("--sweep-deletions", "--max-rejected-pct", "100")
+    assert out.returncode == 0, out
+
+    run = _runs(w)[0]
+    assert run["status"] == "success"
+    assert run["extracted"] == 10  # 6 changed + 4 new: the window holds nothing else
+    assert run["deleted_in_store"] == 2
+    assert run["created"] == 4
+    assert run["updated"] == 6
+    assert run["staged"] == len(ids) + 4  # deleted customers stay staged, marked
+    assert _people_persons_synced(w) == people_before + 4
+
+    overall = _overall(w)
+    assert overall["staged_active"] == len(w.bc.store.all())
+    assert overall["staged_deleted"] == 2
+    assert overall["pending"] == 0
+    parts = overall["accepted"] + overall["pending"] + overall["rejected_by_mapping"] + overall["rejected_by_people"]
+    assert parts == overall["staged_active"]
+    # People still holds the deleted customers (the default mapping tags them, keeps them).
+    deleted_people = _q(w, "SELECT count(*) FROM people_sync.customers_deleted_in_store WHERE people_id IS NOT NULL")
+    assert overall["accepted"] + deleted_people[0][0] == _people_persons_synced(w)
+
+
+def test_unchanged_store_sends_nothing(sync_world: SyncWorld) -> None:
+    w = sync_world
+    upserts_before = _upserts(w)
+    out = w.sync()
+    assert out.returncode == 0, out
+    run = _runs(w)[0]
+    assert (run["extracted"], run["sent"]) == (0, 0)
+    assert _upserts(w) == upserts_before
+
+
+def test_runs_and_reconcile_tables_print(sync_world: SyncWorld) -> None:
+    w = sync_world
+    runs = w.cli("runs", "--duckdb", str(w.duckdb))
+    assert runs.returncode == 0, runs
+    assert runs.stdout.count("success") == 3
+    rec = w.cli("reconcile", "--duckdb", str(w.duckdb))
+    assert rec.returncode == 0, rec
+    for label in ("staged in DuckDB", "accepted by People", "pending", "rejected by People", "never synced"):
+        assert label in rec.stdout
+
+
+def test_views_drill_down_match_summary(sync_world: SyncWorld) -> None:
+    w = sync_world
+    overall = _overall(w)
+    for view, key in (
+        ("customers_accepted", "accepted"),
+        ("customers_pending", "pending"),
+        ("customers_rejected_by_mapping", "rejected_by_mapping"),
+        ("customers_rejected_by_people", "rejected_by_people"),
+        ("customers_never_synced", "never_synced"),
+        ("customers_deleted_in_store", "staged_deleted"),
+        ("customers_mapped", "mapped"),
+    ):
+        assert _q(w, f"SELECT count(*) FROM people_sync.{view}")[0][0] == overall[key], view
+
+
+@pytest.mark.parametrize("flag", ["--dry-run"])
+def test_dry_run_sends_nothing(sync_world: SyncWorld, flag: str) -> None:
+    w = sync_world
+    w.bc.clock.advance(60)
+    cid = sorted(c["id"] for c in w.bc.store.all())[10]
+    w.bc.update_customer(cid, company="Dry Run Co")
+    w.bc.clock.advance(600)
+    before = _upserts(w)
+    out = w.sync(flag)
+    assert out.returncode == 0, out
+    assert "Dry run" in out.stdout
+    assert _upserts(w) == before
+    run = _runs(w)[0]
+    assert run["status"] == "dry_run"
