@@ -1,0 +1,75 @@
+"""The ``people`` dlt destination in a real dlt pipeline: batching, outcomes, terminal errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dlt
+import pytest
+
+from destinations.people.client import PeopleClient
+from destinations.people.destination import load_people_config, people_destination
+from destinations.people.errors import PeopleConfigError
+from sandbox.people import PeopleSandbox
+
+UPSERT = "PATCH /people/3/persons/upsert"
+
+
+def rows(n: int, bad: set[int] = frozenset()) -> list[dict]:  # type: ignore[assignment]
+    out = []
+    for i in range(n):
+        email = "bad" if i in bad else f"p{i}@example.com"
+        person = {"externalId": f"x-{i}", "contactInformation": [{"type": "EMAIL", "identifier": email}]}
+        out.append({"external_id": f"x-{i}", "tag_along": i, "person": json.dumps(person)})
+    return out
+
+
+def test_batches_of_1000_one_request_each_and_all_outcomes_reported(
+    people_sandbox: PeopleSandbox, people_client: PeopleClient, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def sink(batch, outcomes):  # type: ignore[no-untyped-def]
+        assert len(batch) == len(outcomes)
+        seen.extend((r["external_id"], o.status) for r, o in zip(batch, outcomes, strict=True))
+
+    dest = people_destination(people_client, sink, workers=2)
+    pipeline = dlt.pipeline("dest_test", pipelines_dir=str(tmp_path / "p"), destination=dest, dataset_name="d")
+    pipeline.run(dlt.resource(rows(2500, bad={5, 1700}), name="persons", columns={"person": {"data_type": "text"}}))
+    assert people_sandbox.requests_served[UPSERT] == 3
+    assert len(seen) == 2500 and len({e for e, _ in seen}) == 2500
+    statuses = dict(seen)
+    assert statuses["x-5"] == "REJECTED" and statuses["x-1700"] == "REJECTED"
+    assert sum(1 for s in statuses.values() if s == "CREATED") == 2498
+    assert len(people_sandbox.persons()) == 2498
+
+
+def test_auth_failure_fails_the_load_without_leaking_the_key(people_sandbox: PeopleSandbox, tmp_path: Path) -> None:
+    client = PeopleClient(people_sandbox.base_url, "very-secret-wrong-key", timeout=5)
+    dest = people_destination(client, None, workers=1)
+    pipeline = dlt.pipeline("dest_auth", pipelines_dir=str(tmp_path / "p"), destination=dest, dataset_name="d")
+    with pytest.raises(Exception) as info:
+        pipeline.run(dlt.resource(rows(3), name="persons", columns={"person": {"data_type": "text"}}))
+    text = str(info.value)
+    assert "very-secret-wrong-key" not in text
+    assert "401" in text
+    for f in (tmp_path / "p").rglob("*"):
+        if f.is_file():
+            assert b"very-secret-wrong-key" not in f.read_bytes(), f
+
+
+def test_missing_config_names_env_var_and_toml_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DESTINATION__PEOPLE__BASE_URL", raising=False)
+    monkeypatch.delenv("DESTINATION__PEOPLE__API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dlt/ here
+    with pytest.raises(PeopleConfigError) as info:
+        load_people_config()
+    msg = str(info.value)
+    assert info.value.exit_code == 2
+    assert "DESTINATION__PEOPLE__BASE_URL" in msg and "DESTINATION__PEOPLE__API_KEY" in msg
+    assert "[destination.people]" in msg and "secrets.toml" in msg
+    monkeypatch.setenv("DESTINATION__PEOPLE__BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", "k-123-secret")
+    cfg = load_people_config()
+    assert cfg.base_url == "http://127.0.0.1:1" and "k-123-secret" not in repr(cfg)

@@ -1,0 +1,38 @@
+"""Custom attribute and tag provisioning against the People sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from destinations.people.client import PeopleClient
+from destinations.people.errors import ProvisioningError
+from destinations.people.provisioning import provision
+from sandbox.people import PeopleSandbox
+
+
+def test_creates_missing_attributes_and_tags(people_sandbox: PeopleSandbox, people_client: PeopleClient) -> None:
+    people_sandbox.define_custom_attribute("customer_group", "INTEGER")
+    report = provision(people_client, {"customer_group": "INTEGER", "store_credit": "DECIMAL"}, ["bigcommerce", "vip"])
+    assert people_sandbox.custom_attributes() == {"customer_group": "INTEGER", "store_credit": "DECIMAL"}
+    assert {"bigcommerce", "vip"} <= people_sandbox.tags()
+    assert report.attributes_created == ["store_credit"] and report.attributes_existing == ["customer_group"]
+    again = provision(people_client, {"customer_group": "INTEGER", "store_credit": "DECIMAL"}, ["vip"])
+    assert again.attributes_created == [] and again.tags_created == [] and again.tags_existing == ["vip"]
+
+
+def test_type_mismatch_stops_before_anything_is_created(
+    people_sandbox: PeopleSandbox, people_client: PeopleClient
+) -> None:
+    people_sandbox.define_custom_attribute("customer_group", "STRING")
+    with pytest.raises(ProvisioningError) as info:
+        provision(people_client, {"a_new_one": "DATE", "customer_group": "INTEGER"}, ["t1"])
+    msg = str(info.value)
+    assert "customer_group" in msg and "INTEGER" in msg and "STRING" in msg
+    assert info.value.exit_code == 2
+    assert people_sandbox.custom_attributes() == {"customer_group": "STRING"}  # a_new_one not created
+    assert "t1" not in people_sandbox.tags()
+
+
+def test_unknown_type_is_refused(people_client: PeopleClient) -> None:
+    with pytest.raises(ProvisioningError, match="TEXT"):
+        provision(people_client, {"x": "TEXT"})
