@@ -135,10 +135,8 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
         say(f"\nThe second run failed: {second.error}")
         return 1
     if second.exit_code == 3:
-        say(
-            f"   Exit code 3 for a scheduler: {second.rejected_pct:.1f}% of this run's records were rejected, "
-            f"over --max-rejected-pct {second.max_rejected_pct:g}. They are recorded with their reason, not dropped."
-        )
+        say("  → a scheduler would see exit code 3. The rejected persons are recorded with People's reason")
+        say("    (people_sync.customers_rejected_by_people) and retried once their data changes.")
 
     say()
     _print_reconciliation(duckdb_path, people)
@@ -182,7 +180,7 @@ def change_store(bc: Any, people: Any) -> list[str]:
         bc.create_customer(**fields)
     return [
         f"changed  {CHANGED:>3}  (half a new company, half a new last name)",
-        f"deleted  {DELETED:>3}  (found by the deletion sweep; the default mapping leaves their People profile)",
+        f"deleted  {DELETED:>3}  (found by the deletion sweep; the default mapping tags them bc-deleted in People)",
         f"added    {ADDED:>3}  ({len(phones)} of them give the phone number of a person People already holds:",
         "               People refuses them with 409100, the mapping cannot know that in advance)",
     ]
@@ -204,7 +202,7 @@ def _people_phones(people: Any, n: int) -> list[str]:
 def _print_reconciliation(duckdb_path: Path, people: Any) -> None:
     import duckdb
 
-    from pipelines.output import format_pairs, format_runs, format_table
+    from pipelines.output import COMPACT_RUNS_COLUMNS, format_pairs, format_runs, format_table
     from pipelines.reconcile import (
         ensure_reconciliation_views,
         people_errors,
@@ -220,15 +218,20 @@ def _print_reconciliation(duckdb_path: Path, people: Any) -> None:
         errors = people_errors(con)
         if errors:
             say()
-            rows = [[e["error_code"], e["customers"], str(e["example_message"] or "")[:60]] for e in errors]
+            rows = [[e["error_code"], e["customers"], _short(e["example_message"])] for e in errors]
             say(_indent(format_table(["People error", "customers", "message"], rows)))
         say()
         say("   Run history (people_sync.runs)")
-        say(_indent(format_runs(run_history(con, 5))))
+        say(_indent(format_runs(run_history(con, 5), COMPACT_RUNS_COLUMNS)))
     finally:
         con.close()
     say()
     say(f"   People sandbox now holds {len(people.persons()):,} persons.")
+
+
+def _short(text: Any, width: int = 60) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= width else s[: width - 1] + "…"
 
 
 def _indent(text: str, n: int = 3) -> str:

@@ -7,6 +7,7 @@ configured secret values replaced by ``***``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -204,12 +205,13 @@ def event(message: str, level: int = logging.INFO, **fields: Any) -> None:
 class Progress:
     """Live progress of a run: one updating line on a terminal, periodic log lines otherwise.
 
-    Callers report with ``progress(phase, **counters)``, e.g. ``progress("extract",
+    Callers report with ``progress(phase, **counters)`` (or one dict with a ``phase`` key), e.g. ``progress("extract",
     records=500, pages=2)`` or ``progress("push", records=1000, batches=1, total=5000,
     total_batches=5)``. Counters are cumulative for the phase. ``done(phase)`` closes it.
     """
 
     LOG_EVERY_S = 10.0
+    UNITS = {"extract": "customers", "sweep": "ids", "map": "customers", "push": "persons"}
     DRAW_EVERY_S = 0.1
 
     def __init__(self, *, live: bool, stream: TextIO | None = None, run_id: str | None = None) -> None:
@@ -224,7 +226,15 @@ class Progress:
         self._last_log = 0.0
         self._line_len = 0
 
-    def __call__(self, phase: str, **counters: Any) -> None:
+    def __call__(self, phase: str | dict[str, Any], **counters: Any) -> None:
+        """Report counters for a phase; also accepts one dict holding ``phase`` and the counters."""
+        if isinstance(phase, dict):
+            counters = {**phase, **counters}
+            phase = str(counters.pop("phase", "progress"))
+        with contextlib.suppress(Exception):  # a display problem must never fail a run
+            self._report(str(phase), counters)
+
+    def _report(self, phase: str, counters: dict[str, Any]) -> None:
         with self._lock:
             if phase != self._phase:
                 self._close_locked()
@@ -266,12 +276,13 @@ class Progress:
         parts = [f"{self._phase:<8}"]
         records, total = c.get("records"), c.get("total")
         if records is not None:
-            parts.append(f"{records:>9,}" + (f" / {total:,}" if total else "") + f" {c.get('unit', 'records')}")
+            unit = c.get("unit") or self.UNITS.get(str(self._phase), "records")
+            parts.append(f"{records:>9,}" + (f" / {total:,}" if total else "") + f" {unit}")
         if c.get("pages") is not None:
-            parts.append(f"{c['pages']:,} pages")
+            parts.append(f"{c['pages']:,} page{'' if c['pages'] == 1 else 's'}")
         if c.get("batches") is not None:
             tb = c.get("total_batches")
-            parts.append(f"{c['batches']:,}{f'/{tb:,}' if tb else ''} batches")
+            parts.append(f"{c['batches']:,}{f'/{tb:,}' if tb else ''} batch{'' if c['batches'] == 1 else 'es'}")
         if c.get("per_s") is not None:
             parts.append(f"{c['per_s']:,}/s")
         if c.get("eta_s") is not None:
@@ -333,6 +344,8 @@ def format_pairs(pairs: Sequence[tuple[str, Any]], *, title: str | None = None, 
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, _Secs):
+        return f"{value:,.1f}"
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -344,3 +357,74 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+# --------------------------------------------------------------------------- run summaries
+
+SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("BigCommerce", (("extracted", "extracted this run"), ("deleted_in_store", "deleted in store"),
+                     ("staged", "staged in total"))),
+    ("Mapping", (("mapped", "mapped"), ("rejected_by_mapping", "rejected by mapping"))),
+    ("People", (("unchanged", "unchanged (not sent)"), ("sent", "sent"), ("created", "created"),
+                ("updated", "updated"), ("not_modified", "not modified"),
+                ("rejected_by_people", "rejected by People"), ("failed", "failed to deliver"),
+                ("delete_actions", "deletion actions"))),
+)
+
+
+def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> str:
+    """The final table of a run (``SyncResult.as_dict()``): counts grouped by stage, status line."""
+    counts = summary.get("counts") or {}
+    status = str(summary.get("status", "?"))
+    head = title or "Run"
+    lines = [f"{head} {summary.get('run_id', '')}  ·  {status}  ·  {float(summary.get('duration_s') or 0):.1f} s"]
+    values = {k: _cell(counts.get(k, 0)) for _, items in SUMMARY_GROUPS for k, _ in items}
+    lw = max(len(label) for _, items in SUMMARY_GROUPS for _, label in items)
+    vw = max(len(v) for v in values.values())
+    gw = max(len(g) for g, _ in SUMMARY_GROUPS)
+    for group, items in SUMMARY_GROUPS:
+        for i, (key, label) in enumerate(items):
+            note = ""
+            if key == "extracted" and summary.get("pages") is not None:
+                pages = int(summary["pages"])
+                note = f"   {pages:,} page{'' if pages == 1 else 's'}"
+            lines.append(f"  {(group if i == 0 else ''):<{gw}}  {label:<{lw}}  {values[key]:>{vw}}{note}")
+    pct = summary.get("rejected_pct")
+    if pct is not None:
+        lines.append(
+            f"  rejected {pct:.2f}% of records mapped this run (limit {float(summary.get('max_rejected_pct') or 0):g}%)"
+        )
+    if summary.get("error"):
+        lines.append(f"  {'error' if status == 'failed' else 'note'}: {summary['error']}")
+    return _REDACTOR.redact("\n".join(lines))
+
+
+RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "run"), ("status", "status"), ("started_at", "started (UTC)"), ("seconds", "secs"),
+    ("extracted", "extracted"), ("mapped", "mapped"), ("sent", "sent"), ("created", "created"),
+    ("updated", "updated"), ("rejected", "rejected"), ("failed", "failed"), ("deleted_in_store", "deleted"),
+)
+
+
+COMPACT_RUNS_COLUMNS = ("run_id", "status", "seconds", "extracted", "sent", "created", "updated", "rejected", "deleted_in_store")
+
+
+def format_runs(runs: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """The run history table (newest first); ``columns`` picks keys of ``RUNS_COLUMNS``."""
+    chosen = [(k, h) for k, h in RUNS_COLUMNS if columns is None or k in columns]
+    rows = []
+    for r in runs:
+        started, finished = r.get("started_at"), r.get("finished_at")
+        seconds = (finished - started).total_seconds() if isinstance(started, datetime) and isinstance(finished, datetime) else None
+        rejected = None
+        if r.get("rejected_by_mapping") is not None or r.get("rejected_by_people") is not None:
+            rejected = int(r.get("rejected_by_mapping") or 0) + int(r.get("rejected_by_people") or 0)
+        view = dict(r, seconds=None if seconds is None else _Secs(seconds), rejected=rejected)
+        if isinstance(started, datetime):
+            view["started_at"] = started.replace(tzinfo=None) if started.tzinfo is None else started.astimezone(UTC)
+        rows.append([view.get(k) for k, _ in chosen])
+    return format_table([h for _, h in chosen], rows)
+
+
+class _Secs(float):
+    """Seconds shown with one decimal, right-aligned like other numbers."""
