@@ -1,0 +1,184 @@
+"""What Infobip People accepts in a v3 upsert person: targets, limits, forbidden characters.
+
+Sources: the People OpenAPI (`UpsertPersonV3DocsSchema`) and the reference notes §4/§7/§15.1.
+The engine rejects a record before sending when its output breaks one of these rules, so
+People never sees a payload it would answer with a per-item 400100.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# Characters People forbids in firstName, lastName, middleName and nickName.
+FORBIDDEN_NAME_CHARS = frozenset('&<>"/\\\n\r:(){}=;#')
+_FORBIDDEN_TABLE = {ord(c): None for c in FORBIDDEN_NAME_CHARS}
+
+CUSTOM_ATTRIBUTE_TYPES = ("STRING", "DECIMAL", "INTEGER", "BOOLEAN", "DATE", "DATE_TIME")
+CUSTOM_VALUE_MAX = 4096
+CUSTOM_NAME_MAX = 256
+CUSTOM_NAME_FORBIDDEN = frozenset("{}[]")
+INT64_MAX = 9223372036854775807
+TAG_MAX = 256
+CONTACT_MAX = 255
+CONTACTS_PER_TYPE_MAX = 100
+
+
+@dataclass(frozen=True)
+class Target:
+    """One writable People field: its kind, maximum length and whether it holds a name."""
+
+    name: str
+    kind: str  # "string", "enum", "date", "language", "url", "tags", "email", "phone", "custom"
+    max_len: int | None = None
+    is_name: bool = False
+    multi: bool = False
+    enum: tuple[str, ...] = ()
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("externalId", "string", 256),
+        Target("type", "enum", enum=("CUSTOMER", "LEAD")),
+        Target("firstName", "string", 255, is_name=True),
+        Target("middleName", "string", 50, is_name=True),
+        Target("lastName", "string", 255, is_name=True),
+        Target("nickName", "string", 50, is_name=True),
+        Target("gender", "enum", enum=("MALE", "FEMALE")),
+        Target("birthDate", "date"),
+        Target("preferredLanguage", "language"),
+        Target("address", "string", 256),
+        Target("city", "string", 50),
+        Target("country", "string", 50),
+        Target("profilePicture", "url", 2083),
+        Target("tags", "tags", TAG_MAX, multi=True),
+        Target("email", "email", CONTACT_MAX, multi=True),
+        Target("phone", "phone", 50, multi=True),
+    )
+}
+# Order of keys in a canonical payload.
+PAYLOAD_ORDER = (
+    "externalId", "type", "firstName", "middleName", "lastName", "nickName", "gender", "birthDate",
+    "preferredLanguage", "address", "city", "country", "profilePicture",
+)
+CUSTOM_PREFIX = "customAttributes."
+
+# Pragmatic RFC 5322 "dot-atom" check: what mail systems and People accept in practice.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_LANG_RE = re.compile(r"^[A-Za-z]{2}(?:[-_][A-Za-z]{2})?$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_URL_RE = re.compile(r"^https?://[^\s]+$")
+
+
+def strip_forbidden(text: str, replacement: str = "") -> str:
+    """Remove (or replace) the characters People forbids in name fields."""
+    if replacement:
+        return "".join(replacement if c in FORBIDDEN_NAME_CHARS else c for c in text)
+    return text.translate(_FORBIDDEN_TABLE)
+
+
+def has_forbidden(text: str) -> bool:
+    """True when ``text`` holds a character People forbids in names."""
+    return not FORBIDDEN_NAME_CHARS.isdisjoint(text)
+
+
+def is_valid_email(text: str) -> bool:
+    """True for an address People accepts (RFC dot-atom form, at most 255 characters)."""
+    return len(text) <= CONTACT_MAX and _EMAIL_RE.match(text) is not None
+
+
+def is_date(text: str) -> bool:
+    """True for a real calendar date written ``YYYY-MM-DD``."""
+    if not _DATE_RE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_datetime(text: str) -> bool:
+    """True for ``YYYY-MM-DDTHH:MM:SS`` (People's own timestamp format, no zone)."""
+    if not _DATETIME_RE.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_target_value(target: Target, value: Any) -> str | None:
+    """Why People would reject ``value`` for a standard ``target``, or None if it is fine."""
+    kind = target.kind
+    if not isinstance(value, str):
+        return f"must be text, got {type(value).__name__}"
+    if target.max_len is not None and len(value) > target.max_len:
+        return f"is {len(value)} characters, People allows {target.max_len} (add the truncate transform)"
+    if target.is_name and has_forbidden(value):
+        bad = "".join(sorted({c for c in value if c in FORBIDDEN_NAME_CHARS}))
+        return f"contains characters People forbids in names: {bad!r} (add strip_forbidden)"
+    if kind == "enum" and value not in target.enum:
+        return f"must be one of {', '.join(target.enum)}"
+    if kind == "date" and not is_date(value):
+        return "must be a date written YYYY-MM-DD"
+    if kind == "language" and not _LANG_RE.match(value):
+        return "must be a two-letter ISO code (xx) or BCP-47 language-region (xx-YY)"
+    if kind == "url" and not _URL_RE.match(value):
+        return "must be an http(s) URL"
+    if kind == "email" and not is_valid_email(value):
+        return "is not a valid email address"
+    if kind == "phone" and not (value.lstrip("+").isdigit() and 7 <= len(value.lstrip("+")) <= 15):
+        return "is not an E.164 phone number (add the phone_e164 transform)"
+    return None
+
+
+def check_custom_value(data_type: str, value: Any) -> str | None:
+    """Why People would reject ``value`` for a custom attribute of ``data_type``, or None."""
+    if data_type == "STRING":
+        if not isinstance(value, str):
+            return f"must be text for a STRING attribute, got {type(value).__name__}"
+        if len(value) > CUSTOM_VALUE_MAX:
+            return f"is {len(value)} characters, People allows {CUSTOM_VALUE_MAX} (add the truncate transform)"
+        return None
+    if data_type == "INTEGER":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number for an INTEGER attribute, got {type(value).__name__}"
+        if abs(value) > INT64_MAX:
+            return "is out of People's INTEGER range"
+        return None
+    if data_type == "DECIMAL":
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            return f"must be a number for a DECIMAL attribute, got {type(value).__name__}"
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            return "must be a finite number"
+        if abs(float(value)) > INT64_MAX:
+            return "is out of People's DECIMAL range"
+        return None
+    if data_type == "BOOLEAN":
+        return None if isinstance(value, bool) else f"must be true/false, got {type(value).__name__}"
+    if data_type == "DATE":
+        return None if isinstance(value, str) and is_date(value) else "must be a date written YYYY-MM-DD"
+    if data_type == "DATE_TIME":
+        if isinstance(value, str) and is_datetime(value):
+            return None
+        return "must be a date-time written YYYY-MM-DDTHH:MM:SS"
+    return f"has an unknown data type {data_type}"
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A Decimal for a number or numeric text, None when it is not one."""
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
