@@ -189,6 +189,13 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None) -> F
         close = difflib.get_close_matches(to, [*TARGETS, "customAttributes.NAME"], 1)
         doc.add((*path, "to"), name, f"unknown People field {to!r}",
                 (f"did you mean {close[0]!r}? " if close else "") + "targets: " + ", ".join(TARGETS) + ", customAttributes.<name>")
+        for n, expr in enumerate(f["from"] if isinstance(f.get("from"), list) else [f.get("from")]):
+            if isinstance(expr, str):  # still report a broken JSONPath in the same pass
+                try:
+                    compile_path(expr)
+                except PathSyntaxError as exc:
+                    where = (*path, "from", n) if isinstance(f["from"], list) else (*path, "from")
+                    doc.add(where, name, f"JSONPath {expr!r} does not parse: {exc}", "")
         return None
 
     sources = [k for k in ("from", "template", "value") if k in f]
@@ -440,7 +447,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         doc.add(("fields",), "externalId", "no field maps externalId",
                 "every person needs one, e.g. `- to: externalId` / `  template: 'bc-{store_hash}-{$.id}'`")
     if doc.issues:
-        raise MappingError(doc.issues)
+        raise MappingError(sorted(doc.issues, key=lambda i: (i.line, i.column)))
     return Mapping(
         path=file,
         sha256=hashlib.sha256(data).hexdigest(),
