@@ -199,3 +199,12 @@ def test_separate_instances_do_not_share_state():
         assert ha.status_code == 207 and hb.status_code == 401
         assert len(a.persons()) == 1 and b.persons() == []
         assert a.port != b.port
+
+
+def test_unknown_routes_answer_in_people_envelope(people_http: PeopleHTTP):
+    r = people_http.request("GET", "/people/9/nothing")
+    assert r.status_code == 404
+    assert r.json()["requestError"]["serviceException"]["messageId"] == "NOT_FOUND"
+    r = people_http.request("POST", "/people/3/persons/upsert", json={"persons": []})
+    assert r.status_code == 405
+    assert r.json()["requestError"]["serviceException"]["messageId"] == "METHOD_NOT_ALLOWED"

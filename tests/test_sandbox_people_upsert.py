@@ -235,3 +235,24 @@ def test_tags_created_on_the_fly_unless_required(people_sandbox, people_http: Pe
         {"property": "persons[0].tags[1]", "message": "Tag 'Unknown' does not exist"}
     ]
     assert people_sandbox.tags() == {"Fresh"}
+
+
+def test_patch_contact_spelling_and_primary(people_sandbox, people_http: PeopleHTTP):
+    people_http.upsert(
+        [{"externalId": "e", "contactInformation": [{**_email("Ann@Example.com"), "primary": True}]}]
+    )
+    r = people_http.upsert([{"externalId": "e", "contactInformation": [_email("ann@example.com")]}]).json()
+    assert r["results"][0]["status"] == "UPDATED"  # same contact, new spelling
+    assert people_sandbox.person_by_external_id("e")["contactInformation"] == [
+        {"type": "EMAIL", "identifier": "ann@example.com", "primary": True}  # primary kept when not sent
+    ]
+    r = people_http.upsert([{"externalId": "e", "contactInformation": [_email("ann@example.com")]}]).json()
+    assert r["results"][0]["status"] == "NOT_MODIFIED"
+
+
+def test_rejected_person_leaves_stored_state_untouched(people_sandbox, people_http: PeopleHTTP):
+    people_http.upsert([{"externalId": "keep", "firstName": "Kept", "city": "Rijeka"}])
+    before = people_sandbox.person_by_external_id("keep")
+    r = people_http.upsert([{"externalId": "keep", "firstName": "Bad<Name>", "city": "Pula"}]).json()
+    assert r["results"] == [] and r["errors"][0]["code"] == 400100
+    assert people_sandbox.person_by_external_id("keep") == before  # no partial apply

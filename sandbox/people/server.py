@@ -2,8 +2,8 @@
 
 Request pipeline (``sandbox.http.SandboxServer``): count → latency → injected fault (429/5xx
 answered in People's ``requestError`` envelope) → auth (``Authorization: App <key>``, else
-401 UNAUTHORIZED) → rate limit (per operation, fixed 1 s window, 429 TOO_MANY_REQUESTS) →
-route. Paths under ``/__sandbox__/`` skip all of that:
+401 UNAUTHORIZED) → unknown route (404/405, same envelope) → rate limit (per operation,
+fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`` skip all of that:
 
 - ``GET  /__sandbox__/state``: persons, customAttributes, tags, requestsServed, latencyMs,
   rateLimit, requireExistingTags, faultsInjected
@@ -166,7 +166,9 @@ class PeopleSandbox:
         header = req.header("Authorization") or ""
         if not hmac.compare_digest(header.encode("utf-8", "replace"), self._auth_value):
             return E.service_exception(401)
-        handler, _, _ = self.router.resolve(req.method, req.path)
+        handler, _, known = self.router.resolve(req.method, req.path)
+        if handler is None:  # People's envelope rather than the shared server's default body
+            return E.service_exception(405 if known else 404)
         operation = self._templates.get(handler, f"{req.method} {req.path}")
         if not self.limiter.allow(operation):
             return E.service_exception(429)
