@@ -141,16 +141,23 @@ def render(c: dict[str, Any], inc: frozenset[str]) -> dict[str, Any]:
         else:
             out["addresses"] = [{k: v for k, v in a.items() if k != "form_fields"} for a in addresses]
     if "attributes" in inc:
-        out["attributes"] = [dict(a) for a in attributes]
+        out["attributes"] = _copy_list(c.get("attributes", []))
     if "formfields" in inc:
-        out["form_fields"] = [dict(f) for f in c.get("form_fields") or []]
+        out["form_fields"] = _copy_list(c.get("form_fields", []))
     if "storecredit" in inc:
-        out["store_credit_amounts"] = [dict(s) for s in c.get("store_credit_amounts") or []]
+        out["store_credit_amounts"] = _copy_list(c.get("store_credit_amounts", []))
     if "shopper_profile_id" in inc and "shopper_profile_id" in c:
         out["shopper_profile_id"] = c["shopper_profile_id"]
     if "segment_ids" in inc:
-        out["segment_ids"] = list(c.get("segment_ids") or [])
+        out["segment_ids"] = _copy_list(c.get("segment_ids", []))
     return out
+
+
+def _copy_list(value: Any) -> Any:
+    """A shallow copy of a stored list (of dicts); anything else (a stored null) as it is."""
+    if isinstance(value, list):
+        return [dict(x) if isinstance(x, dict) else x for x in value]
+    return value
 
 
 # -- query parsing ----------------------------------------------------------------------
