@@ -67,7 +67,7 @@ def test_variety_the_mapping_must_handle() -> None:
 
 def test_phones_in_many_formats_some_invalid() -> None:
     phones = [c["phone"] for c in CUSTOMERS if c["phone"]]
-    regions = Counter()
+    regions: Counter[str] = Counter()
     invalid = 0
     for p in phones:
         for region in ("US", "GB", "DE", "FR", "BR", "IN"):
@@ -106,7 +106,7 @@ def test_nasty_customers_are_hostile_but_loadable_and_served_intact() -> None:
         sb.add_customers(nasty)
         sb.add_customers(generate_customers(5, seed=1))
         r = requests.get(bc_url(sb, "/v3/customers"), headers={"X-Auth-Token": BC_TOKEN},
-                         params={"include": "addresses,attributes,formfields,storecredit", "limit": 250,
+                         params={"include": "addresses,attributes,formfields,storecredit", "limit": "250",
                                  "sort": "last_name:asc"})
         assert r.status_code == 200
         served = {c["id"]: c for c in r.json()["data"]}
