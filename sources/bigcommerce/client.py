@@ -240,7 +240,7 @@ class BigCommerceClient:
                 body = resp.content  # reads the whole body: truncation surfaces here
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 self.budget.release(None)
-                last_reason = f"{type(exc).__name__}: network error or timeout"
+                last_reason = _network_reason(exc)
                 failures += 1
                 if failures >= self.max_attempts:
                     raise self._give_up(url, last_reason, failures) from None
@@ -300,6 +300,14 @@ class BigCommerceClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
+
+
+def _network_reason(exc: Exception) -> str:
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "truncated response body (the connection closed before the whole body arrived)"
+    if isinstance(exc, requests.Timeout):
+        return "timed out waiting for the store"
+    return "connection failed or was reset"
 
 
 def _decode(body: bytes) -> Any:
