@@ -160,3 +160,48 @@ def people_client(people_sandbox: PeopleSandbox) -> PeopleClient:
         people_sandbox.base_url, people_sandbox.api_key, timeout=5.0, backoff_base=0.02, backoff_cap=0.2,
         rate=1000.0,
     )
+
+
+def stage_real(bc: Any, duckdb_path: Path, **kwargs: Any) -> Any:
+    """Stage from a BigCommerce sandbox with the real `stage_customers` (incremental)."""
+    from pipelines.staging import stage_customers
+
+    return stage_customers(
+        str(duckdb_path), store_hash=bc.store_hash, access_token="sandbox-token", api_base_url=bc.base_url, **kwargs
+    )
+
+
+def expected_persons(duckdb_path: Path, mapping: Any, store_hash: str) -> dict[str, dict[str, Any]]:
+    """externalId -> payload the mapping produces for every live staged customer it accepts."""
+    import duckdb
+
+    from pipelines.staging import iter_staged_customers
+
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        out = {}
+        for c in iter_staged_customers(con):
+            if c.get("_deleted_at"):
+                continue
+            rec = mapping.map(c, context={"store_hash": store_hash})
+            if rec.payload is not None:
+                out[rec.external_id] = rec.payload
+        return out
+    finally:
+        con.close()
+
+
+def assert_person_matches(stored: dict[str, Any] | None, payload: dict[str, Any]) -> None:
+    """Every field the payload sets is stored as sent (contacts and tags as sets)."""
+    assert stored is not None, payload.get("externalId")
+    for key, value in payload.items():
+        if key == "contactInformation":
+            got = {(c["type"], c["identifier"]) for c in stored.get(key) or []}
+            assert got == {(c["type"], c["identifier"]) for c in value}, key
+        elif key == "tags":
+            assert set(value) <= set(stored.get("tags") or []), key
+        elif key == "customAttributes":
+            for k, v in value.items():
+                assert stored.get(key, {}).get(k) == v, k
+        else:
+            assert stored.get(key) == value, key

@@ -1,0 +1,285 @@
+"""push_persons end to end: real staging (BigCommerce sandbox), real dlt, People sandbox over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.ledger import start_run
+from pipelines.push import push_persons
+from sandbox.bigcommerce import BigCommerceSandbox
+from sandbox.people import PeopleSandbox
+from tests.fixtures_push import (
+    HandMapping,
+    assert_person_matches,
+    expected_persons,
+    ledger_rows,
+    stage_real,
+)
+
+STORE = "sandbox1"
+UPSERT = "PATCH /people/3/persons/upsert"
+BASE = {"bad_email_ids": [3, 5], "reject_ids": [7]}
+
+
+def served(ps: PeopleSandbox) -> int:
+    return sum(ps.requests_served.values())
+
+
+def states(db: Path) -> dict[str, tuple[Any, ...]]:
+    rows = ledger_rows(
+        db,
+        "SELECT external_id, last_status, payload_hash, accepted_hash, people_id, error_code "
+        "FROM people_sync.person_state",
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+@pytest.fixture
+def first_push(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> dict[str, Any]:
+    db = push_env["db"]
+    stage_real(bc_sandbox, db)
+    mapping = HandMapping(**BASE)
+    res = push_persons(str(db), mapping, "run-1", store_hash=STORE)
+    return {**push_env, "bc": bc_sandbox, "mapping": mapping, "first": res}
+
+
+def test_first_push_records_every_customer(first_push: dict[str, Any]) -> None:
+    db, ps, res = first_push["db"], first_push["people"], first_push["first"]
+    c = res.counts
+    assert (c["mapped"], c["rejected_by_mapping"], c["sent"]) == (119, 1, 119)
+    assert (c["created"], c["rejected_by_people"], c["failed"], c["unchanged"]) == (117, 2, 0, 0)
+    assert ps.requests_served[UPSERT] == 1
+    st = states(db)
+    assert len(st) == 120
+    assert st[f"bc-{STORE}-7"][0] == "REJECTED_BY_MAPPING"
+    assert st[f"bc-{STORE}-3"][0] == "REJECTED_BY_PEOPLE" and st[f"bc-{STORE}-3"][4] == "400100"
+    assert st[f"bc-{STORE}-3"][2] is None  # never accepted
+    ok = st[f"bc-{STORE}-1"]
+    assert ok[0] == "CREATED" and ok[1] == ok[2] and ok[3] == ps.person_by_external_id(f"bc-{STORE}-1")["id"]
+    outcomes = ledger_rows(db, "SELECT status, count(*) FROM people_sync.outcomes GROUP BY 1")
+    assert dict(outcomes) == {"CREATED": 117, "REJECTED_BY_PEOPLE": 2, "REJECTED_BY_MAPPING": 1}
+    expected = expected_persons(db, first_push["mapping"], STORE)
+    stored = {p["externalId"]: p for p in ps.persons()}
+    assert set(stored) == set(expected) - {f"bc-{STORE}-3", f"bc-{STORE}-5"}
+    for ext, person in stored.items():
+        assert_person_matches(person, expected[ext])
+    assert res.sample_diffs and res.sample_diffs[0]["kind"] == "create"
+
+
+def test_unchanged_second_run_sends_nothing(first_push: dict[str, Any]) -> None:
+    ps, db = first_push["people"], first_push["db"]
+    before = served(ps)
+    res = push_persons(str(db), first_push["mapping"], "run-2", store_hash=STORE)
+    assert served(ps) == before
+    assert res.counts["sent"] == 0 and res.counts["mapped"] == 0
+    assert res.sample_diffs == []
+
+
+def test_rejected_are_not_resent_unless_asked(first_push: dict[str, Any]) -> None:
+    ps, db, mapping = first_push["people"], first_push["db"], first_push["mapping"]
+    # a staged change elsewhere does not drag the rejected persons along
+    first_push["bc"].update_customer(20, first_name="Zed")
+    first_push["bc"].clock.advance(120)  # past the source's settle lag
+    assert stage_real(first_push["bc"], db).extracted == 1
+    before = ps.requests_served[UPSERT]
+    res = push_persons(str(db), mapping, "run-2", store_hash=STORE)
+    assert res.counts["sent"] == 1 and res.counts["updated"] == 1
+    assert ps.requests_served[UPSERT] == before + 1
+    res = push_persons(str(db), mapping, "run-3", store_hash=STORE, retry_rejected=True)
+    assert res.counts["sent"] == 2 and res.counts["rejected_by_people"] == 2
+    assert res.counts["rejected_by_mapping"] == 1
+    attempts = ledger_rows(
+        db, "SELECT count(*) FROM people_sync.outcomes WHERE external_id = ? AND status = 'REJECTED_BY_PEOPLE'",
+        [f"bc-{STORE}-3"],
+    )
+    assert attempts == [(2,)]
+
+
+def test_fixing_the_data_resends_a_rejected_person(first_push: dict[str, Any]) -> None:
+    ps, db = first_push["people"], first_push["db"]
+    fixed = HandMapping(bad_email_ids=[5], reject_ids=[7])  # customer 3's email is now valid
+    res = push_persons(str(db), fixed, "run-2", store_hash=STORE)
+    assert (res.counts["sent"], res.counts["created"], res.counts["unchanged"]) == (1, 1, 118)
+    assert states(db)[f"bc-{STORE}-3"][0] == "CREATED"
+    assert ps.person_by_external_id(f"bc-{STORE}-3") is not None
+
+
+def test_mapping_change_resends_exactly_the_changed_persons(first_push: dict[str, Any]) -> None:
+    ps, db = first_push["people"], first_push["db"]
+    changed = HandMapping(**BASE, suffix="-x", only_ids_changed=[10, 11, 12])
+    res = push_persons(str(db), changed, "run-2", store_hash=STORE)
+    c = res.counts
+    assert (c["mapped"], c["sent"], c["updated"], c["unchanged"]) == (119, 3, 3, 116)
+    assert {d["external_id"] for d in res.sample_diffs} == {f"bc-{STORE}-{i}" for i in (10, 11, 12)}
+    diff = res.sample_diffs[0]
+    assert diff["kind"] == "update" and [ch["field"] for ch in diff["changes"]] == ["lastName"]
+    assert diff["changes"][0]["after"].endswith("-x")
+    assert ps.person_by_external_id(f"bc-{STORE}-10")["lastName"].endswith("-x")
+    before = served(ps)
+    assert push_persons(str(db), changed, "run-3", store_hash=STORE).counts["sent"] == 0
+    assert served(ps) == before
+
+
+def test_deleted_customers_get_tagged_once(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    mapping = HandMapping(on_deleted={"action": "tag", "tag": "deleted-in-store"})
+    push_persons(str(db), mapping, "run-1", store_hash=STORE)
+    bc_sandbox.delete_customer(30)
+    bc_sandbox.delete_customer(31)
+    stage_real(bc_sandbox, db, sweep_deletions=True)
+    res = push_persons(str(db), mapping, "run-2", store_hash=STORE)
+    assert res.counts["delete_actions"] == 2 and res.counts["sent"] == 0
+    assert ps.requests_served["PATCH /people/2/tags/deleted-in-store/persons"] == 1
+    assert "deleted-in-store" in ps.person_by_external_id(f"bc-{STORE}-30")["tags"]
+    assert "deleted-in-store" not in (ps.person_by_external_id(f"bc-{STORE}-32").get("tags") or [])
+    rows = ledger_rows(db, "SELECT deleted_action FROM people_sync.person_state WHERE customer_id IN (30, 31)")
+    assert rows == [("tagged",), ("tagged",)]
+    before = served(ps)
+    assert push_persons(str(db), mapping, "run-3", store_hash=STORE).counts["delete_actions"] == 0
+    assert served(ps) == before
+
+
+def test_deleted_customers_get_deleted_once(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    mapping = HandMapping(on_deleted={"action": "delete", "tag": None})
+    push_persons(str(db), mapping, "run-1", store_hash=STORE)
+    ps.store.delete("EXTERNAL_ID", f"bc-{STORE}-41")  # already gone from People: 404 counts as done
+    for cid in (40, 41):
+        bc_sandbox.delete_customer(cid)
+    stage_real(bc_sandbox, db, sweep_deletions=True)
+    res = push_persons(str(db), mapping, "run-2", store_hash=STORE)
+    assert res.counts["delete_actions"] == 2
+    assert ps.person_by_external_id(f"bc-{STORE}-40") is None
+    assert len(ps.persons()) == 118
+    st = states(db)
+    assert st[f"bc-{STORE}-40"][0] == "DELETED" and st[f"bc-{STORE}-40"][2] is None
+    before = served(ps)
+    again = push_persons(str(db), mapping, "run-3", store_hash=STORE)
+    assert again.counts["delete_actions"] == 0 and served(ps) == before
+
+
+def test_deleted_customers_with_action_none_are_left_alone(
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
+) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    mapping = HandMapping()
+    push_persons(str(db), mapping, "run-1", store_hash=STORE)
+    bc_sandbox.delete_customer(50)
+    stage_real(bc_sandbox, db, sweep_deletions=True)
+    before = served(ps)
+    res = push_persons(str(db), mapping, "run-2", store_hash=STORE)
+    assert res.counts["delete_actions"] == 0 and served(ps) == before
+    assert ps.person_by_external_id(f"bc-{STORE}-50") is not None
+
+
+def test_dry_run_sends_and_writes_nothing(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    res = push_persons(str(db), HandMapping(**BASE), "run-1", store_hash=STORE, dry_run=True)
+    assert res.counts["sent"] == 119 and res.counts["rejected_by_mapping"] == 1
+    assert served(ps) == 0
+    assert ledger_rows(db, "SELECT count(*) FROM people_sync.person_state") == [(0,)]
+    assert ledger_rows(db, "SELECT count(*) FROM people_sync.outcomes") == [(0,)]
+
+
+def test_multi_batch_push_stays_under_the_rate_limit(
+    push_env: dict[str, Any], customers_factory: Any
+) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    ps.rate_limit = 5
+    with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
+        bc.add_customers(customers_factory(5200, seed=2))
+        stage_real(bc, db)
+    res = push_persons(str(db), HandMapping(group_attr="customer_group", fixed_tags=["bigcommerce"]), "r1",
+                       store_hash=STORE)
+    assert res.counts["created"] == 5200
+    assert ps.requests_served[UPSERT] == 6
+    assert ps.limiter.refused == 0
+    assert ps.custom_attributes() == {"customer_group": "INTEGER"} and "bigcommerce" in ps.tags()
+
+
+def test_faults_during_push_leave_exactly_the_expected_persons(
+    push_env: dict[str, Any], customers_factory: Any
+) -> None:
+    from destinations.people.client import PeopleClient
+
+    ps, db = push_env["people"], push_env["db"]
+    with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
+        bc.add_customers(customers_factory(2500, seed=3))
+        stage_real(bc, db)
+    client = PeopleClient(ps.base_url, ps.api_key, backoff_base=0.01, backoff_cap=0.05, rate=1000, timeout=5)
+    ps.faults.configure(rate=0.4, kinds=["500", "502", "reset", "truncate", "429"], seed=2)
+    mapping = HandMapping()
+    try:
+        res = push_persons(str(db), mapping, "r1", store_hash=STORE, client=client)
+    finally:
+        ps.faults.configure(rate=0.0)
+    assert sum(ps.faults.injected.values()) > 0
+    assert res.counts["created"] + res.counts["not_modified"] + res.counts["updated"] == 2500
+    expected = expected_persons(db, mapping, STORE)
+    stored = {p["externalId"]: p for p in ps.persons()}
+    assert len(ps.persons()) == len(stored) == 2500 and set(stored) == set(expected)
+    accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
+    assert accepted == [(2500,)]
+
+
+def test_persistent_outage_fails_then_next_run_finishes_the_pending_batches(
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
+) -> None:
+    from destinations.people.client import PeopleClient
+    from destinations.people.errors import PeopleTransientError
+
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    client = PeopleClient(ps.base_url, ps.api_key, backoff_base=0.01, backoff_cap=0.02, rate=1000,
+                          max_transient_retries=1)
+    mapping = HandMapping()
+    ps.define_custom_attribute("unused", "STRING")
+    ps.faults.configure(rate=1.0, kinds=["503"], seed=1)
+    try:
+        with pytest.raises(PeopleTransientError) as info:
+            push_persons(str(db), mapping, "r1", store_hash=STORE, client=client)
+    finally:
+        ps.faults.configure(rate=0.0)
+    assert info.value.exit_code == 1 and ps.api_key not in str(info.value)
+    assert ps.persons() == []
+    res = push_persons(str(db), mapping, "r2", store_hash=STORE, client=client)
+    assert res.counts["resumed"] == 120 and res.counts["created"] == 120 and res.counts["sent"] == 0
+    assert len(ps.persons()) == 120
+
+
+def test_wrong_key_stops_with_exit_2_and_no_secret_anywhere(
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from destinations.people.errors import PeopleAuthError
+
+    db = push_env["db"]
+    stage_real(bc_sandbox, db)
+    secret = "a-very-secret-people-key-42"
+    monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", secret)
+    with pytest.raises(PeopleAuthError) as info:
+        push_persons(str(db), HandMapping(), "r1", store_hash=STORE)
+    assert info.value.exit_code == 2 and secret not in str(info.value)
+    for f in [db, *Path(str(db).replace(".duckdb", ".dlt")).rglob("*")]:
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+
+
+def test_start_and_finish_run_mark_interrupted_runs(push_env: dict[str, Any]) -> None:
+    import duckdb
+
+    from pipelines.ledger import finish_run
+
+    con = duckdb.connect(str(push_env["db"]))
+    start_run(con, "a", "m.yaml", "h1", {"dry_run": False})
+    start_run(con, "b", "m.yaml", "h1", {})
+    finish_run(con, "b", "success", {"sent": 3, "created": 2, "not_a_count": 9})
+    rows = con.execute("SELECT run_id, status, error, sent, created FROM people_sync.runs ORDER BY run_id").fetchall()
+    con.close()
+    assert rows == [("a", "failed", "interrupted", None, None), ("b", "success", None, 3, 2)]
