@@ -49,3 +49,6 @@ class ConfigError(AnswersError):
 
     def __init__(self, message: str) -> None:
         super().__init__(500, message)
+
+    def _message(self) -> str:
+        return self.title
