@@ -251,4 +251,10 @@ def compile_template(text: str, context_names: frozenset[str]) -> CompiledTempla
         parts.append(("lit", text[pos:]))
     if not names:
         raise TemplateSyntaxError("a template needs at least one {placeholder}; use value: for constants")
-    return CompiledTemplate(text, tuple(parts), tuple(names))
+    merged: list[tuple[str, Any]] = []
+    for part in parts:
+        if part[0] == "lit" and merged and merged[-1][0] == "lit":
+            merged[-1] = ("lit", merged[-1][1] + part[1])
+        else:
+            merged.append(part)
+    return CompiledTemplate(text, tuple(merged), tuple(names))
