@@ -124,10 +124,13 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _ascii(text: str) -> str:
+    return "".join(ch for ch in text if ch.isascii() and (ch.isalnum() or ch in "-_"))
+
+
 def _local(first: str, last: str, i: int) -> str:
-    base = f"{first}.{last}".replace(" ", "").replace("'", "")
-    ascii_part = base.encode("ascii", "ignore").decode() or "user"
-    return f"{ascii_part}{i}"
+    """An RFC-valid email local part from a (possibly non-Latin) name, unique by ``i``."""
+    return f"{_ascii(first) or 'user'}.{_ascii(last) or 'customer'}{i}"
 
 
 def generate_customers(n: int, seed: int, *, start_id: int = 1, now: int | None = None) -> list[dict[str, Any]]:
