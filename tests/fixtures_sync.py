@@ -98,7 +98,7 @@ def sandbox_env(bc: Any, people: Any, workdir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
-    """Both sandboxes (300 generated customers, no rate limit), stopped after the module."""
+    """Both sandboxes (120 generated customers, no rate limit), stopped after the module."""
     from sandbox.bigcommerce import BigCommerceSandbox
     from sandbox.generator import generate_customers
     from sandbox.people import PeopleSandbox
@@ -107,7 +107,7 @@ def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
     bc = BigCommerceSandbox(store_hash=SYNC_STORE, access_token=SYNC_TOKEN, quota=None, seed=3)
     people = PeopleSandbox(api_key=SYNC_KEY, rate_limit=None)
     with bc, people:
-        bc.add_customers(generate_customers(300, seed=11, now=bc.clock.now() - 3600))
+        bc.add_customers(generate_customers(120, seed=11, now=bc.clock.now() - 3600))
         yield SyncWorld(bc, people, workdir, sandbox_env(bc, people, workdir))
 
 
