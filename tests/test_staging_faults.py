@@ -25,10 +25,10 @@ def cursor(db: Path) -> str | None:
 def test_small_quota_is_shared_by_all_workers_with_at_most_one_429_per_window(
     stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
 ) -> None:
-    stg_sandbox.add_customers(generate_customers(2000, seed=11))
-    stg_sandbox.set_quota(4, 0.5)
+    stg_sandbox.add_customers(generate_customers(1200, seed=11))
+    stg_sandbox.set_quota(4, 0.4)
     res = stage_customers(stg_db, **{**stg_source, "max_workers": 4, "split_pages": 1})
-    assert res.extracted == 2000 and staged(stg_db) == api_view(stg_sandbox)
+    assert res.extracted == 1200 and staged(stg_db) == api_view(stg_sandbox)
     windows = stg_sandbox.quota_windows
     assert sum(w["requests"] for w in windows) >= res.pages
     assert all(w["refused"] <= 1 for w in windows), windows
@@ -38,7 +38,7 @@ def test_small_quota_is_shared_by_all_workers_with_at_most_one_429_per_window(
 def test_faults_are_retried_and_the_data_is_complete(
     stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
 ) -> None:
-    stg_sandbox.add_customers(generate_customers(1500, seed=12))
+    stg_sandbox.add_customers(generate_customers(900, seed=12))
     stg_sandbox.faults.configure(rate=0.3, kinds=["429", "500", "502", "503", "reset", "truncate"], seed=3)
     res = stage_customers(stg_db, **{**stg_source, "max_attempts": 10, "max_workers": 3, "split_pages": 2})
     stg_sandbox.faults.configure(rate=0.0)

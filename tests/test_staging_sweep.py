@@ -1,0 +1,78 @@
+"""Deletion sweep: marks staged customers the store lost, unmarks those that came back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.staging import STAGING_DATASET, stage_customers, sweep_deletions
+from sandbox.bigcommerce import BigCommerceSandbox
+from sandbox.generator import generate_customers
+from tests.fixtures_staging import api_view
+from tests.test_staging_incremental import CUSTOMERS, staged
+
+
+def test_sweep_marks_deleted_customers_keeps_their_rows_and_unmarks_returns(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    people = generate_customers(600, seed=21)
+    stg_sandbox.add_customers(people)
+    stage_customers(stg_db, **stg_source)
+    gone = [3, 250, 251, 599]
+    for cid in gone:
+        stg_sandbox.delete_customer(cid)
+    queries: list[dict[str, str]] = []
+    stg_sandbox.on_request = lambda req: queries.append(req.query) if req.path.endswith(CUSTOMERS) else None
+
+    client_keys = {k: v for k, v in stg_source.items() if k != "max_workers"}
+    assert sweep_deletions(stg_db, **client_keys) == 4
+    # The cheapest walk: no sub-resources, full pages, cursor paging in id order.
+    assert len(queries) == 3 and all("include" not in q and q["limit"] == "250" for q in queries)
+    assert "after" not in queries[0] and all("after" in q for q in queries[1:])
+
+    rows = staged(stg_db)
+    assert len(rows) == 600  # nothing removed
+    assert {cid for cid, r in rows.items() if "_deleted_at" in r} == set(gone)
+    assert rows[3]["_deleted_at"].endswith("Z")
+    assert {k: v for k, v in rows[4].items()} == api_view(stg_sandbox, [4])[4]
+    assert sweep_deletions(stg_db, **client_keys) == 0  # already marked: not counted twice
+
+    # One comes back (e.g. restored); the next sweep clears its mark.
+    stg_sandbox.add_customers([c for c in people if c["id"] == 250])
+    res = stage_customers(stg_db, sweep_deletions=True, **stg_source)
+    assert res.deleted_marked == 0 and res.undeleted == 1
+    rows = staged(stg_db)
+    assert {cid for cid, r in rows.items() if "_deleted_at" in r} == {3, 251, 599}
+    con = duckdb.connect(str(stg_db))
+    try:
+        n = con.execute(f"SELECT count(*) FROM {STAGING_DATASET}.customers WHERE _deleted_at IS NOT NULL").fetchone()
+    finally:
+        con.close()
+    assert n == (3,)
+
+
+def test_a_customer_merged_again_after_being_marked_is_no_longer_deleted(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    stg_sandbox.add_customers(generate_customers(20, seed=22))
+    stage_customers(stg_db, **stg_source)
+    original = stg_sandbox.customer(7)
+    assert original is not None
+    stg_sandbox.delete_customer(7)
+    assert stage_customers(stg_db, sweep_deletions=True, **stg_source).deleted_marked == 1
+    stg_sandbox.add_customers([original])
+    stg_sandbox.update_customer(7, first_name="Back")
+    stg_sandbox.clock.advance(120)
+    stage_customers(stg_db, **stg_source)  # re-staged by the incremental read, no sweep
+    row = staged(stg_db, [7])[7]
+    assert row["first_name"] == "Back" and "_deleted_at" not in row
+
+
+def test_sweep_before_anything_was_staged_marks_nothing(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    stg_sandbox.add_customers(generate_customers(3, seed=23))
+    client_keys = {k: v for k, v in stg_source.items() if k != "max_workers"}
+    assert sweep_deletions(stg_db, **client_keys) == 0
