@@ -133,7 +133,7 @@ def _check_kind_fits(doc: _Doc, plan: FieldPlan, out_kind: str, path: PathKey) -
     if plan.kind == "custom":
         assert plan.custom_type is not None
         if out_kind not in _FITS[plan.custom_type]:
-            doc.add(path, name, f"a {plan.custom_type} attribute cannot hold a {out_kind} value",
+            doc.add(path, name, f"the {plan.custom_type} attribute cannot hold a {out_kind} value",
                     _FIT_HINT.get(plan.custom_type, "check the transforms"))
     elif out_kind == "bool":
         doc.add(path, name, f"{name} takes text, not true/false", "use a lookup to turn it into text")
