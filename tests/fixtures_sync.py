@@ -6,6 +6,7 @@ pipelines directory and the DuckDB file cannot hit anything by accident.
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -111,12 +112,20 @@ def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
         yield SyncWorld(bc, people, workdir, sandbox_env(bc, people, workdir))
 
 
+def _readable_bytes(path: Path) -> bytes:
+    """A file's bytes, decompressed when dlt gzipped it (load package jobs are ``*.gz``)."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data += gzip.decompress(data)
+    return data
+
+
 def all_bytes_under(*roots: Path) -> Iterator[tuple[Path, bytes]]:
-    """Every file under the given files/directories with its bytes."""
+    """Every file under the given files/directories with its (decompressed) bytes."""
     for root in roots:
         if root.is_file():
-            yield root, root.read_bytes()
+            yield root, _readable_bytes(root)
         elif root.is_dir():
             for p in sorted(root.rglob("*")):
                 if p.is_file():
-                    yield p, p.read_bytes()
+                    yield p, _readable_bytes(p)
