@@ -367,13 +367,15 @@ def push_persons(
     retry_rejected: bool = False,
     progress: ProgressFn | None = None,
     workers: int = DEFAULT_WORKERS,
+    batch_size: int = 1000,
     sample: int = 10,
     client: Any = None,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
-    ``client`` (a `PeopleClient`) defaults to one built from dlt config
-    (``DESTINATION__PEOPLE__BASE_URL`` / ``DESTINATION__PEOPLE__API_KEY``).
+    ``workers`` parallel load jobs share one rate limiter; ``batch_size`` persons per
+    upsert request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt
+    config (``DESTINATION__PEOPLE__BASE_URL`` / ``DESTINATION__PEOPLE__API_KEY``).
     """
     import duckdb
 
@@ -384,7 +386,7 @@ def push_persons(
         ledger = Ledger(con)
         if not dry_run:
             client = client or _client()
-            resumed = _resume_pending(duckdb_path, client, ledger, run_id, workers, progress)
+            resumed = _resume_pending(duckdb_path, client, ledger, run_id, workers, batch_size, progress)
             if resumed:
                 counts["resumed"] = sum(resumed.values())
                 _merge_outcomes(counts, resumed)
@@ -408,7 +410,7 @@ def push_persons(
                 tags.append(tag)
             provision(client, dict(getattr(mapping, "custom_attributes", None) or {}), tags)
         if sel.to_send:
-            outcome = _deliver(duckdb_path, client, ledger, run_id, sel.to_send, workers, progress)
+            outcome = _deliver(duckdb_path, client, ledger, run_id, sel.to_send, workers, batch_size, progress)
             _merge_outcomes(counts, outcome)
             counts["failed"] += len(sel.to_send) - sum(outcome.values())
         if sel.deletions:
@@ -435,7 +437,13 @@ def _client() -> Any:
 
 
 def _resume_pending(
-    duckdb_path: str, client: Any, ledger: Ledger, run_id: str, workers: int, progress: ProgressFn | None
+    duckdb_path: str,
+    client: Any,
+    ledger: Ledger,
+    run_id: str,
+    workers: int,
+    batch_size: int,
+    progress: ProgressFn | None,
 ) -> Counter[str]:
     """Finish a load package an earlier push left behind; returns its outcome tally."""
     from destinations.people.destination import people_destination
@@ -446,7 +454,7 @@ def _resume_pending(
     if not (pipelines_dir_for(pipelines_dir) / PIPELINE_NAME).exists():
         return Counter()
     recorder = _Recorder(ledger, run_id, progress, 0)
-    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, workers=workers))
+    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
     if not pipeline.has_pending_data:
         return Counter()
     _load(pipeline, workers)
@@ -460,17 +468,18 @@ def _deliver(
     run_id: str,
     rows: list[dict[str, Any]],
     workers: int,
+    batch_size: int,
     progress: ProgressFn | None,
 ) -> Counter[str]:
     """Push rows through dlt into the people destination; returns the outcome tally."""
     import dlt
 
-    from destinations.people.client import MAX_BATCH
     from destinations.people.destination import people_destination
 
     recorder = _Recorder(ledger, run_id, progress, len(rows))
-    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, workers=workers))
-    per_file = max(MAX_BATCH, math.ceil(len(rows) / max(1, workers) / MAX_BATCH) * MAX_BATCH)
+    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
+    # one load file per worker (whole batches each), so the workers send in parallel
+    per_file = max(batch_size, math.ceil(len(rows) / max(1, workers) / batch_size) * batch_size)
     resource = dlt.resource(
         rows,
         name=PUSH_TABLE,
