@@ -1,0 +1,50 @@
+"""``bc2people demo`` runs end to end on a small store and prints its story and summaries."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import duckdb
+
+from tests.fixtures_sync import BC2PEOPLE, REPO, base_env
+
+
+def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*BC2PEOPLE, "demo", "--customers", "500", "--dir", str(tmp_path), "--no-progress"],
+        cwd=REPO,
+        env=base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    for text in (
+        "① Full sync",
+        "③ Incremental sync with --sweep-deletions",
+        "④ Reconciliation",
+        "accepted by People",
+        "code 409100",
+        "Run history",
+        "rejected_threshold",
+        "bc2people reconcile --duckdb",
+    ):
+        assert text in out, text
+    assert "Traceback" not in proc.stderr and "sandbox-token" not in out + proc.stderr
+
+    db = tmp_path / "bc2people-demo.duckdb"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        runs = con.execute("SELECT status, extracted, deleted_in_store, created, updated, rejected_by_people "
+                           "FROM people_sync.runs ORDER BY started_at").fetchall()
+        overall = con.execute("SELECT staged_active, staged_deleted FROM people_sync.reconcile_overall").fetchone()
+    finally:
+        con.close()
+    assert len(runs) == 2
+    second = runs[1]
+    assert second[0] == "rejected_threshold"
+    assert second[1] == 70 and second[2] == 5  # 50 changed + 20 added; 5 deletions found
+    assert (second[3], second[4], second[5]) == (17, 50, 3)
+    assert overall == (500 - 5 + 20, 5)
