@@ -1,0 +1,119 @@
+"""Settings resolution the dlt way: env vars, .dlt/ TOML files, fail-fast messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import (
+    ACCESS_TOKEN,
+    PEOPLE_API_KEY,
+    SECRET_SETTINGS,
+    ConfigError,
+    JobSettings,
+    resolve_settings,
+    secret_values,
+)
+from tests.fixtures_sync import REPO, base_env
+
+ALL_ENV = {
+    "SOURCES__BIGCOMMERCE__STORE_HASH": "abc123",
+    "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "tok-config-test-1234",
+    "DESTINATION__PEOPLE__BASE_URL": "https://xyz.api.infobip.com/",
+    "DESTINATION__PEOPLE__API_KEY": "key-config-test-5678",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*ALL_ENV, "SOURCES__BIGCOMMERCE__API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_env_vars_resolve_and_secrets_stay_out_of_repr(env: pytest.MonkeyPatch) -> None:
+    for k, v in ALL_ENV.items():
+        env.setenv(k, v)
+    s = resolve_settings()
+    assert (s.store_hash, s.people_base_url) == ("abc123", "https://xyz.api.infobip.com/")
+    assert s.api_base_url == "https://api.bigcommerce.com"  # the documented default
+    assert s.access_token == "tok-config-test-1234" and s.people_api_key == "key-config-test-5678"
+    assert "tok-config" not in repr(s) and "key-config" not in repr(s)
+    assert set(secret_values()) >= {"tok-config-test-1234", "key-config-test-5678"}
+
+
+def test_missing_settings_are_all_named_with_env_var_and_toml_key(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SOURCES__BIGCOMMERCE__STORE_HASH", "abc123")
+    with pytest.raises(ConfigError) as err:
+        resolve_settings()
+    msg = str(err.value)
+    assert err.value.exit_code == 2
+    assert "SOURCES__BIGCOMMERCE__ACCESS_TOKEN" in msg and "[sources.bigcommerce] in .dlt/secrets.toml" in msg
+    assert "DESTINATION__PEOPLE__BASE_URL" in msg and "[destination.people] in .dlt/config.toml" in msg
+    assert "DESTINATION__PEOPLE__API_KEY" in msg
+    assert "STORE_HASH" not in msg
+
+
+def test_dry_run_does_not_need_people(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SOURCES__BIGCOMMERCE__STORE_HASH", "abc123")
+    env.setenv("SOURCES__BIGCOMMERCE__ACCESS_TOKEN", "tok-config-test-1234")
+    s = resolve_settings(need_destination=False)
+    assert isinstance(s, JobSettings) and s.people_api_key is None
+
+
+def test_a_url_without_scheme_is_refused(env: pytest.MonkeyPatch) -> None:
+    for k, v in ALL_ENV.items():
+        env.setenv(k, v)
+    env.setenv("DESTINATION__PEOPLE__BASE_URL", "xyz.api.infobip.com")
+    with pytest.raises(ConfigError, match="DESTINATION__PEOPLE__BASE_URL"):
+        resolve_settings()
+
+
+def test_settings_come_from_dlt_toml_files_in_the_project_dir(tmp_path: Path) -> None:
+    """A fresh process in a directory holding .dlt/config.toml and .dlt/secrets.toml."""
+    dlt_dir = tmp_path / ".dlt"
+    dlt_dir.mkdir()
+    (dlt_dir / "config.toml").write_text(
+        '[sources.bigcommerce]\nstore_hash = "fromtoml"\n[destination.people]\nbase_url = "https://t.api.infobip.com"\n'
+    )
+    (dlt_dir / "secrets.toml").write_text(
+        '[sources.bigcommerce]\naccess_token = "tok-from-toml-0000"\n[destination.people]\napi_key = "key-from-toml-0000"\n'
+    )
+    code = (
+        "from pipelines.config import resolve_settings; s = resolve_settings(); "
+        "print(s.store_hash, s.people_base_url, s.access_token == 'tok-from-toml-0000', "
+        "s.people_api_key == 'key-from-toml-0000')"
+    )
+    env = base_env(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["fromtoml", "https://t.api.infobip.com", "True", "True"]
+    # Environment variables win over the files.
+    env["SOURCES__BIGCOMMERCE__STORE_HASH"] = "fromenv"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split()[0] == "fromenv"
+
+
+def test_shipped_config_has_documented_defaults_and_no_secrets() -> None:
+    config = tomllib.loads((REPO / ".dlt" / "config.toml").read_text())
+    assert config["sources"]["bigcommerce"]["api_base_url"] == "https://api.bigcommerce.com"
+    assert config["runtime"]["dlthub_telemetry"] is False
+    flat = str(config).lower()
+    assert "access_token" not in flat and "api_key" not in flat
+
+
+def test_secrets_example_lists_every_secret_setting() -> None:
+    example = tomllib.loads((REPO / ".dlt" / "secrets.toml.example").read_text())
+    for s in SECRET_SETTINGS:
+        section = example
+        for part in s.toml_section.split("."):
+            section = section[part]
+        assert s.toml_name in section
+    assert {ACCESS_TOKEN.env_var, PEOPLE_API_KEY.env_var} == {
+        "SOURCES__BIGCOMMERCE__ACCESS_TOKEN",
+        "DESTINATION__PEOPLE__API_KEY",
+    }
