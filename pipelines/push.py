@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.ledger import LEDGER_DATASET, Ledger, canonical_json, ensure_ledger, payload_hash
+from pipelines.ledger import LEDGER_DATASET, Ledger, ensure_ledger
+from pipelines.mapping import canonical_json, payload_hash
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
@@ -167,6 +168,7 @@ def select_and_diff(
     ).fetchall()
     if not rows:
         return out
+    out.counts["selected"] = len(rows)
     load_ids = {r[0]: r[1] for r in rows}
     deleted = {r[0]: r[3] for r in rows if r[2]}
     live_ids = [r[0] for r in rows if not r[2]]

@@ -283,3 +283,27 @@ def test_start_and_finish_run_mark_interrupted_runs(push_env: dict[str, Any]) ->
     rows = con.execute("SELECT run_id, status, error, sent, created FROM people_sync.runs ORDER BY run_id").fetchall()
     con.close()
     assert rows == [("a", "failed", "interrupted", None, None), ("b", "success", None, 3, 2)]
+
+
+def test_push_with_the_shipped_mapping(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> None:
+    from pipelines.mapping import load_mapping
+
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
+    res = push_persons(str(db), mapping, "r1", store_hash=STORE)
+    c = res.counts
+    assert c["mapped"] + c["rejected_by_mapping"] == 120
+    assert c["created"] + c["rejected_by_people"] == c["sent"] == c["mapped"]
+    for name, data_type in mapping.custom_attributes.items():
+        assert ps.custom_attributes()[name] == data_type
+    expected = expected_persons(db, mapping, STORE)
+    stored = {p["externalId"]: p for p in ps.persons()}
+    accepted = {r[0] for r in ledger_rows(db, "SELECT external_id FROM people_sync.person_state "
+                                              "WHERE last_status = 'CREATED'")}
+    assert set(stored) == accepted
+    for ext in accepted:
+        assert_person_matches(stored[ext], expected[ext])
+    before = served(ps)
+    assert push_persons(str(db), mapping, "r2", store_hash=STORE).counts["sent"] == 0
+    assert served(ps) == before

@@ -1,0 +1,45 @@
+"""``bc2people plan``: show what the next sync would send to People, sending nothing."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+
+DESCRIPTION = """Map the staged customers that changed, diff them against the last payloads
+sent to People, and show counts of creates / updates / unchanged / rejects with a sample of
+field-level diffs. Reads the DuckDB file only: no request is sent, nothing is written.
+(`bc2people sync --dry-run` also stages first.)"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plan`` command."""
+    p = subparsers.add_parser(
+        "plan",
+        help="dry run: what the next push would send (nothing is sent)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--mapping", metavar="FILE", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
+    p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--sample", metavar="N", type=int, default=10, help="how many diffs to show (default 10)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the plan and print it; exit 2 on a bad mapping or missing store hash."""
+    from pipelines.config import STORE_HASH, ConfigError, lookup
+    from pipelines.mapping import load_mapping
+    from pipelines.plan import plan, render_json, render_text
+
+    if args.sample < 0:
+        raise ConfigError("--sample must be 0 or more")
+    mapping = load_mapping(args.mapping)
+    store_hash = lookup(STORE_HASH)
+    if not store_hash:
+        raise ConfigError(f"{STORE_HASH.label} is not set: {STORE_HASH.how_to_set()}")
+    result = plan(args.duckdb, mapping, store_hash=store_hash, sample=args.sample)
+    print(render_json(result) if args.json else render_text(result))
+    return 0

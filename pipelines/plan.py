@@ -1,0 +1,135 @@
+"""``bc2people plan``: what the next push would do, computed exactly as the push does it.
+
+The plan selects and maps the same customers the push would, diffs them against the last
+payloads recorded in ``people_sync.person_state`` and reports counts (creates, updates,
+unchanged, rejects, deletion actions) plus a sample of field-level diffs. It sends nothing
+and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.push import _on_deleted, select_and_diff
+
+PLAN_COUNTS = (
+    "staged",
+    "creates",
+    "updates",
+    "unchanged",
+    "rejected_by_mapping",
+    "still_rejected_by_people",
+    "delete_actions",
+)
+
+
+@dataclass
+class PlanResult:
+    """Counts (keys in `PLAN_COUNTS`) and up to ``sample`` field-level diffs."""
+
+    counts: dict[str, int]
+    sample_diffs: list[dict[str, Any]] = field(default_factory=list)
+    mapping_path: str | None = None
+    mapping_hash: str | None = None
+    on_deleted: str = "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (what ``--json`` prints)."""
+        return {
+            "mapping": self.mapping_path,
+            "mapping_sha256": self.mapping_hash,
+            "on_deleted": self.on_deleted,
+            "counts": dict(self.counts),
+            "sample_diffs": self.sample_diffs,
+        }
+
+
+def plan(duckdb_path: str | Path, mapping: Any, *, store_hash: str, sample: int = 10) -> PlanResult:
+    """Compute the plan for ``mapping`` against the staged customers and the ledger."""
+    import duckdb
+
+    from pipelines.ledger import ensure_ledger
+
+    path = Path(duckdb_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no DuckDB file at {path}: run `bc2people sync` (or stage) first")
+    con = duckdb.connect(str(path))
+    try:
+        ensure_ledger(con)
+        sel = select_and_diff(con, mapping, "plan", store_hash=store_hash, sample=sample)
+        staged_live = _count_live(con)
+    finally:
+        con.close()
+    action, _tag = _on_deleted(mapping)
+    c = sel.counts
+    creates, updates = c["would_create"], c["would_update"]
+    selected_live = c["selected"] - c["deleted_in_store_seen"]
+    counts = {
+        "staged": staged_live,
+        "creates": creates,
+        "updates": updates,
+        "unchanged": c["unchanged"] + max(0, staged_live - selected_live),
+        "rejected_by_mapping": c["rejected_by_mapping"],
+        "still_rejected_by_people": c["still_rejected"],
+        "delete_actions": sum(1 for d in sel.deletions if d["in_people"]) if action != "none" else 0,
+    }
+    return PlanResult(
+        counts,
+        sel.sample_diffs,
+        mapping_path=str(getattr(mapping, "path", "") or "") or None,
+        mapping_hash=getattr(mapping, "sha256", None),
+        on_deleted=action,
+    )
+
+
+def _count_live(con: Any) -> int:
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'bigcommerce' AND table_name = 'customers'"
+        ).fetchall()
+    }
+    if not cols:
+        return 0
+    where = " WHERE _deleted_at IS NULL" if "_deleted_at" in cols else ""
+    row = con.execute(f"SELECT count(*) FROM bigcommerce.customers{where}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _value(v: Any, limit: int = 60) -> str:
+    text = "∅" if v is None else json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_text(result: PlanResult) -> str:
+    """The terminal rendering: counts first, then the sampled diffs."""
+    c = result.counts
+    digest = (result.mapping_hash or "")[:12]
+    lines = [f"Plan for {result.mapping_path or 'mapping'} (sha256 {digest}…): nothing is sent", ""]
+    rows = [
+        ("staged customers", c["staged"]),
+        ("creates", c["creates"]),
+        ("updates", c["updates"]),
+        ("unchanged", c["unchanged"]),
+        ("rejected by mapping", c["rejected_by_mapping"]),
+        ("still rejected by People (not resent)", c["still_rejected_by_people"]),
+        (f"deletion actions (on_deleted: {result.on_deleted})", c["delete_actions"]),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k.ljust(width)}  {v:>10,}" for k, v in rows]
+    if result.sample_diffs:
+        lines += ["", f"Sample of {len(result.sample_diffs)} change(s) against the last payload sent:"]
+        for d in result.sample_diffs:
+            lines.append(f"  {d['kind']} {d['external_id']} (customer {d['customer_id']})")
+            for ch in d["changes"]:
+                lines.append(f"    {ch['field']}: {_value(ch['before'])} → {_value(ch['after'])}")
+    return "\n".join(lines)
+
+
+def render_json(result: PlanResult) -> str:
+    """The ``--json`` rendering."""
+    return json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str)
