@@ -36,6 +36,7 @@ def run(name: str, value: Any, arg: Any = None, ctx: TransformContext = CTX) -> 
         ("strip_control", "tab\tand\nnewline\r\n", "tab and newline  "),
         ("strip_control", "\ufeffBOM\u0000nul\u202eRTL", "BOMnulRTL"),
         ("strip_control", "👩\u200d👩\u200d👧", "👩\u200d👩\u200d👧"),  # joiners inside emoji stay
+        ("strip_control", "lone\ud83dsurrogate", "lonesurrogate"),
         ("strip_forbidden", 'Jane "J" <O\'Neil> (x) {y} a=b; #1 & c/d\\e:f', "Jane J O'Neil x y ab 1  cdef"),
     ],
 )

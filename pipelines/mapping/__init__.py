@@ -23,7 +23,8 @@ def canonical_json(payload: Any) -> str:
 
 def payload_hash(payload: Any) -> str:
     """sha256 (hex) of the canonical JSON of ``payload``."""
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (possible in JSON text) must not crash the diff
+    return hashlib.sha256(canonical_json(payload).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 __all__ = [

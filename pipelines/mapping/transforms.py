@@ -86,7 +86,7 @@ def _simple(name: str, op: Callable[[str], str]) -> Callable[[Any, TransformCont
 
 
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 _BREAKS = re.compile(r"[\t\n\v\f\r\u2028\u2029]")
 
 
@@ -271,13 +271,18 @@ def _date_factory(name: str, default_out: str, out_type: str) -> Callable[[Any, 
     return factory
 
 
+_BOOL_WORDS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
+
+
 def lookup_key(value: Any) -> str:
-    """How lookup tables compare values: as text, booleans as ``true``/``false``."""
+    """How lookup tables and ``when`` compare values: as trimmed lower-case text; booleans and
+    yes/no/on/off (which YAML 1.1 reads as booleans) as ``true``/``false``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip().lower()
+    text = str(value).strip().lower()
+    return _BOOL_WORDS.get(text, text)
 
 
 _KEEP = object()
