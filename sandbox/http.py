@@ -273,6 +273,12 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True  # headers and body go out as separate writes: avoid 40 ms delayed-ACK stalls
         server_version = "bc2people-sandbox"
 
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out as separate writes: without TCP_NODELAY, Nagle's
+            # algorithm meets the client's delayed ACK and every response waits ~40 ms
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             return
 
