@@ -24,7 +24,8 @@ exit codes:
   0  success (also a finished --dry-run)
   1  failure: the run is recorded as failed; nothing half-recorded, the next run picks up
      where this one stopped
-  2  configuration or mapping error, found before any request is sent
+  2  configuration or mapping error, found before any request is sent; also credentials
+     that BigCommerce or People refuse (401/403: the run is recorded as failed)
   3  finished, but records rejected (by the mapping + by People) exceeded
      --max-rejected-pct of the records mapped in this run
 """
