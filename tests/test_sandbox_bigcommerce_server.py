@@ -236,3 +236,17 @@ def test_admin_controls(bc_empty_sandbox: BigCommerceSandbox) -> None:
     stats = admin(sb, "GET", "/stats").json()
     assert stats["faults_injected"] == {"503": 1} and stats["requests_served"]["GET /stores/sandbox1/v3/customers"] == 2
     assert stats["quota_windows"][-1]["refused"] == 1 and stats["customers"] == 0
+
+
+def test_bulk_load_is_all_or_nothing() -> None:
+    from sandbox.generator import generate_customers
+
+    sb = BigCommerceSandbox()
+    sb.add_customers(generate_customers(3, seed=1))
+    batch = generate_customers(3, seed=2, start_id=10)
+    with pytest.raises(ValueError, match="integer id"):
+        sb.add_customers([*batch, {"email": "no-id@example.com"}])
+    clash = dict(batch[0], id=20, email=sb.customer(1)["email"].upper())  # type: ignore[index]
+    with pytest.raises(ValueError, match="email already used"):
+        sb.add_customers([batch[1], clash])
+    assert [c["id"] for c in sb.customers()] == [1, 2, 3]

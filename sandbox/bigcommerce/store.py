@@ -60,7 +60,9 @@ class Row:
 
     def refresh(self) -> None:
         d = self.data
-        self.id = int(d["id"])
+        if not isinstance(d, dict) or not isinstance(d.get("id"), int) or isinstance(d.get("id"), bool):
+            raise ValueError("each customer must be an object with an integer id")
+        self.id = d["id"]
         self.dc = parse_v3_date(d.get("date_created"))
         self.dm = parse_v3_date(d.get("date_modified"))
         self.email = _lower(d.get("email"))
@@ -152,7 +154,7 @@ class CustomerStore:
         was_enabled = gc.isenabled()
         gc.disable()  # bulk loads create many objects; the cyclic GC only slows them down
         try:
-            rows = [Row(c) for c in customers]
+            rows = [Row(c) for c in customers]  # ValueError before anything is stored
         finally:
             if was_enabled:
                 gc.enable()
