@@ -3,10 +3,9 @@
 Every response carries ``X-Rate-Limit-Requests-Left`` / ``-Requests-Quota`` /
 ``-Time-Reset-Ms`` / ``-Time-Window-Ms``; one `QuotaBudget` turns them into permission to
 send, shared by all threads reading a window. The budget never lets more requests be in
-flight than the store says are left (in-flight requests are counted against every fresh
-reading), pauses until the window refills before the quota runs out, and after each
-refill sends a single probe request until fresh headers arrive, so a window sees at most
-one 429 even when other apps share the quota.
+flight than the store says are left, pauses until the window refills once the quota is
+spent, and after each refill sends a single probe request until fresh headers arrive, so
+a window sees at most one 429 even when other apps share the quota.
 
 Failures: 429 with quota headers waits ``Time-Reset-Ms``; 429 without them (platform under
 load), 5xx, timeouts, connection resets and malformed bodies are retried with bounded
@@ -54,17 +53,23 @@ RESET_MARGIN_S = 0.05
 class QuotaBudget:
     """One store's request quota, shared by every thread of a run (thread-safe).
 
-    `acquire()` before each request, `release(headers)` after it (``None`` when no response
-    arrived). Until a response has shown rate-limit headers the budget lets one request out
-    at a time; a response without them switches the budget off (an unmetered store).
+    `acquire()` before each request, `release(headers)` after it (``None`` headers when no
+    response arrived). Within a window ``Requests-Left`` only goes down in the order the
+    store counted requests, so the lowest reading seen is the freshest; every request of
+    ours that was not yet counted in it is still in flight. Hence at most
+    ``lowest reading - requests in flight`` more may be sent: exact once the in-flight
+    requests have answered, and never more than the store allows. Until a response has
+    shown rate-limit headers the budget lets one request out at a time; a response without
+    them switches the budget off (an unmetered store).
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._cond = threading.Condition()
         self._metered: bool | None = None  # None: not yet known
-        self._left: int | None = None  # requests we may still send in this window
-        self._reset_at: float | None = None  # monotonic time the window refills
+        self._lowest: int | None = None  # lowest Requests-Left seen in the current window
+        self._reset_at: float | None = None  # monotonic time the current window refills
+        self._expired_at: float | None = None  # refill time of the window before (to spot late answers)
         self._window_s = 30.0
         self._inflight = 0
         self._probing = False
@@ -80,18 +85,17 @@ class QuotaBudget:
                 if self._metered is False:
                     break
                 if self._reset_at is not None and now >= self._reset_at:
-                    self._left = None  # the window refilled: unknown until a probe answers
-                    self._reset_at = None
-                if self._left is None:
+                    # The window refilled: unknown until a probe answers.
+                    self._expired_at, self._reset_at, self._lowest = self._reset_at, None, None
+                wait: float | None = None
+                if self._lowest is None:
                     if not self._probing and self._inflight == 0:
                         self._probing = True
                         break
-                    wait = None
-                elif self._left > 0:
-                    self._left -= 1
+                elif self._inflight < self._lowest:
                     break
-                else:
-                    wait = max(0.0, (self._reset_at or now) - now) + RESET_MARGIN_S
+                elif self._inflight == 0:
+                    wait = max(0.0, (self._reset_at or now) - now)
                 started = self._clock()
                 self._cond.wait(timeout=wait)
                 self.waited_s += self._clock() - started
@@ -113,23 +117,20 @@ class QuotaBudget:
             self.quota = quota
             if window_ms:
                 self._window_s = window_ms / 1000.0
-            now = self._clock()
-            reset_at = now + reset_ms / 1000.0 + RESET_MARGIN_S
             if status == 429:
                 self.rate_limited += 1
                 left = 0
-            # Requests still in flight may not be counted in this reading yet: assume they are not.
-            estimate = max(0, left - self._inflight)
-            tolerance = max(1.0, self._window_s / 4)
-            if self._reset_at is None or reset_at > self._reset_at + tolerance:
-                # First reading of a new window (or of the run).
-                self._left = estimate
-                self._reset_at = reset_at
-            elif reset_at >= self._reset_at - tolerance:
-                # Same window: readings only ever go down; keep the most cautious one.
-                self._left = estimate if self._left is None else min(self._left, estimate)
+            reset_at = self._clock() + reset_ms / 1000.0 + RESET_MARGIN_S
+            tolerance = self._window_s / 2
+            if self._reset_at is not None and abs(reset_at - self._reset_at) <= tolerance:
+                self._lowest = left if self._lowest is None else min(self._lowest, left)
                 self._reset_at = max(self._reset_at, reset_at)
-            # else: a late answer from an older window; it says nothing about this one.
+            elif self._reset_at is not None and reset_at < self._reset_at:
+                pass  # a late answer counted in an earlier window
+            elif self._reset_at is None and self._expired_at is not None and reset_at <= self._expired_at + tolerance:
+                pass  # counted in the window that just ended
+            else:  # the first reading of a new window
+                self._lowest, self._reset_at = left, reset_at
             self._cond.notify_all()
 
 
