@@ -119,6 +119,10 @@ def test_payload_hash_is_canonical(default_mapping: Mapping, customer: dict[str,
         ("- to: tags\n  template: 'g-{$.channel_ids}'\n", {}, "tags", "placeholder {$.channel_ids} is a list"),
         ("- to: tags\n  from: $.channel_ids[*]\n  take: all\n  transforms: [{lookup: {map: {1: [x]}}}]\n", {},
          "tags", "must be text, got list (item"),
+        ("- to: city\n  from: $.addresses[0].city\n", {"addresses": [{"city": "Z\ud83d"}]}, "city",
+         "invalid Unicode character"),
+        ("- to: customAttributes.c\n  type: STRING\n  from: $.addresses[0].city\n", {"addresses": [{"city": "Z\udc00"}]},
+         "customAttributes.c", "invalid Unicode character"),
     ],
 )
 def test_rejections_name_the_field_and_the_source_value(
@@ -238,7 +242,7 @@ def _people_valid(payload: dict[str, Any]) -> None:
         else:
             assert c["identifier"].isdigit() and 7 <= len(c["identifier"]) <= 15
     assert payload.get("tags", []) == sorted(set(payload.get("tags", [])))
-    json.dumps(payload, allow_nan=False)
+    json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")  # sendable as UTF-8 JSON
 
 
 def test_default_mapping_over_generator_customers_messy_and_nasty(default_mapping: Mapping) -> None:

@@ -16,7 +16,8 @@ from tests.test_mapping_engine import _people_valid
 TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", " ", "Yes", "no", "1", "+1 415 555 2671", "(415) 555-2671", "a@b.co", "JANE@EXAMPLE.COM",
-                     "2020-02-06T17:46:33Z", "2020-02-30T00:00:00Z", "x" * 300, "a&b<c>", "\u202e\u0000\ufeff", "null"]),
+                     "2020-02-06T17:46:33Z", "2020-02-30T00:00:00Z", "x" * 300, "a&b<c>", "\u202e\u0000\ufeff", "null",
+                     "lone \ud83d", "\udc00x"]),
 )
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True), TEXT)
 JSON = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3),

@@ -92,6 +92,14 @@ def make_when(spec: Any) -> Callable[[Any], bool]:
     return test
 
 
+def _check_unicode(text: str) -> None:
+    """Refuse text that cannot be sent as UTF-8 (a lone surrogate from JSON escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TransformFailure("contains an invalid Unicode character (a lone surrogate)") from None
+
+
 def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
     """A function coercing a value to what ``plan``'s People field holds; it raises
     TransformFailure (InvalidValue for contacts) when People would refuse the value."""
@@ -111,6 +119,8 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
                     why = check_target_value(target, v)
                     if why:
                         raise TransformFailure(why)
+                if not v.isascii():
+                    _check_unicode(v)
                 return v
 
             return fin_string
@@ -123,6 +133,8 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
             why = check_target_value(target, v)
             if why:
                 raise TransformFailure(why)
+            if not v.isascii():
+                _check_unicode(v)
             return v
 
         return fin_std
@@ -136,6 +148,8 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
                     v = to_str(v)
                 if len(v) > CUSTOM_VALUE_MAX:
                     raise TransformFailure(check_custom_value("STRING", v) or "too long")
+                if not v.isascii():
+                    _check_unicode(v)
                 return v
 
             return fin_custom_string
@@ -169,6 +183,8 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
 
     def as_text(v: Any) -> str:
         if type(v) is str:
+            if not v.isascii():
+                _check_unicode(v)
             return v
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise TransformFailure(f"must be text, got {type(v).__name__}")
