@@ -45,7 +45,7 @@ class Grant:
 class Quota:
     """A fixed-window request counter; thread-safe.
 
-    ``windows`` holds one dict per window that saw traffic: ``{"window": i, "requests": n,
+    ``windows`` holds, since the quota was last configured, one dict per window that saw traffic: ``{"window": i, "requests": n,
     "refused": k, "consumed_by_others": m}`` where ``requests`` counts the requests served
     within the quota (so ``requests + consumed_by_others <= quota`` always holds).
     """
@@ -56,7 +56,10 @@ class Quota:
         self.configure(limit, window_s)
 
     def configure(self, limit: int | None, window_s: float = DEFAULT_WINDOW_S) -> None:
-        """Set ``limit`` requests per ``window_s`` seconds (``None`` = unlimited); starts a new window."""
+        """Set ``limit`` requests per ``window_s`` seconds (``None`` = unlimited).
+
+        Starts a new window and a fresh ``windows`` history.
+        """
         if limit is not None and limit < 0:
             raise ValueError("quota must be >= 0 or None")
         if window_s <= 0:
@@ -67,7 +70,7 @@ class Quota:
             self._t0 = time.monotonic()
             self._index = -1
             self._used = 0
-            self._base = len(self.windows)
+            self.windows = []
 
     @property
     def unlimited(self) -> bool:
@@ -79,7 +82,7 @@ class Quota:
             self._index = idx
             self._used = 0
             self.windows.append(
-                {"window": self._base + idx, "requests": 0, "refused": 0, "consumed_by_others": 0}
+                {"window": idx, "requests": 0, "refused": 0, "consumed_by_others": 0}
             )
         return idx
 

@@ -145,11 +145,16 @@ class BigCommerceSandbox:
 
     @property
     def quota_windows(self) -> list[dict[str, Any]]:
-        """Per-window stats ``{"window", "requests", "refused", "consumed_by_others"}``."""
+        """Per-window stats since the quota was last set:
+        ``{"window", "requests", "refused", "consumed_by_others"}``; ``requests`` counts the
+        requests served within the quota, ``refused`` the 429s."""
         return self.quota.windows
 
     def set_quota(self, quota: int | None, window_s: float = DEFAULT_WINDOW_S) -> None:
-        """``set_quota(150, 30.0)`` Standard, ``(450, 30.0)`` Pro, ``set_quota(None)`` unlimited."""
+        """``set_quota(150, 30.0)`` Standard, ``(450, 30.0)`` Pro, ``set_quota(None)`` unlimited.
+
+        Starts a fresh window and a fresh ``quota_windows`` history.
+        """
         self.quota.configure(quota, window_s)
 
     def consume_quota(self, n: int) -> int:
