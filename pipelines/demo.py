@@ -118,9 +118,12 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
         return result
 
     first = run("① Full sync: the whole store is new to People")
-    if first.exit_code == 1:
+    if first.exit_code in (1, 2):
         say(f"\nThe first run failed: {first.error}")
         return 1
+    if first.counts.get("rejected_by_people"):
+        say(f"  → People refused {first.counts['rejected_by_people']} generated customers; they are recorded with "
+            "the reason (see ④), not dropped.")
 
     say()
     say(f"② Meanwhile in the store: {CHANGED} customers change, {DELETED} are deleted, {ADDED} sign up")
@@ -131,24 +134,36 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
     bc.clock.advance(600)  # the next window ends at the store clock minus its lag
 
     second = run("③ Incremental sync with --sweep-deletions: only the changes travel", sweep_deletions=True)
-    if second.exit_code == 1:
+    if second.exit_code in (1, 2):
         say(f"\nThe second run failed: {second.error}")
         return 1
     if second.exit_code == 3:
         say("  → a scheduler would see exit code 3. The rejected persons are recorded with People's reason")
-        say("    (people_sync.customers_rejected_by_people) and retried once their data changes.")
+        say("    (people_sync.customers_rejected_by_people) and sent again once their data changes.")
 
     say()
     _print_reconciliation(duckdb_path, people)
     say()
     say(RULE)
     say(f"Done in {time.monotonic() - started:.1f} s. The DuckDB file stays for you to explore:")
-    db = str(duckdb_path)
-    say(f"  bc2people reconcile --duckdb {db}")
-    say(f"  bc2people runs --duckdb {db}")
-    say(f'  duckdb {db} "FROM people_sync.customers_rejected_by_people"')
-    say(f'  duckdb {db} "SELECT first_name, last_name, email FROM bigcommerce.customers LIMIT 5"')
+    db, exe = str(duckdb_path), _command_name()
+    say(f"  {exe} reconcile --duckdb {db}")
+    say(f"  {exe} runs --duckdb {db}")
+    say(f'  duckdb {db} "FROM people_sync.customers_rejected_by_people"      # the duckdb CLI')
+    say(f'  duckdb {db} "SELECT metric, customers FROM people_sync.reconcile_summary"')
     return 0
+
+
+def _command_name() -> str:
+    """How the user can call this program again: ``bc2people`` when it is on PATH."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("bc2people")
+    if on_path and (not argv0 or os.path.realpath(on_path) == os.path.realpath(argv0)):
+        return "bc2people"
+    if argv0.endswith("bc2people"):
+        rel = os.path.relpath(argv0)
+        return rel if not rel.startswith("..") else argv0
+    return "bc2people"
 
 
 def change_store(bc: Any, people: Any) -> list[str]:

@@ -391,10 +391,12 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
             lines.append(f"  {(group if i == 0 else ''):<{gw}}  {label:<{lw}}  {values[key]:>{vw}}{note}")
     pct = summary.get("rejected_pct")
     if pct is not None:
+        over = " → over the limit: exit code 3" if status == "rejected_threshold" else ""
         lines.append(
-            f"  rejected {pct:.2f}% of records mapped this run (limit {float(summary.get('max_rejected_pct') or 0):g}%)"
+            f"  rejected {pct:.2f}% of records mapped this run "
+            f"(limit {float(summary.get('max_rejected_pct') or 0):g}%){over}"
         )
-    if summary.get("error"):
+    if summary.get("error") and status != "rejected_threshold":
         lines.append(f"  {'error' if status == 'failed' else 'note'}: {summary['error']}")
     return _REDACTOR.redact("\n".join(lines))
 
