@@ -475,6 +475,7 @@ def _deliver(
 ) -> Counter[str]:
     """Push rows through dlt into the people destination; returns the outcome tally."""
     import dlt
+    import pyarrow as pa
 
     from destinations.people.destination import people_destination
 
@@ -482,20 +483,12 @@ def _deliver(
     pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
     # one load file per worker (whole batches each), so the workers send in parallel
     per_file = max(batch_size, math.ceil(len(rows) / max(1, workers) / batch_size) * batch_size)
-    resource = dlt.resource(
-        rows,
-        name=PUSH_TABLE,
-        write_disposition="append",
-        columns={
-            "external_id": {"data_type": "text", "nullable": False},
-            "customer_id": {"data_type": "bigint"},
-            "payload_hash": {"data_type": "text"},
-            "person": {"data_type": "text"},
-            "run_id": {"data_type": "text"},
-            "source_load_id": {"data_type": "text"},
-            "mapping_hash": {"data_type": "text"},
-        },
-    )
+    # Arrow in, parquet files out: dlt writes and moves the files without per-row work.
+    # Slices of whole batches keep every parquet row group a multiple of the batch size,
+    # so each destination call is one full batch and resume offsets stay aligned.
+    table = pa.Table.from_pylist(rows, schema=_push_schema())
+    slices = [table.slice(start, per_file) for start in range(0, table.num_rows, per_file)]
+    resource = dlt.resource(slices, name=PUSH_TABLE, write_disposition="append")
     with _env(
         {
             "NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(per_file),
@@ -505,6 +498,22 @@ def _deliver(
         pipeline.extract(resource)
         _load(pipeline, workers)
     return recorder.counts
+
+
+def _push_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("external_id", pa.string()),
+            ("customer_id", pa.int64()),
+            ("payload_hash", pa.string()),
+            ("person", pa.string()),
+            ("run_id", pa.string()),
+            ("source_load_id", pa.string()),
+            ("mapping_hash", pa.string()),
+        ]
+    )
 
 
 def _apply_deletions(

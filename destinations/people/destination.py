@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 
@@ -77,12 +77,18 @@ def deliver_batch(client: PeopleClient, rows: Sequence[dict[str, Any]], sink: Ou
 
 
 def people_destination(
-    client: PeopleClient, sink: OutcomeSink | None = None, *, batch_size: int = MAX_BATCH, workers: int = 4
+    client: PeopleClient,
+    sink: OutcomeSink | None = None,
+    *,
+    batch_size: int = MAX_BATCH,
+    workers: int = 4,
+    file_format: Literal["parquet", "typed-jsonl"] = "parquet",
 ) -> Any:
     """A ``people`` destination instance bound to a client and an outcome sink.
 
     ``workers`` caps the parallel load jobs (one per load file); all of them share the
-    client's per-operation rate limiter.
+    client's per-operation rate limiter. ``file_format`` is the load-file format: parquet
+    (fast for Arrow input; batches arrive as record batches) or typed-jsonl.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
@@ -94,7 +100,7 @@ def people_destination(
         people,
         name="people",
         batch_size=batch_size,
-        loader_file_format="typed-jsonl",
+        loader_file_format=file_format,
         naming_convention="direct",
         max_table_nesting=0,
         skip_dlt_columns_and_tables=True,
