@@ -133,6 +133,42 @@ def _make_single(steps: tuple[tuple[Any, ...], ...]) -> Callable[[Any], Any]:
     return walk
 
 
+def _special_multi(steps: tuple[tuple[Any, ...], ...]) -> Callable[[Any], list[Any]] | None:
+    """Hand-specialised walkers for the common shapes ``$.list[*]``, ``$.list[*].key`` and
+    ``$.list[?(@.k==v)].key`` (same results as :func:`_walk_all`, fewer steps)."""
+    shape = tuple(s[0] for s in steps)
+    if shape[:2] not in ((KEY, WILD), (KEY, FILTER)) or len(shape) > 3 or (len(shape) == 3 and shape[2] != KEY):
+        return None
+    k1 = steps[0][1]
+    k3 = steps[2][1] if len(steps) == 3 else None
+    if shape[1] == WILD:
+        if k3 is None:
+
+            def key_wild(doc: Any) -> list[Any]:
+                v = doc.get(k1) if type(doc) is dict else None
+                return list(v) if type(v) is list else list(v.values()) if type(v) is dict else []
+
+            return key_wild
+
+        def key_wild_key(doc: Any) -> list[Any]:
+            v = doc.get(k1) if type(doc) is dict else None
+            items = v if type(v) is list else v.values() if type(v) is dict else ()
+            return [x[k3] for x in items if type(x) is dict and k3 in x]
+
+        return key_wild_key
+    fkey, lit = steps[1][1], steps[1][2]
+
+    def key_filter(doc: Any) -> list[Any]:
+        v = doc.get(k1) if type(doc) is dict else None
+        items = v if type(v) is list else v.values() if type(v) is dict else ()
+        hits = [x for x in items if type(x) is dict and fkey in x and _equal(x[fkey], lit)]
+        if k3 is None:
+            return hits
+        return [x[k3] for x in hits if k3 in x]
+
+    return key_filter
+
+
 @dataclass(frozen=True)
 class CompiledPath:
     """A JSONPath compiled once: ``all(doc)`` lists matches, ``first(doc)`` gives one or None."""
@@ -175,9 +211,7 @@ def compile_path(expr: str) -> CompiledPath:
         return CompiledPath(expr, "fast-single", all_single, single)
     if steps is not None:
         frozen = steps
-
-        def all_multi(doc: Any) -> list[Any]:
-            return _walk_all(frozen, doc)
+        all_multi = _special_multi(steps) or (lambda doc: _walk_all(frozen, doc))
 
         def first_multi(doc: Any) -> Any:
             return _first_present(_walk_all(frozen, doc))

@@ -243,6 +243,10 @@ def _is_missing(v: Any) -> bool:
     return v is None or (not v and type(v) in _EMPTY_TYPES)
 
 
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda raw: value
+
+
 def _on_one(fn: Callable[[list[Any]], Any]) -> Callable[[Any], Any]:
     return lambda v: fn([v])
 
@@ -257,6 +261,27 @@ def _scalar_runner(plan: FieldPlan, transforms: tuple[Transform, ...]) -> Callab
     drop = plan.on_invalid == "drop"
     empty_types = _EMPTY_TYPES
     final_default = final(default) if default is not MISSING else MISSING
+
+    if final_default is MISSING and not required:
+        # the common case, kept lean: no default, not required
+
+        def run_plain(v: Any) -> Any:
+            if v is None or (not v and type(v) in empty_types):
+                return MISSING
+            try:
+                for fn in fns:
+                    v = fn(v)
+                    if v is None:
+                        return MISSING
+                if not v and type(v) in empty_types:
+                    return MISSING
+                return final(v)
+            except TransformFailure as exc:
+                if drop:
+                    return MISSING
+                raise _Rejected(str(exc)) from None
+
+        return run_plain
 
     def run(v: Any) -> Any:
         try:
@@ -415,6 +440,8 @@ class Mapping:
         steps = []
         for p in self.plans:
             run = _list_runner(p) if p.take == "all" else _scalar_runner(p, p.transforms)
+            if p.source_kind == "value":  # a constant: transform and check it once, here
+                run = _constant(run(p.const))
             key = p.target[len(CUSTOM_PREFIX):] if p.kind == "custom" else p.target
             clear: Any = MISSING
             if p.on_empty == "clear":
