@@ -345,3 +345,17 @@ def test_content_type_required_on_writes(store: Any) -> None:
     assert r.status_code == 415
     bad = s.post(bc_url(sb, "/v3/customers"), data=b"[{", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
+
+
+def test_put_batch_claiming_one_email_twice_is_422_and_changes_nothing(store: Any) -> None:
+    sb, s = store
+    r = s.put(bc_url(sb, "/v3/customers"), json=[{"id": 5, "email": "same@example.com"}, {"id": 6, "email": "SAME@example.com"}])
+    assert r.status_code == 422
+    assert sb.customer(5)["email"] == "c5@example.com"  # type: ignore[index]
+
+
+def test_python_controls_return_copies(store: Any) -> None:
+    sb, _ = store
+    created = sb.create_customer(email="copy@example.com", first_name="C", last_name="P")
+    created["email"] = "mutated@example.com"
+    assert sb.customer(created["id"])["email"] == "copy@example.com"  # type: ignore[index]

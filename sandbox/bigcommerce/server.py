@@ -37,6 +37,7 @@ Admin errors are ``400 {"error": "..."}``.
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from collections import Counter
@@ -168,8 +169,6 @@ class BigCommerceSandbox:
 
     def customer(self, customer_id: int) -> dict[str, Any] | None:
         """A deep copy of the stored object, or None."""
-        import copy
-
         with self.store.lock:
             c = self.store.get(customer_id)
             return None if c is None else copy.deepcopy(c)
@@ -195,7 +194,7 @@ class BigCommerceSandbox:
                 new_customer(item, self.store.allocate_id(), now, new_uuid(self._rng)) for item in items
             ]
             self.store.put_many(created)
-        return created
+            return copy.deepcopy(created)
 
     def create_customer(self, **fields: Any) -> dict[str, Any]:
         """Create one customer (``email``, ``first_name``, ``last_name`` required); dates from the clock."""
@@ -218,8 +217,11 @@ class BigCommerceSandbox:
                             422, "This email address is already in use by a customer.", {f"{i}.email": "already in use"}
                         )
                 out.append(updated_customer(existing, item, now))
-            self.store.put_many(out)
-        return out
+            try:
+                self.store.put_many(out)
+            except ValueError as exc:  # two items of the batch claim one email
+                raise CustomerError(422, "This email address is already in use by a customer.", {"email": str(exc)}) from exc
+            return copy.deepcopy(out)
 
     def update_customer(self, customer_id: int, *, touch: bool = True, **fields: Any) -> dict[str, Any]:
         """Change any fields (sub-resources and dates too) of one customer.
@@ -228,8 +230,6 @@ class BigCommerceSandbox:
         which lets tests model edits that do not bump it (address changes, per the docs).
         Raises KeyError for an unknown id, ValueError for an email already in use.
         """
-        import copy
-
         with self.store.lock:
             existing = self.store.get(customer_id)
             if existing is None:
