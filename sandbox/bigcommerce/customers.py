@@ -10,7 +10,8 @@ Behaviour, with the choices made where the spec and docs are silent:
   (case-insensitive exact), ``customer_group_id:in``, ``phone:in`` and
   ``registration_ip_address:in`` (exact strings), ``date_created``/``date_modified``
   (that exact second) and their ``:min``/``:max`` (**inclusive**, whole seconds UTC).
-  Unknown parameters are ignored, like the real API.
+  Unknown parameters are ignored, like the real API; an empty list (``id:in=``) matches
+  nothing (safer for a client that sends an empty batch than matching everything).
 - **Date values**: ``2024-05-14T09:34:00Z``, ``+00:00`` or any other offset, naive (= UTC),
   fractional seconds (truncated), or unix seconds. A **bare date** ``2024-05-14`` means that
   date plus the store clock's current time of day (the documented trap). Anything else,
