@@ -169,6 +169,16 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
                 raise TransformFailure("is out of People's INTEGER range")
 
             return fin_int
+        if data_type == "DECIMAL":
+
+            def fin_decimal(v: Any) -> Any:
+                if type(v) is not float:
+                    v = to_float(v)
+                if -INT64_MAX <= v <= INT64_MAX:  # also false for NaN
+                    return v
+                raise TransformFailure("is out of People's DECIMAL range" if v == v else "must be a finite number")
+
+            return fin_decimal
         coerce = _CUSTOM_COERCE.get(data_type)
 
         def fin_custom(v: Any) -> Any:
