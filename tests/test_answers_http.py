@@ -115,6 +115,7 @@ def uvicorn_url(answers_config: AnswersConfig) -> Iterator[tuple[str, list[CartC
     received: list[CartConverted] = []
     app = create_app(answers_config, API_KEY, on_cart_converted=received.append)
     sock = socket.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted connections
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
