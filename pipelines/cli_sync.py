@@ -32,7 +32,15 @@ exit codes:
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``sync`` command."""
+    """Add the ``sync`` command.
+
+    Also installs the output redaction safety net for the whole CLI (the parser is built
+    before any command runs, so every command's output and the dispatcher's error printing
+    have the secrets from the environment masked); commands add dlt-resolved secrets later.
+    """
+    from pipelines.output import install_redaction
+
+    install_redaction(from_dlt=False)
     p = subparsers.add_parser(
         "sync",
         help="run the sync once: BigCommerce → DuckDB → People",

@@ -66,6 +66,9 @@ PEOPLE_API_KEY = Setting("destination.people.api_key", "Infobip API key", secret
 SOURCE_SETTINGS: tuple[Setting, ...] = (STORE_HASH, ACCESS_TOKEN, API_BASE_URL)
 DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY)
 SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY)
+# Every environment variable whose value output redaction masks: the job's two secrets and
+# the key that guards `bc2people answers serve`.
+SECRET_ENV_VARS: tuple[str, ...] = (*(s.env_var for s in SECRET_SETTINGS), "ANSWERS__API_KEY")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -107,16 +108,20 @@ def redact(text: str) -> str:
     return _REDACTOR.redact(text)
 
 
-def install_redaction(secrets: Iterable[str] = ()) -> Redactor:
+def install_redaction(secrets: Iterable[str] = (), *, from_dlt: bool = True) -> Redactor:
     """Mask ``secrets`` (and the configured token and key) in all logging and in stdout/stderr.
 
     Idempotent; later calls add values. Covers the CLI's own error printing, dlt's log
-    handlers and any stray ``print``.
+    handlers and any stray ``print``. ``from_dlt=False`` reads only environment variables
+    (no dlt import: cheap enough for ``--help``); the default also asks dlt's providers
+    (``.dlt/secrets.toml``, vaults).
     """
-    from pipelines.config import secret_values
+    from pipelines.config import SECRET_ENV_VARS, secret_values
 
     _REDACTOR.add(secrets)
-    _REDACTOR.add(secret_values())
+    _REDACTOR.add(os.environ.get(name, "").strip() for name in SECRET_ENV_VARS)
+    if from_dlt:
+        _REDACTOR.add(secret_values())
     for name in ("", LOGGER_NAME, "dlt"):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
@@ -195,8 +200,18 @@ def _clone(handler: logging.StreamHandler) -> logging.StreamHandler:  # type: ig
 
 
 def event(message: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one line with structured fields (shown as key=value in text, keys in JSON)."""
+    """Log one line with structured fields (shown as key=value in text, keys in JSON).
+
+    A live progress line is cleared first (and redrawn on its next update), so log lines
+    never land in the middle of it.
+    """
+    live = _LIVE[0]
+    if live is not None and log.isEnabledFor(level):
+        live.clear_line()
     log.log(level, message, extra={"fields": fields})
+
+
+_LIVE: list[Progress | None] = [None]  # the progress display currently drawing, if any
 
 
 # --------------------------------------------------------------------------- progress
@@ -225,6 +240,8 @@ class Progress:
         self._last_draw = 0.0
         self._last_log = 0.0
         self._line_len = 0
+        if live:
+            _LIVE[0] = self
 
     def __call__(self, phase: str | dict[str, Any], **counters: Any) -> None:
         """Report counters for a phase; also accepts one dict holding ``phase`` and the counters."""
@@ -233,6 +250,12 @@ class Progress:
             phase = str(counters.pop("phase", "progress"))
         with contextlib.suppress(Exception):  # a display problem must never fail a run
             self._report(str(phase), counters)
+
+    def clear_line(self) -> None:
+        """Erase the live line (a log line is about to be written)."""
+        with self._lock:
+            self._close_locked()
+            self._last_draw = 0.0
 
     def _report(self, phase: str, counters: dict[str, Any]) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import secrets as _random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,12 @@ class SetupError(Exception):
     """The run could not start (mapping or configuration); nothing was sent or recorded."""
 
     exit_code = EXIT_CONFIG
+
+
+class RunInProgress(Exception):
+    """Another run holds the DuckDB file; nothing was sent or recorded (exit 1: try later)."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass
@@ -145,7 +151,61 @@ def run_sync(
     install_redaction([settings.access_token, settings.people_api_key or ""])
 
     duckdb_path = Path(duckdb_path)
+    if duckdb_path.is_dir():
+        raise SetupError(f"--duckdb {duckdb_path} is a directory; give the path of a DuckDB file")
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(duckdb_path):
+        return _run_locked(
+            mapping, mapping_path, settings, duckdb_path, run_id, progress,
+            dry_run=dry_run, full_refresh=full_refresh, sweep_deletions=sweep_deletions,
+            retry_rejected=retry_rejected, max_rejected_pct=max_rejected_pct,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def run_lock(duckdb_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the run: two runs on one DuckDB file would trip over each other.
+
+    The lock file lives in dlt's pipelines directory beside the database; the OS releases it
+    when the process dies, so a killed run never leaves a stale lock.
+    """
+    from pipelines.paths import pipelines_dir_for
+
+    lock_dir = pipelines_dir_for(duckdb_path)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / "bc2people.lock"
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress(
+                f"another bc2people run is using {duckdb_path} (lock {path}); try again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_locked(
+    mapping: Any,
+    mapping_path: str | Path,
+    settings: JobSettings,
+    duckdb_path: Path,
+    run_id: str | None,
+    progress: ProgressFn | None,
+    *,
+    dry_run: bool,
+    full_refresh: bool,
+    sweep_deletions: bool,
+    retry_rejected: bool,
+    max_rejected_pct: float,
+) -> SyncResult:
     options = {
         "dry_run": dry_run,
         "full_refresh": full_refresh,
@@ -292,9 +352,17 @@ def _count_staged(duckdb_path: Path) -> int:
 
 
 def _start_run(duckdb_path: Path, run_id: str, mapping: Any, options: dict[str, Any]) -> None:
+    import duckdb
+
     from pipelines.ledger import ensure_ledger, start_run
 
-    con = _connect(duckdb_path)
+    try:
+        con = _connect(duckdb_path)
+    except duckdb.Error as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "lock" in text.lower():
+            raise RunInProgress(f"{duckdb_path} is in use by another process: {text}") from None
+        raise SetupError(f"cannot open the DuckDB file {duckdb_path}: {text}") from None
     try:
         ensure_ledger(con)
         start_run(con, run_id, str(getattr(mapping, "path", "")), getattr(mapping, "sha256", None), options)

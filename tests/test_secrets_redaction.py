@@ -71,4 +71,7 @@ def test_run_summary_lists_every_count_and_the_threshold() -> None:
                                "rejected_pct": 0.1667, "max_rejected_pct": 0.1, "pages": 5,
                                "error": "0.17% rejected"})
     assert "r1" in text and "rejected_threshold" in text and "1,200" in text and "5 pages" in text
-    assert "rejected by People" in text and "limit 0.1%" in text and "note: 0.17% rejected" in text
+    assert "rejected by People" in text and "limit 0.1%) → over the limit: exit code 3" in text
+    assert "note:" not in text  # the threshold line already says it
+    failed = format_run_summary({"run_id": "r2", "status": "failed", "counts": {}, "error": "HTTP 500"})
+    assert "error: HTTP 500" in failed

@@ -152,3 +152,23 @@ def test_crash_mid_run_is_recorded_failed_exit_1_and_next_run_recovers(
     assert result.counts["created"] >= 1
     store = w.env["SOURCES__BIGCOMMERCE__STORE_HASH"]
     assert w.people.person_by_external_id(f"bc-{store}-{new['id']}") is not None
+
+
+def test_a_second_run_on_the_same_database_waits_its_turn(sync_world: SyncWorld) -> None:
+    from pipelines.sync import run_lock
+
+    before = _requests(sync_world)
+    with run_lock(sync_world.duckdb):
+        out = sync_world.sync()
+    assert out.returncode == 1, out
+    assert "another bc2people run is using" in out.stderr
+    assert _requests(sync_world) == before
+
+
+def test_a_file_that_is_not_duckdb_exits_2(sync_world: SyncWorld, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.duckdb"
+    bogus.write_text("these are my notes, not a database\n" * 100, encoding="utf-8")
+    out = sync_world.cli("sync", "--mapping", str(MAPPING), "--duckdb", str(bogus), "--no-progress")
+    assert out.returncode == 2, out
+    assert "cannot open the DuckDB file" in out.stderr and "Traceback" not in out.stderr
+    assert bogus.read_text(encoding="utf-8").startswith("these are my notes")  # left as it was
