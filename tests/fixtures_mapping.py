@@ -4,6 +4,7 @@ realistic customer, and a DuckDB file with customers staged by a real dlt pipeli
 from __future__ import annotations
 
 import copy
+import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from pipelines.mapping import Mapping, load_mapping
+from pipelines.mapping.people_rules import FORBIDDEN_NAME_CHARS, is_valid_email
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MAPPING_PATH = REPO / "mappings" / "customers_to_people.yaml"
@@ -114,3 +116,22 @@ def staged_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("mapping_stage") / "bc2people.duckdb"
     stage_with_dlt(path, customers)
     return path
+
+
+def assert_people_valid(payload: dict[str, Any]) -> None:
+    """What People checks, verified independently of the engine's own code path."""
+    limits = {"firstName": 255, "lastName": 255, "middleName": 50, "nickName": 50, "address": 256, "city": 50,
+              "country": 50, "externalId": 256}
+    for key, limit in limits.items():
+        if key in payload:
+            assert isinstance(payload[key], str) and 0 < len(payload[key]) <= limit, key
+    for key in ("firstName", "lastName"):
+        if key in payload:
+            assert not set(payload[key]) & FORBIDDEN_NAME_CHARS, payload[key]
+    for c in payload.get("contactInformation", []):
+        if c["type"] == "EMAIL":
+            assert is_valid_email(c["identifier"])
+        else:
+            assert c["identifier"].isdigit() and 7 <= len(c["identifier"]) <= 15
+    assert payload.get("tags", []) == sorted(set(payload.get("tags", [])))
+    json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")  # sendable as UTF-8 JSON

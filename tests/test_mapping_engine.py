@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from pipelines.mapping import MappedRecord, Mapping, payload_hash
-from pipelines.mapping.people_rules import FORBIDDEN_NAME_CHARS, is_valid_email
-from tests.fixtures_mapping import CTX
+from tests.fixtures_mapping import CTX, assert_people_valid
 
 MakeMapping = Callable[..., Mapping]
 
@@ -210,6 +209,7 @@ def test_coalescing_from_list_and_lookup(mapping_text: MakeMapping, customer: di
 
 
 def test_bad_customers_and_context(default_mapping: Mapping) -> None:
+    weird: Any
     for weird in (None, [], "customer", 42):
         rec = default_mapping.map(weird, CTX)
         assert rec.payload is None and rec.rejection and "not a JSON object" in rec.rejection
@@ -226,25 +226,6 @@ def test_map_many_equals_map(default_mapping: Mapping) -> None:
     assert list(default_mapping.map_many(customers, CTX)) == [default_mapping.map(c, CTX) for c in customers]
 
 
-def _people_valid(payload: dict[str, Any]) -> None:
-    """What People checks, verified independently of the engine's own code path."""
-    limits = {"firstName": 255, "lastName": 255, "middleName": 50, "nickName": 50, "address": 256, "city": 50,
-              "country": 50, "externalId": 256}
-    for key, limit in limits.items():
-        if key in payload:
-            assert isinstance(payload[key], str) and 0 < len(payload[key]) <= limit, key
-    for key in ("firstName", "lastName"):
-        if key in payload:
-            assert not set(payload[key]) & FORBIDDEN_NAME_CHARS, payload[key]
-    for c in payload.get("contactInformation", []):
-        if c["type"] == "EMAIL":
-            assert is_valid_email(c["identifier"])
-        else:
-            assert c["identifier"].isdigit() and 7 <= len(c["identifier"]) <= 15
-    assert payload.get("tags", []) == sorted(set(payload.get("tags", [])))
-    json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")  # sendable as UTF-8 JSON
-
-
 def test_default_mapping_over_generator_customers_messy_and_nasty(default_mapping: Mapping) -> None:
     from sandbox.generator import generate_customers, nasty_customers
 
@@ -256,11 +237,11 @@ def test_default_mapping_over_generator_customers_messy_and_nasty(default_mappin
         assert (rec.payload is None) != (rec.rejection is None), rec
         assert rec.customer_id == customer["id"]
         if rec.payload is not None:
-            _people_valid(rec.payload)
+            assert_people_valid(rec.payload)
             assert rec.external_id == f"bc-abc123-{customer['id']}"
             ids.add(rec.external_id)
         else:
-            assert rec.rejection_field and rec.rejection.startswith(rec.rejection_field + ": ")
+            assert rec.rejection and rec.rejection_field and rec.rejection.startswith(rec.rejection_field + ": ")
             assert "source" in rec.rejection
     mapped = sum(r.payload is not None for r in records)
     assert mapped >= 1500  # every well-formed customer maps; only nasty ones may be rejected

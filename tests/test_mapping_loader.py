@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pipelines.mapping import Mapping, MappingError, load_mapping, load_mapping_bytes
+from pipelines.mapping import Issue, Mapping, MappingError, load_mapping, load_mapping_bytes
 from pipelines.mapping.people_rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
 from pipelines.mapping.transforms import FACTORIES
 from tests.fixtures_mapping import DEFAULT_MAPPING_PATH, REPO, write_mapping
@@ -19,13 +19,13 @@ from tests.fixtures_mapping import DEFAULT_MAPPING_PATH, REPO, write_mapping
 HEAD = "version: 1\nfields:\n  - to: externalId\n    template: 'bc-{store_hash}-{$.id}'\n"
 
 
-def errors_of(text: str, name: str = "m.yaml") -> list:
+def errors_of(text: str, name: str = "m.yaml") -> list[Issue]:
     with pytest.raises(MappingError) as info:
         load_mapping_bytes(text.encode(), name)
     return info.value.issues
 
 
-def only_error(text: str) -> object:
+def only_error(text: str) -> Issue:
     issues = errors_of(text)
     assert len(issues) == 1, [str(i) for i in issues]
     return issues[0]

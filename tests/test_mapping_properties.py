@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.mapping import Mapping, payload_hash
-from tests.fixtures_mapping import CTX, CUSTOMER, DEFAULT_MAPPING_PATH
-from tests.test_mapping_engine import _people_valid
+from tests.fixtures_mapping import CTX, CUSTOMER, DEFAULT_MAPPING_PATH, assert_people_valid
 
 TEXT = st.one_of(
     st.text(max_size=40),
@@ -64,7 +63,7 @@ def test_any_customer_shaped_json_gives_a_valid_payload_or_a_reason(customer: di
     rec = _mapping().map(customer, CTX)
     assert (rec.payload is None) != (rec.rejection is None)
     if rec.payload is not None:
-        _people_valid(rec.payload)
+        assert_people_valid(rec.payload)
         assert rec.payload["externalId"] == f"bc-{CTX['store_hash']}-{customer['id']}"
         assert payload_hash(rec.payload) == payload_hash(_mapping().map(customer, CTX).payload)
     else:
@@ -79,7 +78,7 @@ def test_one_weird_field_in_a_good_customer_never_crashes(key: str, value: Any) 
     rec = _mapping().map(customer, CTX)
     assert rec.payload is not None or rec.rejection
     if rec.payload is not None:
-        _people_valid(rec.payload)
+        assert_people_valid(rec.payload)
 
 
 @settings(max_examples=100, deadline=None)

@@ -162,6 +162,7 @@ def test_lookup() -> None:
     assert run("lookup", "x", {**arg, "default": "OTHER"}) == "OTHER"
     with pytest.raises(TransformFailure):
         run("lookup", ["m"], arg)
+    bad: Any
     for bad in ({"m": "MALE"}, {"map": []}, {"map": {}, "else": 1}, {"map": {"a": 1, "A": 2}}):
         with pytest.raises(ArgError):
             build_transform("lookup", bad, CTX)
