@@ -24,7 +24,7 @@ from answers.webhook import LRUDeduper, handle_cart_converted
 from sandbox.bigcommerce.server import BigCommerceSandbox
 
 TOKEN = "bench-token"
-ADDRESS = {"email": "bench@example.com", "country_code": "US", "first_name": "B", "last_name": "Ench",
+ADDRESS: dict[str, Any] = {"email": "bench@example.com", "country_code": "US", "first_name": "B", "last_name": "Ench",
            "address1": "1 Main St", "city": "Austin", "postal_code": "78701"}
 
 
@@ -79,7 +79,8 @@ def main(quick: bool) -> None:
         p50, p95 = _time(flow, flows)
         _row("checkout flow (6 functions)", flows, p50, p95, (client.requests_sent - before) / flows)
         _bench_adapter(sb, n)
-    payload = sb.commerce.webhook_payloads[-1]
+    commerce: Any = sb.commerce  # type: ignore[attr-defined]  # attached by sandbox.bigcommerce.commerce.install
+    payload = commerce.webhook_payloads[-1]
     dedupe = LRUDeduper()
     m = 2_000 if quick else 50_000
     t0 = time.perf_counter()

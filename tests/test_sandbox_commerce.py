@@ -70,9 +70,11 @@ def test_product_options_variants_and_catalog_404_shape(api: Api) -> None:
     assert r.status_code == 404 and set(r.json()) == {"status", "title", "type", "instance"}
 
 
-def test_category_trees_use_category_id(api: Api) -> None:
+def test_category_trees_use_category_id(api: Api, commerce_sandbox: Any) -> None:
+    total = len(commerce_sandbox.commerce.categories)  # 6 seeded; other tests may add some
     body = api("GET", "/v3/catalog/trees/categories", params={"limit": 4}).json()
-    assert body["meta"]["pagination"]["total"] == 6 and body["meta"]["pagination"]["total_pages"] == 2
+    assert body["meta"]["pagination"]["total"] == total >= 6
+    assert body["meta"]["pagination"]["total_pages"] == -(-total // 4) and len(body["data"]) == 4
     first = body["data"][0]
     assert "category_id" in first and "id" not in first and first["tree_id"] == 1
     nested = api("GET", "/v3/catalog/trees/1/categories").json()["data"]
