@@ -161,6 +161,7 @@ def test_each_field_error(fields: str, fragment: str, field: str) -> None:
     ("text", "fragment", "field"),
     [
         ("version: 2\nfields: []\n", "unsupported version 2", "version"),
+        ("version: true\nfields:\n  - to: externalId\n    value: x\n", "unsupported version True", "version"),
         ("fields:\n  - to: externalId\n    value: x\n", "missing version", "version"),
         ("version: 1\n", "missing or empty `fields:`", "fields"),
         ("version: 1\nfields:\n  - to: externalId\n    value: x\nextra: 1\n", "unknown top-level key 'extra'", "extra"),

@@ -398,7 +398,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         if key not in TOP_KEYS:
             doc.add((key, "__key__"), str(key), f"unknown top-level key {key!r}", "keys: " + ", ".join(sorted(TOP_KEYS)))
     version = raw.get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         doc.add(("version",), "version", f"unsupported version {version!r}" if version is not None else "missing version",
                 "write `version: 1`")
     defaults = raw.get("defaults") or {}
