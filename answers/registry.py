@@ -37,6 +37,11 @@ FUNCTIONS: tuple[tuple[str, Callable[..., dict[str, Any]]], ...] = (
 )
 
 
+# Other spellings the mission document uses for the same functions.
+ALIASES = {"additemtocard": "add_item_to_cart", "addbillinginformation": "add_billing_address",
+           "createcart": "create_cart", "getcart": "get_cart"}
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter: `kind` is "integer", "string", "boolean" or "array"."""
@@ -102,6 +107,8 @@ def get_function(name: str) -> FunctionSpec:
     if spec is not None:
         return spec
     folded = name.replace("_", "").lower()
+    if folded in ALIASES:
+        return REGISTRY[ALIASES[folded]]
     for s in REGISTRY.values():
         if folded in (s.answers_name.lower(), s.name.replace("_", "")):
             return s

@@ -56,6 +56,10 @@ def test_products_filters_pagination_and_includes(api: Api) -> None:
     assert [x["id"] for x in exact] == [81]
     assert api("GET", "/v3/catalog/products", params={"name": "Shower"}).json()["data"] == []
     assert api("GET", "/v3/catalog/products", params={"limit": 251}).status_code == 422
+    hidden = api("GET", "/v3/catalog/products", params={"is_visible": "false", "id:in": "80,81"}).json()["data"]
+    assert hidden == [] and len(api("GET", "/v3/catalog/products", params={"is_visible": "true", "id:in": "80,81"})
+                               .json()["data"]) == 2
+    assert api("GET", "/v3/catalog/products", params={"is_visible": "maybe"}).status_code == 422
 
 
 def test_product_options_variants_and_catalog_404_shape(api: Api) -> None:

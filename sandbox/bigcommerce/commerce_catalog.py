@@ -179,6 +179,15 @@ def render_product(product: dict[str, Any], include: set[str]) -> dict[str, Any]
     return out
 
 
+def bool_param(req: Request, name: str) -> bool:
+    raw = (req.query.get(name) or "").lower()
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0"):
+        return False
+    raise QueryError(name, f"{name} must be true or false")
+
+
 def _product_matches(p: dict[str, Any], req: Request) -> bool:
     q = req.query
     if "id" in q and str(p["id"]) != q["id"]:
@@ -190,8 +199,7 @@ def _product_matches(p: dict[str, Any], req: Request) -> bool:
         return False
     if "sku" in q and p["sku"] != q["sku"]:
         return False
-    if "is_visible" in q and str(p["is_visible"]).lower() not in (q["is_visible"].lower(),
-                                                                  "true" if q["is_visible"] == "1" else "false"):
+    if "is_visible" in q and p["is_visible"] != bool_param(req, "is_visible"):
         return False
     if "type" in q and p["type"] != q["type"]:
         return False
@@ -276,7 +284,7 @@ def _category_matches(c: dict[str, Any], req: Request) -> bool:
         return False
     if "keyword" in q and q["keyword"].lower() not in (c["name"] + " " + c["description"]).lower():
         return False
-    return not ("is_visible" in q and str(c["is_visible"]).lower() != q["is_visible"].lower())
+    return not ("is_visible" in q and c["is_visible"] != bool_param(req, "is_visible"))
 
 
 def list_tree_categories(state: CommerceState, req: Request) -> Response:
