@@ -10,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.mapping import Issue, Mapping, MappingError, load_mapping, load_mapping_bytes
 from pipelines.mapping.people_rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
@@ -238,3 +240,22 @@ def test_schema_lists_exactly_the_engine_targets_and_transforms() -> None:
     named = set(items[0]["enum"]) | {next(iter(i["properties"])) for i in items[1:]}
     assert named == set(FACTORIES)
     assert field["type"]["enum"] == list(CUSTOM_ATTRIBUTE_TYPES)
+
+
+def test_self_referencing_alias_is_an_error_not_a_crash() -> None:
+    issues = errors_of("version: 1\nfields: &f\n  - to: externalId\n    value: x\n  - *f\n")
+    assert any("alias refers to itself" in i.message for i in issues)
+
+
+YAMLISH = st.lists(st.sampled_from(list("ab:-[]{}&*!|>'\"#\n  $.?@=()01") + [
+    "to: ", "from: ", "fields:\n", "version: 1\n", "externalId", "transforms: ", "\n  - ", "template: "]),
+    max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(YAMLISH, YAMLISH.map(lambda t: HEAD + t)))
+def test_any_text_loads_or_raises_mapping_error(text: str) -> None:
+    try:
+        load_mapping_bytes(text.encode("utf-8", "surrogatepass"), "fuzz.yaml")
+    except MappingError as exc:
+        assert exc.issues and all(i.file == "fuzz.yaml" and i.message for i in exc.issues)

@@ -77,12 +77,17 @@ class _Doc:
         line, col = self.where(path)
         self.issues.append(Issue(self.file, line, col, field, message, hint))
 
-    def build(self, node: yaml.Node, path: PathKey) -> Any:
+    def build(self, node: yaml.Node, path: PathKey, active: frozenset[int] = frozenset()) -> Any:
         self.pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in active:  # an alias that contains itself
+            self.add(path, ".".join(map(str, path)) or "mapping", "a YAML alias refers to itself", "remove the alias")
+            return None
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            active = active | {id(node)}
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, (*path, "__key__"))
+                key = self.build(key_node, (*path, "__key__"), active)
                 if isinstance(key, list | dict):
                     self.add((*path, "__key__"), ".".join(map(str, path)) or "mapping", "a key must be plain text")
                     continue
@@ -92,11 +97,17 @@ class _Doc:
                              "YAML would silently keep only the last one; remove one")
                     continue
                 self.pos[(*path, key, "__key__")] = self.pos.pop((*path, "__key__"))
-                out[key] = self.build(value_node, (*path, key))
+                out[key] = self.build(value_node, (*path, key), active)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self._ctor.construct_object(node, deep=True)
+            return [self.build(item, (*path, i), active) for i, item in enumerate(node.value)]
+        try:
+            value = self._ctor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            self.add(path, ".".join(map(str, path)) or "value", f"cannot read this YAML value: {problem}",
+                     "quote it to make it plain text; custom !tags are not supported")
+            return None
         if isinstance(value, datetime | date):
             value = value.isoformat()
         return value
@@ -390,7 +401,10 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         raise MappingError([Issue(file, line, col, "yaml", msg, "check indentation, colons and quotes")]) from None
     if node is None:
         raise MappingError([Issue(file, 1, 1, "file", "the mapping file is empty", "start with `version: 1`")])
-    raw = doc.build(node, ())
+    try:
+        raw = doc.build(node, ())
+    except RecursionError:
+        raise MappingError([Issue(file, 1, 1, "file", "the YAML is nested too deeply", "flatten it")]) from None
     if not isinstance(raw, dict):
         raise MappingError([Issue(file, 1, 1, "file", "a mapping file is a YAML mapping",
                                   "start with `version: 1` and `fields:`")])
