@@ -21,6 +21,7 @@ With ``dry_run`` steps 1, 4, 5 and 6 are skipped and nothing is written.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -28,11 +29,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pipelines.ledger import LEDGER_DATASET, Ledger, ensure_ledger
-from pipelines.mapping import canonical_json, payload_hash
+from pipelines.mapping import canonical_json
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
@@ -179,7 +179,7 @@ def select_and_diff(
         need_map = [cid for cid, ext in deleted.items() if ext is None]
         ext_by_id = {cid: ext for cid, ext in deleted.items() if ext is not None}
         for customer in _iter_customers(con, need_map):
-            rec = mapping.map(customer, context=context)
+            rec = _map_one(mapping, customer, context)
             ext_by_id[customer["id"]] = rec.external_id or f"customer:{customer['id']}"
         states = _states(con, list(ext_by_id.values()))
         for cid, ext in ext_by_id.items():
@@ -190,11 +190,10 @@ def select_and_diff(
             )
         out.counts["deleted_in_store_seen"] = len(deleted)
 
-    mapped: list[tuple[Any, str | None]] = []
+    mapped: list[tuple[Any, Any]] = []
     total = len(live_ids)
     for n, customer in enumerate(_iter_customers(con, live_ids), 1):
-        rec = mapping.map(customer, context=context)
-        mapped.append((rec, customer.get("id")))
+        mapped.append((_map_one(mapping, customer, context), customer.get("id")))
         if progress is not None and (n % 5000 == 0 or n == total):
             progress("map", records=n, total=total)
     states = _states(con, [r.external_id for r, _ in mapped if r.external_id])
@@ -220,7 +219,8 @@ def select_and_diff(
             continue
         seen[ext] = cid
         out.counts["mapped"] += 1
-        h = payload_hash(rec.payload)
+        person_json = canonical_json(rec.payload)
+        h = hashlib.sha256(person_json.encode("utf-8")).hexdigest()  # == payload_hash(rec.payload)
         st = states.get(ext) or {}
         if st.get("accepted_hash") == h:
             out.counts["unchanged"] += 1
@@ -231,7 +231,6 @@ def select_and_diff(
             out.counts["still_rejected"] += 1
             out.entries.append({**base, "external_id": ext, "payload_hash": h})
             continue
-        person_json = canonical_json(rec.payload)
         kind = "update" if st.get("accepted_hash") else "create"
         out.counts["would_" + kind] += 1
         out.to_send.append({**base, "external_id": ext, "payload_hash": h, "person": person_json})
@@ -242,6 +241,25 @@ def select_and_diff(
                  "changes": field_diff(before, rec.payload)}
             )
     return out
+
+
+@dataclass
+class _Failed:
+    """Stands in for a mapped record when the mapping raised on a customer."""
+
+    customer_id: Any
+    rejection: str
+    external_id: str | None = None
+    payload: None = None
+    rejection_field: str | None = None
+
+
+def _map_one(mapping: Any, customer: dict[str, Any], context: dict[str, Any]) -> Any:
+    """``mapping.map``; a customer the mapping cannot handle becomes a mapping rejection."""
+    try:
+        return mapping.map(customer, context=context)
+    except Exception as exc:  # noqa: BLE001 - one hostile record must not stop the run
+        return _Failed(customer.get("id"), f"mapping failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def _states(con: Any, external_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -449,12 +467,10 @@ def _resume_pending(
 ) -> Counter[str]:
     """Finish a load package an earlier push left behind; returns its outcome tally."""
     from destinations.people.destination import people_destination
-
-    pipelines_dir = Path(duckdb_path).resolve()
     from pipelines.paths import pipelines_dir_for
 
-    if not (pipelines_dir_for(pipelines_dir) / PIPELINE_NAME).exists():
-        return Counter()
+    if not (pipelines_dir_for(duckdb_path) / PIPELINE_NAME).exists():
+        return Counter()  # never pushed from this DuckDB file: nothing can be pending
     recorder = _Recorder(ledger, run_id, progress, 0)
     pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
     if not pipeline.has_pending_data:

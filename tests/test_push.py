@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.ledger import start_run
-from pipelines.push import push_persons
+from pipelines.push import PIPELINE_NAME, push_persons
 from sandbox.bigcommerce import BigCommerceSandbox
 from sandbox.people import PeopleSandbox
 from tests.fixtures_push import (
@@ -266,9 +267,13 @@ def test_wrong_key_stops_with_exit_2_and_no_secret_anywhere(
     with pytest.raises(PeopleAuthError) as info:
         push_persons(str(db), HandMapping(), "r1", store_hash=STORE)
     assert info.value.exit_code == 2 and secret not in str(info.value)
-    for f in [db, *Path(str(db).replace(".duckdb", ".dlt")).rglob("*")]:
-        if f.is_file():
-            assert secret.encode() not in f.read_bytes(), f
+    files = [f for f in [db, *Path(str(db).replace(".duckdb", ".dlt")).rglob("*")] if f.is_file()]
+    assert any(PIPELINE_NAME in str(f) for f in files)  # the push pipeline's state was written
+    for f in files:
+        data = f.read_bytes()
+        if f.suffix == ".gz" or data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        assert secret.encode() not in data, f
 
 
 def test_start_and_finish_run_mark_interrupted_runs(push_env: dict[str, Any]) -> None:
@@ -307,3 +312,25 @@ def test_push_with_the_shipped_mapping(push_env: dict[str, Any], bc_sandbox: Big
     before = served(ps)
     assert push_persons(str(db), mapping, "r2", store_hash=STORE).counts["sent"] == 0
     assert served(ps) == before
+
+
+def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> None:
+    from pipelines.mapping import load_mapping
+    from sandbox.generator import generate_customers, nasty_customers
+
+    ps, db = push_env["people"], push_env["db"]
+    with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
+        bc.add_customers(generate_customers(20, seed=9) + nasty_customers(40, seed=9, start_id=1000))
+        stage_real(bc, db)
+    mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
+    res = push_persons(str(db), mapping, "r1", store_hash=STORE)
+    c = res.counts
+    assert c["mapped"] + c["rejected_by_mapping"] == 60
+    assert c["created"] + c["rejected_by_people"] + c["failed"] == c["sent"] == c["mapped"]
+    rows = ledger_rows(db, "SELECT last_status, count(*) FROM people_sync.person_state GROUP BY 1")
+    assert sum(n for _, n in rows) == 60
+    reasons = ledger_rows(
+        db, "SELECT error_message FROM people_sync.person_state WHERE last_status LIKE 'REJECTED%'"
+    )
+    assert all(r[0] for r in reasons)  # every rejection says why
+    assert len(ps.persons()) == c["created"]

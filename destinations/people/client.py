@@ -140,15 +140,25 @@ class PeopleClient:
         return min(self.backoff_cap, self.backoff_base * (2**attempt)) * (0.5 + random.random())
 
     def request(
-        self, operation: str, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        raw: bytes | None = None,
     ) -> requests.Response:
         """Send one request through the operation's limiter, retrying 429/5xx/network errors.
 
-        Returns the response for any other status; raises `PeopleAuthError` on 401/403 and
+        ``body`` is sent as JSON, or ``raw`` as already-encoded JSON bytes. Returns the
+        response for any other status; raises `PeopleAuthError` on 401/403 and
         `PeopleTransientError` once retries are exhausted.
         """
         limiter = self.limiter(operation)
-        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = raw if raw is not None else (
+            None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        )
         headers = {"Content-Type": "application/json"} if data is not None else None
         throttled = transient = 0
         while True:
@@ -218,9 +228,18 @@ class PeopleClient:
             raise ValueError(f"an upsert batch holds at most {MAX_BATCH} persons, got {len(persons)}")
         return self.send_upsert({"persons": list(persons)}, len(persons))
 
-    def send_upsert(self, request_body: Any, size: int) -> list[RecordOutcome]:
+    def upsert_json(self, persons_json: Sequence[str]) -> list[RecordOutcome]:
+        """Like `upsert`, for persons already encoded as JSON objects (no re-encoding)."""
+        if not persons_json:
+            return []
+        if len(persons_json) > MAX_BATCH:
+            raise ValueError(f"an upsert batch holds at most {MAX_BATCH} persons, got {len(persons_json)}")
+        raw = ('{"persons":[' + ",".join(persons_json) + "]}").encode("utf-8")
+        return self.send_upsert(None, len(persons_json), raw=raw)
+
+    def send_upsert(self, request_body: Any, size: int, *, raw: bytes | None = None) -> list[RecordOutcome]:
         """Send an upsert body as given (tooling and tests); ``size`` persons are expected back."""
-        resp = self.request("upsert", "PATCH", "/people/3/persons/upsert", body=request_body)
+        resp = self.request("upsert", "PATCH", "/people/3/persons/upsert", body=request_body, raw=raw)
         body = _json(resp)
         if resp.status_code not in (200, 207):
             code, message = error_text(body)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import dlt
 
 from destinations.people.client import MAX_BATCH, PeopleClient, RecordOutcome
-from destinations.people.errors import PeopleConfigError
+from destinations.people.errors import PeopleConfigError, PeopleRequestError
 
 PERSON_COLUMN = "person"
 OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[RecordOutcome]], None]
@@ -70,8 +70,14 @@ def rows_of(items: Any) -> list[dict[str, Any]]:
 
 def deliver_batch(client: PeopleClient, rows: Sequence[dict[str, Any]], sink: OutcomeSink | None) -> None:
     """Upsert one batch of rows and hand the per-record outcomes to ``sink``."""
-    persons = [r[PERSON_COLUMN] if isinstance(r[PERSON_COLUMN], dict) else json.loads(r[PERSON_COLUMN]) for r in rows]
-    outcomes = client.upsert(persons)
+    values = [r[PERSON_COLUMN] for r in rows]
+    if all(isinstance(v, str) for v in values):
+        for v in values:  # refuse anything but one JSON object per row, before sending
+            if not v.lstrip().startswith("{"):
+                raise PeopleRequestError(f"column {PERSON_COLUMN!r} must hold one JSON object per row")
+        outcomes = client.upsert_json(values)
+    else:
+        outcomes = client.upsert([v if isinstance(v, dict) else json.loads(v) for v in values])
     if sink is not None:
         sink(rows, outcomes)
 
