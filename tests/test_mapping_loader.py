@@ -259,3 +259,32 @@ def test_any_text_loads_or_raises_mapping_error(text: str) -> None:
         load_mapping_bytes(text.encode("utf-8", "surrogatepass"), "fuzz.yaml")
     except MappingError as exc:
         assert exc.issues and all(i.file == "fuzz.yaml" and i.message for i in exc.issues)
+
+
+ANY_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.sampled_from(
+        ["$.a", "$.a[0].b", "x", "", "bc-{store_hash}-{$.id}", "{", "trim", "STRING", "INTEGER", "DATE", "all",
+         "required", "drop", "clear", "US", "$.f[?(@.n=='x')].v", "customAttributes.x", "tags", "email", "phone"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["map", "default", "region", "plus", "from", "equals", "in", "trim", "truncate", "lookup", "cast", "join"]),
+        inner, max_size=2)),
+    max_leaves=6,
+)
+FIELD = st.dictionaries(st.sampled_from(sorted(["to", "from", "template", "value", "take", "default", "transforms",
+                                                "when", "on_invalid", "on_empty", "type", "primary", "bogus"])),
+                        ANY_VALUE, max_size=6)
+TARGET = st.sampled_from(["firstName", "tags", "email", "phone", "customAttributes.x", "birthDate", "gender", "nope"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields=st.lists(st.tuples(TARGET, FIELD), max_size=4))
+def test_any_field_structure_loads_or_raises_mapping_error(fields: list[tuple[str, dict]]) -> None:
+    doc = {"version": 1, "fields": [{"to": "externalId", "template": "x-{$.id}"}]
+           + [{**f, "to": f.get("to", t) if isinstance(f.get("to"), str) else t} for t, f in fields]}
+    try:
+        m = load_mapping_bytes(yaml.safe_dump(doc).encode(), "fuzz.yaml")
+    except MappingError as exc:
+        assert exc.issues
+        return
+    rec = m.map({"id": 1, "a": [{"b": 1}], "f": [{"n": "x", "v": "yes"}]}, {"store_hash": "s"})
+    assert rec.payload is not None or rec.rejection
