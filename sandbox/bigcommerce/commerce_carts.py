@@ -104,13 +104,13 @@ def subtotal(cart: dict[str, Any]) -> float:
 
 def render_item(item: dict[str, Any]) -> dict[str, Any]:
     ext = round(item["list_price"] * item["quantity"], 2)
-    return {"id": item["id"], "parent_id": None, "variant_id": item["variant_id"], "product_id": item["product_id"],
+    return {"id": item["id"], "variant_id": item["variant_id"], "product_id": item["product_id"],
             "sku": item["sku"], "name": item["name"], "url": item["url"], "quantity": item["quantity"],
             "taxable": True, "image_url": item["image_url"], "discounts": [], "coupons": [], "discount_amount": 0,
             "coupon_amount": 0, "original_price": item["original_price"], "list_price": item["list_price"],
             "sale_price": item["list_price"], "extended_list_price": ext, "extended_sale_price": ext,
             "is_require_shipping": item["type"] == "physical", "is_mutable": True, "added_by_promotion": False,
-            "gift_wrapping": None, "options": copy.deepcopy(item["options"])}
+            "options": copy.deepcopy(item["options"])}  # parent_id/gift_wrapping: absent unless set (non-nullable)
 
 
 def render_line_items(cart: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +118,6 @@ def render_line_items(cart: dict[str, Any]) -> dict[str, Any]:
     physical = [i for i, raw in zip(items, cart["line_items"], strict=True) if raw["type"] == "physical"]
     digital = [i for i, raw in zip(items, cart["line_items"], strict=True) if raw["type"] != "physical"]
     for d in digital:
-        d.pop("gift_wrapping", None)
         d["is_require_shipping"] = False
     return {"physical_items": physical, "digital_items": digital, "gift_certificates": [], "custom_items": []}
 

@@ -103,7 +103,7 @@ def add_product(state: CommerceState, *, name: str, price: float, categories: li
             "id": pid, "name": name, "type": type, "sku": sku or f"SKU-{pid}", "description": f"<p>{description}</p>",
             "weight": 1.0, "width": 0, "depth": 0, "height": 0, "price": price, "cost_price": 0, "retail_price": 0,
             "sale_price": 0, "map_price": 0, "tax_class_id": 0, "product_tax_code": "", "calculated_price": price,
-            "categories": list(categories), "brand_id": 0, "option_set_id": None, "option_set_display": "right",
+            "categories": list(categories), "brand_id": 0, "option_set_id": 0, "option_set_display": "right",
             "inventory_level": inventory_level, "inventory_warning_level": 0, "inventory_tracking": "none",
             "reviews_rating_sum": 0, "reviews_count": 0, "total_sold": 0, "fixed_cost_shipping_price": 0,
             "is_free_shipping": False, "is_visible": is_visible, "is_featured": False, "related_products": [-1],

@@ -68,6 +68,11 @@ def _options(state: CommerceState, consignment_id: str, country: str) -> list[di
     return opts
 
 
+def _public(address: dict[str, Any]) -> dict[str, Any]:
+    """An address as the API shows it: an empty phone is left out (the spec's pattern refuses "")."""
+    return {k: copy.deepcopy(v) for k, v in address.items() if not (k == "phone" and not v)}
+
+
 def render_checkout(state: CommerceState, cart: dict[str, Any], req: Request) -> dict[str, Any]:
     """The Checkout object; available shipping options only with the include."""
     with_options = INCLUDE_OPTIONS in includes(req)
@@ -78,10 +83,12 @@ def render_checkout(state: CommerceState, cart: dict[str, Any], req: Request) ->
         sel = c["selected"]
         cost = sel["cost"] if sel else 0.0
         shipping += cost
-        out = {"id": c["id"], "address": copy.deepcopy(c["address"]), "shipping_address": copy.deepcopy(c["address"]),
-               "line_item_ids": list(c["line_item_ids"]), "selected_shipping_option": copy.deepcopy(sel),
+        out = {"id": c["id"], "address": _public(c["address"]), "shipping_address": _public(c["address"]),
+               "line_item_ids": list(c["line_item_ids"]),
                "shipping_cost_inc_tax": cost, "shipping_cost_ex_tax": cost, "handling_cost_inc_tax": 0,
                "handling_cost_ex_tax": 0, "coupon_discounts": [], "discounts": []}
+        if sel is not None:  # non-nullable in the spec: absent until one is chosen
+            out["selected_shipping_option"] = copy.deepcopy(sel)
         if with_options:
             out["available_shipping_options"] = copy.deepcopy(c["options"])
         consignments.append(out)
@@ -93,7 +100,7 @@ def render_checkout(state: CommerceState, cart: dict[str, Any], req: Request) ->
                  "base_amount": sub, "discount_amount": 0, "cart_amount_inc_tax": sub, "cart_amount_ex_tax": sub,
                  "coupons": [], "discounts": [], "line_items": render_line_items(cart),
                  "created_time": iso_offset(cart["created"]), "updated_time": iso_offset(cart["updated"])},
-        "billing_address": copy.deepcopy(cart["billing_address"]) if cart["billing_address"] else {},
+        "billing_address": _public(cart["billing_address"]) if cart["billing_address"] else {},
         "consignments": consignments, "taxes": [{"name": "Tax", "amount": 0}], "coupons": [], "fees": [],
         "order_id": order_id, "shipping_cost_total_inc_tax": shipping, "shipping_cost_total_ex_tax": shipping,
         "handling_cost_total_inc_tax": 0, "handling_cost_total_ex_tax": 0, "tax_total": 0,

@@ -61,7 +61,7 @@ def render_order(order: dict[str, Any]) -> dict[str, Any]:
         "handling_cost_tax": money4(0), "base_wrapping_cost": money4(0), "wrapping_cost_ex_tax": money4(0),
         "wrapping_cost_inc_tax": money4(0), "wrapping_cost_tax": money4(0), "total_ex_tax": money4(total),
         "total_inc_tax": money4(total), "total_tax": money4(0), "items_total": order["items_total"],
-        "items_shipped": 0, "payment_method": order["payment_method"], "payment_provider_id": None,
+        "items_shipped": 0, "payment_method": order["payment_method"], "payment_provider_id": "",
         "payment_status": "captured" if order["status_id"] in PAID_STATUS_IDS else "",
         "refunded_amount": money4(0), "order_is_digital": False, "store_credit_amount": money4(0),
         "gift_certificate_amount": money4(0), "ip_address": order["ip_address"], "geoip_country": "",
