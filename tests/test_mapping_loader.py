@@ -276,7 +276,7 @@ FIELD = st.dictionaries(st.sampled_from(sorted(["to", "from", "template", "value
 TARGET = st.sampled_from(["firstName", "tags", "email", "phone", "customAttributes.x", "birthDate", "gender", "nope"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fields=st.lists(st.tuples(TARGET, FIELD), max_size=4))
 def test_any_field_structure_loads_or_raises_mapping_error(fields: list[tuple[str, dict]]) -> None:
     doc = {"version": 1, "fields": [{"to": "externalId", "template": "x-{$.id}"}]
