@@ -57,14 +57,19 @@ def _child(args: dict[str, Any]) -> None:
 
 
 def _stage(n: int, *, quota: int | None, window_s: float, latency_ms: float, workers: int, seed: int = 1) -> dict[str, Any]:
+    # The child starts before the sandbox is filled: a process's peak RSS (ru_maxrss) survives
+    # exec, so forking from a parent that holds 100k customers would count them too.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_extract", "--child"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RUNTIME__LOG_LEVEL": "ERROR"},
+    )
     from sandbox.bigcommerce import BigCommerceSandbox
     from sandbox.generator import generate_customers
 
     with tempfile.TemporaryDirectory() as tmp, BigCommerceSandbox(store_hash=STORE, access_token=TOKEN) as sb:
         sb.add_customers(generate_customers(n, seed=seed))
         sb.latency_ms = latency_ms
-        args = {"db": str(Path(tmp) / "bench.duckdb"), "url": sb.base_url, "workers": workers}
-        env = {**os.environ, "RUNTIME__LOG_LEVEL": "ERROR"}
         first: list[float] = []
 
         def mark_first(req: Any) -> None:
@@ -73,13 +78,11 @@ def _stage(n: int, *, quota: int | None, window_s: float, latency_ms: float, wor
 
         sb.on_request = mark_first
         sb.set_quota(quota, window_s)  # a fresh window, as a store nobody else uses
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_extract", "--child", json.dumps(args)],
-            capture_output=True, text=True, env=env, check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"staging child failed:\n{out.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        args = {"db": str(Path(tmp) / "bench.duckdb"), "url": sb.base_url, "workers": workers}
+        stdout, stderr = child.communicate(json.dumps(args) + "\n")
+        if child.returncode != 0:
+            raise RuntimeError(f"staging child failed:\n{stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
         # Extract phase: from the first request reaching the store to the last page handed to dlt.
         result["extract_s"] = result["last_page_at"] - first[0]
         windows = [w for w in sb.quota_windows if w["requests"] or w["refused"]]
@@ -137,7 +140,7 @@ def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        _child(json.loads(sys.argv[2]))
+    if sys.argv[1:] == ["--child"]:
+        _child(json.loads(sys.stdin.readline()))
     else:
         main(quick=os.environ.get("BENCH_QUICK") == "1")

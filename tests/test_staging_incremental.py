@@ -170,3 +170,17 @@ def test_cursor_lives_in_dlt_state_and_survives_a_lost_pipelines_dir(
     stg_sandbox.clock.advance(10)
     second = stage_customers(stg_db, **stg_source)  # state restored from DuckDB
     assert second.window_start == format_ts(stg_sandbox.clock.now() - 10 - 60 - 300)
+
+
+def test_the_access_token_is_stored_nowhere_beside_the_database(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    from tests.fixtures_staging import STG_TOKEN
+
+    stg_sandbox.add_customers(generate_customers(10, seed=24))
+    res = stage_customers(stg_db, **stg_source)
+    assert res.extracted == 10
+    files = [p for p in stg_db.parent.rglob("*") if p.is_file()]
+    assert stg_db in files and len(files) > 3  # the database and dlt's working files
+    for path in files:
+        assert STG_TOKEN.encode() not in path.read_bytes(), path
