@@ -21,7 +21,9 @@ from .compiler import (
     compile_path,
     compile_template,
 )
-from .engine import CONTEXT_NAMES, Mapping, check_final, make_when, truthy
+from .conditions import make_when
+from .engine import CONTEXT_NAMES, Mapping
+from .finalize import check_final
 from .model import MISSING, FieldPlan, Issue, MappingError
 from .people_rules import (
     CUSTOM_ATTRIBUTE_TYPES,
@@ -472,4 +474,4 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
     )
 
 
-__all__ = ["load_mapping", "load_mapping_bytes", "MappingError", "Issue", "truthy"]
+__all__ = ["load_mapping", "load_mapping_bytes", "MappingError", "Issue"]
