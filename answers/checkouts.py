@@ -19,7 +19,8 @@ OPTIONS_INCLUDE = "consignments.available_shipping_options"
 def _address(email: Any, country_code: Any, first_name: Any, last_name: Any, address1: Any, city: Any,
              postal_code: Any, state_or_province: Any, state_or_province_code: Any, address2: Any, company: Any,
              phone: Any) -> dict[str, Any]:
-    return {
+    """The address body; optional fields left empty are not sent (the spec refuses e.g. an empty phone)."""
+    address = {
         "email": params.email("email", email), "country_code": params.country_code("country_code", country_code),
         "first_name": params.text("first_name", first_name), "last_name": params.text("last_name", last_name),
         "address1": params.text("address1", address1), "city": params.text("city", city),
@@ -30,6 +31,7 @@ def _address(email: Any, country_code: Any, first_name: Any, last_name: Any, add
         "company": params.text("company", company, required=False),
         "phone": params.text("phone", phone, required=False, max_len=50),
     }
+    return {k: v for k, v in address.items() if v != ""}
 
 
 def checkout_summary(checkout: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +58,9 @@ def add_consignment(client: BigCommerceClient, checkout_id: str, email: str, cou
     checkout_id = params.cart_id("checkout_id", checkout_id)
     address = _address(email, country_code, first_name, last_name, address1, city, postal_code,
                        state_or_province, state_or_province_code, address2, company, phone)
+    # the spec's consignment address schema requires these keys (its prose says only email and country_code)
+    address.setdefault("state_or_province", "")
+    address.setdefault("postal_code", "")
     if line_items is None:
         cart = _get_checkout(client, checkout_id).get("cart") or {}
         physical = (cart.get("line_items") or {}).get("physical_items") or []

@@ -21,7 +21,7 @@ SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs" / "bigco
 pytestmark = pytest.mark.skipif(not (SPECS / "carts.v3.yml").is_file(),
                                 reason=f"official specs not present at {SPECS} (../shared is absent)")
 AUTH = {"X-Auth-Token": ANSWERS_TOKEN, "Accept": "application/json"}
-ADDRESS = {"first_name": "Ana", "last_name": "Kovac", "email": "ana@example.com", "address1": "Ilica 1",
+ADDRESS: dict[str, Any] = {"first_name": "Ana", "last_name": "Kovac", "email": "ana@example.com", "address1": "Ilica 1",
            "city": "Zagreb", "country_code": "HR", "postal_code": "10000"}
 
 
@@ -52,6 +52,12 @@ def _api(name: str, base_url: str, version: str) -> Any:
     if name.startswith("catalog/products"):
         # the spec's own text: "This value is `null` for complex products" (its type forgot nullable)
         _nullable(spec, "base_variant_id")
+    if name == "customers.v3.yml":
+        # null channel_ids for global-login customers: the deviation documented in test_spec_conformance_bigcommerce
+        spec["components"]["schemas"]["customerChannelIds"]["nullable"] = True
+    if name == "orders.v2.oas2.yml":
+        # the parameter's own description: "add `:asc` or `:desc` ... e.g., `sort=date_created:desc`" (its enum forgot)
+        spec["components"]["parameters"]["sort"]["schema"].pop("enum")
     spec["servers"] = [{"url": f"{base_url}/stores/{ANSWERS_STORE}/{version}"}]
     return OpenAPI.from_dict(spec)
 
@@ -175,3 +181,55 @@ def test_hooks(store: Store) -> None:
     one = store("GET", "v3", f"/hooks/{created.json()['data']['id']}")
     _valid("webhooks.v3.yml", store, "v3", created, bad, listed, one)
     store("DELETE", "v3", f"/hooks/{created.json()['data']['id']}")
+
+
+SPEC_FOR_PREFIX = (("/v3/customers", "customers.v3.yml"), ("/v3/catalog/products", "catalog/products_catalog.v3.yml"),
+                   ("/v3/catalog/trees", "catalog/category-trees_catalog.v3.yml"), ("/v3/carts", "carts.v3.yml"),
+                   ("/v3/checkouts", "checkouts.v3.yml"), ("/v2/order", "orders.v2.oas2.yml"),
+                   ("/v3/hooks", "webhooks.v3.yml"))
+
+
+def test_answers_client_traffic_is_spec_valid(commerce_sandbox: Any, answers_config: Any,
+                                              answers_customer: dict[str, Any]) -> None:
+    """Every request the Answers functions send, and every answer they get, in one checkout flow."""
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest
+
+    from answers import carts, catalog, checkouts, customers, orders, redirects
+    from answers.client import BigCommerceClient
+    from answers.webhook import register_cart_converted_hook
+
+    seen: list[requests.Response] = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda r, *a, **k: seen.append(r))
+    client = BigCommerceClient(answers_config, session=session)
+    customers.find_customer_by_email(client, answers_customer["email"])
+    catalog.list_product_categories(client)
+    catalog.get_products_in_category(client, 20, limit=3)
+    catalog.search_products_by_name(client, "jar")
+    catalog.get_product_by_id(client, 77)
+    cart = carts.create_cart(client, answers_customer["id"], 93, 2)
+    carts.add_item_to_cart(client, cart["cart_id"], 77, 1, variant_id=catalog.get_product_by_id(client, 77)["variants"][0]["id"])
+    carts.get_cart(client, cart["cart_id"])
+    checkouts.add_billing_address(client, cart["cart_id"], **ADDRESS)
+    con = checkouts.add_consignment(client, cart["cart_id"], **ADDRESS)
+    checkouts.select_shipping_option(client, cart["cart_id"], con["consignment_id"], con["cheapest_shipping_option_id"])
+    redirects.get_redirect_urls(client, cart["cart_id"])
+    checkouts.create_order(client, cart["cart_id"], 11)
+    orders.get_orders_by_customer_id(client, answers_customer["id"])
+    hook = register_cart_converted_hook(client, "https://traffic.example.com/hook", {"X-Api-Key": "k"})
+    commerce_sandbox.commerce.hooks.pop(hook["id"])
+    prefix = f"{commerce_sandbox.base_url}/stores/{ANSWERS_STORE}"
+    problems: list[tuple[Any, ...]] = []
+    for r in seen:
+        path = str(r.request.url)[len(prefix):]
+        spec = next((s for p, s in SPEC_FOR_PREFIX if path.startswith(p)), None)
+        assert spec is not None, path
+        api = _api(spec, commerce_sandbox.base_url, path[1:3])
+        try:
+            api.validate_request(RequestsOpenAPIRequest(r.request))
+        except Exception as exc:  # noqa: BLE001 - collect every verdict
+            if "is valid under each of" in str(exc.__cause__):
+                continue  # the spec's line-item oneOf overlaps: a {product_id, quantity, variant_id} item matches both
+            problems.append((r.request.method, path[:80], "request", str(exc)[:300], str(exc.__cause__)[:300]))
+        problems += [(r.request.method, path[:80], "response", *e) for e in schema_errors(api, r)]
+    assert len(seen) >= 16 and problems == []
