@@ -45,6 +45,7 @@ def _nullable(node: Any, prop: str) -> None:
             _nullable(value, prop)
 
 
+@functools.cache
 def _api(name: str, base_url: str, version: str) -> Any:
     from openapi_core import OpenAPI
 
