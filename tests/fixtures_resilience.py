@@ -211,8 +211,8 @@ def store_customers(bc: Any) -> list[dict[str, Any]]:
             s.headers.update({"X-Auth-Token": bc.access_token, "Accept": "application/json"})
             page = 1
             while True:
-                r = s.get(f"{bc.base_url}/stores/{bc.store_hash}/v3/customers",
-                          params={"include": INCLUDE, "limit": 250, "page": page}, timeout=30)
+                query = {"include": INCLUDE, "limit": "250", "page": str(page)}
+                r = s.get(f"{bc.base_url}/stores/{bc.store_hash}/v3/customers", params=query, timeout=30)
                 r.raise_for_status()
                 body = r.json()
                 out.extend(body["data"])
@@ -453,7 +453,7 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
     args = world.sync_args(*extra)
     proc = subprocess.Popen([*BC2PEOPLE, *args], cwd=world.workdir, env=world.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    state = {"killed": False, "phase": None, "staged": False}
+    state: dict[str, Any] = {"killed": False, "phase": None, "staged": False}
     lock = threading.Lock()
     pages_at_start = world.customer_requests()
     upserts_at_start = world.upserts()
