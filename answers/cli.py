@@ -103,7 +103,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from answers.http import serve
+    try:
+        from answers.http import serve
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("starlette", "uvicorn"):
+            raise
+        print("bc2people: error: `answers serve` needs the http extra: pip install 'bc2people[http]'", file=sys.stderr)
+        return 2
 
     serve(host=args.host, port=args.port)
     return 0
