@@ -17,6 +17,7 @@ import asyncio
 import hmac
 import html
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from answers.errors import AnswersError, BigCommerceError, ConfigError
 from answers.registry import REGISTRY, get_function
 from answers.webhook import CartConverted, Deduper, LRUDeduper, handle_cart_converted
 
+log = logging.getLogger("bc2people.answers")
 API_KEY_HEADER = "X-Api-Key"
 ENV_API_KEY = "ANSWERS__API_KEY"
 ENV_DEADLINE = "ANSWERS__DEADLINE"
@@ -133,6 +135,9 @@ def create_app(config: AnswersConfig | None = None, api_key: str | None = None, 
             status = status_for(exc)
             headers = {"Retry-After": "30"} if status == 503 else None
             return _error(status, exc.title, exc.errors, headers)
+        except Exception as exc:  # noqa: BLE001 - a bot still gets flat JSON; the type alone is logged
+            log.error("function %s failed: %s", spec.name, type(exc).__name__)
+            return _error(500, "Internal error", {"type": type(exc).__name__})
         status = 404 if result.get("found") is False else 200
         return JSONResponse(result, status_code=status)
 
