@@ -88,7 +88,7 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run one sync and print its summary; returns the exit code."""
-    from pipelines.output import Progress, format_run_summary, install_redaction, setup_logging
+    from pipelines.output import Progress, format_diffs, format_run_summary, install_redaction, setup_logging
     from pipelines.sync import SetupError, run_sync
 
     install_redaction()
@@ -116,14 +116,5 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(format_run_summary(summary, title="Dry run" if args.dry_run else "Run"))
         if args.dry_run and result.sample_diffs:
-            print(_format_diffs(result.sample_diffs))
+            print(format_diffs(result.sample_diffs))
     return result.exit_code
-
-
-def _format_diffs(diffs: list[Any], limit: int = 5) -> str:
-    """A few field-level diffs of a dry run, however ``push_persons`` shapes them."""
-    lines = ["  sample of changes that would be sent:"]
-    for d in diffs[:limit]:
-        text = json.dumps(d, default=str, ensure_ascii=False) if not isinstance(d, str) else d
-        lines.append(f"    {text[:300]}")
-    return "\n".join(lines)

@@ -402,11 +402,14 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
     head = title or "Run"
     lines = [f"{head} {summary.get('run_id', '')}  ·  {status}  ·  {float(summary.get('duration_s') or 0):.1f} s"]
     values = {k: _cell(counts.get(k, 0)) for _, items in SUMMARY_GROUPS for k, _ in items}
-    lw = max(len(label) for _, items in SUMMARY_GROUPS for _, label in items)
+    lw = max(len(label) for _, items in SUMMARY_GROUPS for _, label in items)  # "would be sent" fits
     vw = max(len(v) for v in values.values())
     gw = max(len(g) for g, _ in SUMMARY_GROUPS)
+    dry = status == "dry_run"
     for group, items in SUMMARY_GROUPS:
         for i, (key, label) in enumerate(items):
+            if dry and key == "sent":
+                label = "would be sent"
             note = ""
             if key == "extracted" and summary.get("pages") is not None:
                 pages = int(summary["pages"])
@@ -453,3 +456,30 @@ def format_runs(runs: Sequence[dict[str, Any]], columns: Sequence[str] | None = 
 
 class _Secs(float):
     """Seconds shown with one decimal, right-aligned like other numbers."""
+
+
+def format_diffs(diffs: Sequence[Any], *, limit: int = 5, max_fields: int = 8, width: int = 100) -> str:
+    """Field-level diffs of a dry run: per person its id and kind, then ``field  before → after``."""
+    lines = [f"  sample of changes that would be sent ({min(len(diffs), limit)} of {len(diffs)}):"]
+    for d in list(diffs)[:limit]:
+        if isinstance(d, dict) and isinstance(d.get("changes"), list):
+            lines.append(f"    {d.get('external_id', '?')} ({d.get('kind', 'change')})")
+            changes = [c for c in d["changes"] if isinstance(c, dict)]
+            fw = max((len(str(c.get("field"))) for c in changes[:max_fields]), default=0)
+            for c in changes[:max_fields]:
+                lines.append(
+                    f"      {str(c.get('field')):<{fw}}  {_short_value(c.get('before'))} → {_short_value(c.get('after'))}"
+                )
+            if len(changes) > max_fields:
+                lines.append(f"      … and {len(changes) - max_fields} more")
+        else:
+            text = json.dumps(d, default=str, ensure_ascii=False)
+            lines.append("    " + (text if len(text) <= width else text[: width - 1] + "…"))
+    return _REDACTOR.redact("\n".join(lines))
+
+
+def _short_value(value: Any, width: int = 30) -> str:
+    if value is None:
+        return "∅"
+    text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
