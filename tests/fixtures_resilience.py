@@ -505,8 +505,8 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
                 pages = world.customer_requests()
                 if pages != last_pages:
                     last_pages, last_page_at = pages, now
-                # the staging load starts once pages stop coming: wait for a quiet 0.3 s first
-                if last_page_at is not None and now - last_page_at >= 0.3 + plan.delay_s:
+                # the staging load starts once pages stop coming: wait for a quiet 0.15 s first
+                if last_page_at is not None and now - last_page_at >= 0.15 + plan.delay_s:
                     kill("stage")
             time.sleep(0.005)
         if proc.poll() is None:

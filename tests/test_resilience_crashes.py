@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,16 @@ def test_sigkill_in_every_phase_then_rerun_ends_exact(tmp_path: Path) -> None:
         plans = kill_plans(rng, len(PHASES), pages=3, batches=1, stage_s=0.8, map_s=0.3)
         killed = []
         for i, plan in enumerate(plans):
-            if i:  # the first run is the full load; each later one has 500 changed customers to carry
-                touch_customers(world.bc, rng, 500, tag=f"k{i}")
-            res = run_and_kill(world, plan)
-            assert res.killed, f"the run ended before the planned {plan}:\n{res}"
-            assert res.returncode == -signal.SIGKILL
-            killed.append(res.phase)
-            world.sync_until_success()
+            for attempt in range(3):  # staging can be quick: aim again when the kill landed in map
+                if i or attempt:  # the first run is the full load; later ones carry 500 changed customers
+                    touch_customers(world.bc, rng, 500, tag=f"k{i}{attempt}")
+                res = run_and_kill(world, plan if attempt == 0 else replace(plan, delay_s=0.0))
+                assert res.killed, f"the run ended before the planned {plan}:\n{res}"
+                assert res.returncode == -signal.SIGKILL
+                killed.append(res.phase)
+                world.sync_until_success()
+                if res.phase == plan.phase:
+                    break
         assert set(killed) == set(PHASES), killed
 
         clear_faults(world)
@@ -59,7 +63,7 @@ def test_sigkill_in_every_phase_then_rerun_ends_exact(tmp_path: Path) -> None:
         assert not runs_problems(world.duckdb, world.runs)[:10]
         assert staging_duplicates(world.duckdb) == 0
         statuses = [r[0] for r in ledger_rows(world.duckdb, "SELECT status FROM people_sync.runs ORDER BY started_at")]
-        assert statuses.count("failed") == len(plans)
+        assert statuses.count("failed") == len(killed)
         assert statuses[-1] == "success"
         errors = ledger_rows(world.duckdb, "SELECT DISTINCT error FROM people_sync.runs WHERE status = 'failed'")
         assert errors == [("interrupted",)]
