@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from typing import Any
 
@@ -93,6 +95,7 @@ def main(args: argparse.Namespace) -> int:
 
     install_redaction()
     setup_logging(args.log_format)
+    _stop_on_sigterm()
     tty = sys.stderr.isatty() and args.log_format == "text"
     progress = Progress(live=tty if args.progress is None else bool(args.progress))
     try:
@@ -118,3 +121,17 @@ def main(args: argparse.Namespace) -> int:
         if args.dry_run and result.sample_diffs:
             print(format_diffs(result.sample_diffs))
     return result.exit_code
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (cron timeouts, Airflow, systemd) like Ctrl-C: the run is recorded as failed.
+
+    While dlt runs a step it intercepts the signal itself and stops at the next safe point;
+    either way the run ends ``failed`` with "interrupted" instead of staying ``running``.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not in the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, interrupt)

@@ -172,3 +172,38 @@ def test_a_file_that_is_not_duckdb_exits_2(sync_world: SyncWorld, tmp_path: Path
     assert out.returncode == 2, out
     assert "cannot open the DuckDB file" in out.stderr and "Traceback" not in out.stderr
     assert bogus.read_text(encoding="utf-8").startswith("these are my notes")  # left as it was
+
+
+def test_sigterm_mid_run_is_recorded_as_failed(sync_world: SyncWorld) -> None:
+    """A scheduler's SIGTERM ends the run as failed (not left `running`), and the next run completes."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.fixtures_sync import BC2PEOPLE
+
+    w = sync_world
+    w.bc.clock.advance(60)
+    w.bc.create_customer(email="sigterm@example.com", first_name="Sig", last_name="Term")
+    w.bc.clock.advance(600)
+    seen = sum(w.bc.requests_served.values())
+    w.bc.latency_ms = 1500
+    try:
+        proc = subprocess.Popen(
+            [*BC2PEOPLE, "sync", "--mapping", str(MAPPING), "--duckdb", str(w.duckdb), "--no-progress"],
+            cwd=w.workdir, env=w.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 60
+        while sum(w.bc.requests_served.values()) == seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        w.bc.latency_ms = 0
+    assert proc.returncode == 1, stderr
+    run = _runs(w)[0]
+    assert run["status"] == "failed", run
+    assert "interrupt" in run["error"].lower() or "signal" in run["error"].lower(), run["error"]
+    again = w.sync()
+    assert again.returncode == 0, again
+    assert _runs(w)[0]["status"] == "success"
