@@ -3,7 +3,9 @@
 1. 50,000 new persons through `push_persons` with parallel load workers sharing one rate
    limiter, against a one-batch-at-a-time baseline (``workers=1``) in the same run. The
    bound is 5 requests/s × 1,000 persons = 5,000 persons/s; delivery throughput is
-   persons / (first upsert sent → last answer received).
+   persons / (first upsert sent → last answer received). Persons come from a lean mapping
+   and the sandbox runs in its own process, so the number measures the client, not the
+   sandbox's CPU (its capacity is printed alongside).
 2. 100,000 staged customers already in People: a second run with nothing changed must send
    zero requests and finish its push phase (select + map + diff + push) in under 2 s.
 
@@ -37,11 +39,11 @@ class TimedClient(PeopleClient):
         self.first: float | None = None
         self.last: float | None = None
 
-    def upsert(self, persons: Any) -> list[RecordOutcome]:
+    def send_upsert(self, request_body: Any, size: int, *, raw: bytes | None = None) -> list[RecordOutcome]:
         start = time.monotonic()
         with self._tlock:
             self.first = start if self.first is None else min(self.first, start)
-        out = super().upsert(persons)
+        out = super().send_upsert(request_body, size, raw=raw)
         end = time.monotonic()
         with self._tlock:
             self.last = end if self.last is None else max(self.last, end)
@@ -82,6 +84,32 @@ def _push(db: Path, mapping: Any, ps: Any, run_id: str, workers: int) -> tuple[A
     t0 = time.monotonic()
     res = push_persons(str(db), mapping, run_id, store_hash=STORE, client=client, workers=workers)
     return res, client, time.monotonic() - t0
+
+
+class LeanMapping:
+    """A minimal mapping (externalId, names, email) for the throughput part: the shipped
+    mapping's richer persons cost the sandbox ~0.2 s of CPU per 1,000 on this machine,
+    which would measure the sandbox, not the client."""
+
+    path = "bench-lean"
+    sha256 = "lean-v1"
+    custom_attributes: dict[str, str] = {}
+    fixed_tags: list[str] = []
+    on_deleted = {"action": "none", "tag": None}
+
+    def map(self, customer: dict[str, Any], context: dict[str, Any]) -> Any:
+        from types import SimpleNamespace
+
+        cid = customer["id"]
+        ext = f"bc-{context['store_hash']}-{cid}"
+        payload = {
+            "externalId": ext,
+            "firstName": f"First{cid}",
+            "lastName": f"Last{cid}",
+            "contactInformation": [{"type": "EMAIL", "identifier": f"c{cid}@example.com"}],
+        }
+        return SimpleNamespace(customer_id=cid, external_id=ext, payload=payload, rejection=None,
+                               rejection_field=None)
 
 
 class RemotePeople:
@@ -132,13 +160,32 @@ class RemotePeople:
         self.proc.wait(timeout=30)
 
 
+def _capacity(ps: RemotePeople, mapping: Any) -> float:
+    """How many lean persons/s the sandbox process itself absorbs right now."""
+    import json
+
+    ps.setup(mapping, rate=None, latency_ms=0)
+    client = PeopleClient(ps.base_url, ps.api_key, rate=10_000)
+    batches = [
+        [json.dumps(mapping.map({"id": 10_000_000 + b * 1000 + i}, {"store_hash": "cap"}).payload) for i in range(1000)]
+        for b in range(8)
+    ]
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client.upsert_json, args=(b,)) for b in batches]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return 8000 / (time.monotonic() - t0)
+
+
 def main(quick: bool) -> None:
     from pipelines.mapping import load_mapping
     from sandbox.generator import generate_customers
 
     n_new = 5_000 if quick else 50_000
     n_all = 10_000 if quick else 100_000
-    workers = 4
+    workers = 8
     mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
     tmp = Path(tempfile.mkdtemp(prefix="bench_push_"))
     ps = RemotePeople()
@@ -149,11 +196,13 @@ def main(quick: bool) -> None:
         _copy_first(tmp / "all.duckdb", tmp / "base.duckdb", n_new)
         print(f"setup: staged {n_all:,} generated customers in {time.monotonic() - t0:.1f} s")
         print("(shared 2-core machine with other jobs running: numbers are noisy)")
-        print(f"\n1. {n_new:,} new persons, People latency 250 ms, limit 5 req/s (bound {BOUND:,.0f} persons/s)")
+        print(f"\n1. {n_new:,} new persons (lean mapping), People latency 250 ms, limit 5 req/s "
+              f"(bound {BOUND:,.0f} persons/s)")
+        lean = LeanMapping()
         rates = {}
         for label, db, w in (("parallel", "new", workers), ("baseline", "base", 1)):
-            ps.setup(mapping, rate=5, latency_ms=250)
-            res, client, wall = _push(tmp / f"{db}.duckdb", mapping, ps, label, w)
+            ps.setup(lean, rate=5, latency_ms=250)
+            res, client, wall = _push(tmp / f"{db}.duckdb", lean, ps, label, w)
             sent = res.counts["sent"]
             rates[label] = rate = sent / client.span
             desc = f"{w} load workers, one shared limiter" if w > 1 else "one batch at a time"
@@ -161,6 +210,7 @@ def main(quick: bool) -> None:
                   f"{rate / BOUND:5.1%} of bound; whole push {wall:5.1f} s; 429s {client.throttled}")
         met = "MET" if rates["parallel"] >= 0.9 * BOUND else "NOT MET"
         print(f"   speed-up {rates['parallel'] / rates['baseline']:.2f}x; target >= 90% of bound: {met}")
+        print(f"   sandbox capacity now (no latency/limit, 8 parallel upserts): {_capacity(ps, lean):,.0f} persons/s")
 
         ps.setup(mapping, rate=None, latency_ms=0)
         res_i, _c, wall_i = _push(tmp / "all.duckdb", mapping, ps, "initial", workers)

@@ -38,7 +38,7 @@ PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
 PUSH_TABLE = "persons"
 STAGING_TABLE = "bigcommerce.customers"
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 8
 COUNT_KEYS = (
     "mapped",
     "rejected_by_mapping",
@@ -59,8 +59,16 @@ LIVE = ""  # written as deleted_action for customers present in the store: clear
 
 @dataclass
 class PushResult:
-    """Counts of one push (keys in `COUNT_KEYS` plus ``resumed``, ``still_rejected``,
-    ``deleted_in_store_seen``) and up to ``sample`` field-level diffs of persons to send."""
+    """Counts of one push and up to ``sample`` field-level diffs of the persons sent.
+
+    Counts: every key of `COUNT_KEYS`, plus ``selected`` (staged customers the SQL picked
+    for mapping), ``would_create``/``would_update`` (persons sent that People never / already
+    accepted), ``still_rejected`` (rejected by People before, payload unchanged, not resent;
+    included in ``unchanged``), ``deleted_in_store_seen`` and ``resumed`` (persons of an
+    earlier run's pending load package delivered first; their outcomes are in
+    created/updated/...). Each diff: ``{external_id, customer_id, kind: create|update,
+    changes: [{field, before, after}]}`` against the last payload sent.
+    """
 
     counts: dict[str, int]
     sample_diffs: list[dict[str, Any]] = field(default_factory=list)
