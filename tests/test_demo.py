@@ -12,7 +12,7 @@ from tests.fixtures_sync import BC2PEOPLE, REPO, base_env
 
 def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [*BC2PEOPLE, "demo", "--customers", "500", "--dir", str(tmp_path), "--no-progress"],
+        [*BC2PEOPLE, "demo", "--customers", "200", "--dir", str(tmp_path), "--no-progress"],
         cwd=REPO,
         env=base_env(tmp_path),
         capture_output=True,
@@ -47,4 +47,4 @@ def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
     assert second[0] == "rejected_threshold"
     assert second[1] == 70 and second[2] == 5  # 50 changed + 20 added; 5 deletions found
     assert (second[3], second[4], second[5]) == (17, 50, 3)
-    assert overall == (500 - 5 + 20, 5)
+    assert overall == (200 - 5 + 20, 5)
