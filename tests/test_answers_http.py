@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import requests
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from answers.client import BigCommerceClient
@@ -164,3 +166,21 @@ def test_over_real_uvicorn_with_webhook_delivery(uvicorn_url: tuple[str, list[Ca
     for h in list(commerce.hooks.values()):
         if h["destination"] == destination:
             del commerce.hooks[h["id"]]
+
+
+_json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 10**12) | st.floats(allow_nan=False)
+                            | st.text(max_size=20), lambda kids: st.lists(kids, max_size=3)
+                            | st.dictionaries(st.text(max_size=5), kids, max_size=3), max_leaves=5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["create_cart", "add_consignment", "get_product_by_id", "get_orders_by_customer_id",
+                             "select_shipping_option", "search_products_by_name"]),
+       body=st.dictionaries(st.sampled_from(["customer_id", "product_id", "quantity", "variant_id", "checkout_id",
+                                             "email", "country_code", "line_items", "name", "exact", "limit",
+                                             "consignment_id", "shipping_option_id", "first_name", "city"]),
+                            _json_values, max_size=6))
+def test_random_bodies_never_5xx(app_client: TestClient, name: str, body: dict[str, Any]) -> None:
+    r = app_client.post(f"/functions/{name}", json=body, headers=AUTH)
+    assert r.status_code < 500, (r.status_code, r.text)
+    assert isinstance(r.json(), dict)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sandbox.bigcommerce.commerce_hooks import payload_hash
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
@@ -191,3 +193,42 @@ def test_hooks_destination_rules(api: Api) -> None:
 def test_commerce_routes_need_the_token(commerce_sandbox: Any) -> None:
     r = requests.get(f"{commerce_sandbox.base_url}/stores/{ANSWERS_STORE}/v3/catalog/products", timeout=5)
     assert r.status_code == 401
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+                     | st.text(max_size=12), lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.sampled_from(["product_id", "quantity", "variant_id", "line_items", "address",
+                                                         "email", "country_code", "item_id", "version", "status_id",
+                                                         "shipping_option_id", "scope", "destination", "headers",
+                                                         "option_selections", "customer_id", "is_active"]),
+                                       kids, max_size=4), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(["POST /v3/carts", "POST /v3/carts/{cart}/items", "POST /v3/checkouts/{cart}/billing-address",
+                              "POST /v3/checkouts/{cart}/consignments", "PUT /v3/checkouts/{cart}/consignments/{con}",
+                              "PUT /v2/orders/{order}", "POST /v3/hooks"]), body=_json)
+def test_random_bodies_get_4xx_not_crashes(api: Api, fuzz_cart: dict[str, str], route: str, body: Any) -> None:
+    method, path = route.split(" ")
+    r = api(method, path.format(**fuzz_cart), json=body)
+    assert r.status_code < 500 and r.content  # an answer, never a dropped connection or a 500
+
+
+@pytest.fixture
+def fuzz_cart(api: Api, answers_customer: dict[str, Any]) -> dict[str, str]:
+    cart = _cart(api, answers_customer["id"], [{"product_id": 80, "quantity": 1}]).json()["data"]
+    item = cart["line_items"]["physical_items"][0]["id"]
+    con = api("POST", f"/v3/checkouts/{cart['id']}/consignments", params={"include": "consignments.available_shipping_options"},
+              json=[{"address": _address(), "line_items": [{"item_id": item, "quantity": 1}]}]).json()["data"]["consignments"][0]
+    api("PUT", f"/v3/checkouts/{cart['id']}/consignments/{con['id']}",
+        json={"shipping_option_id": con["available_shipping_options"][0]["id"]})
+    api("POST", f"/v3/checkouts/{cart['id']}/billing-address", json=_address())
+    order = api("POST", f"/v3/checkouts/{cart['id']}/orders").json()["data"]["id"]
+    return {"cart": cart["id"], "con": con["id"], "order": str(order)}
+
+
+def test_order_put_validates_types(api: Api, fuzz_cart: dict[str, str]) -> None:
+    for body in ({"customer_id": "7"}, {"staff_notes": 5}, {"status_id": True}, {"date_created": "x"}, [1]):
+        r = api("PUT", f"/v2/orders/{fuzz_cart['order']}", json=body)
+        assert r.status_code == 400 and isinstance(r.json(), list)
+    assert api("GET", "/v2/orders", params={"sort": "customer_id:desc"}).status_code == 200

@@ -170,6 +170,12 @@ def update_order(state: CommerceState, req: Request, on_paid: Callable[[dict[str
     if "status_id" in body and (not isinstance(body["status_id"], int) or isinstance(body["status_id"], bool)
                                 or body["status_id"] not in STATUS_NAMES):
         return v2_error(400, "The field 'status_id' is invalid.", {"invalid_reason": "Unknown order status id."})
+    for key in ("customer_message", "staff_notes", "payment_method", "external_id"):
+        if key in body and not (isinstance(body[key], str) or (key == "external_id" and body[key] is None)):
+            return v2_error(400, f"The field '{key}' is invalid.", {"invalid_reason": "Must be a string."})
+    if "customer_id" in body and (not isinstance(body["customer_id"], int) or isinstance(body["customer_id"], bool)
+                                  or body["customer_id"] < 0):
+        return v2_error(400, "The field 'customer_id' is invalid.", {"invalid_reason": "Must be a customer id."})
     with state.lock:
         order = _lookup(state, req)
         if order is None:
