@@ -109,3 +109,14 @@ def test_config_from_env_and_validation() -> None:
                 {"timeout": 0}):
         with pytest.raises(ConfigError):
             AnswersConfig(**{"store_hash": "abc", "access_token": "t", **bad})  # type: ignore[arg-type]
+
+
+def test_answers_imports_nothing_from_the_sync_job() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, answers.registry, answers.webhook, answers.paths, answers.cli, answers.http; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pipelines', 'sources', 'destinations', 'sandbox', 'dlt', 'duckdb')); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
