@@ -17,6 +17,12 @@ class NoDatabase(Exception):
     exit_code = 2
 
 
+class DatabaseBusy(Exception):
+    """Another process (a running sync) holds the DuckDB file; DuckDB allows one writer process."""
+
+    exit_code = 1
+
+
 def register(subparsers: Any) -> None:
     """Add the ``reconcile`` and ``runs`` commands."""
     p = subparsers.add_parser(
@@ -36,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 
 def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
-    """Open the DuckDB file; refresh the views when it can write, read-only while a sync holds it."""
+    """Open the DuckDB file and (re)create the reconciliation views; clear errors when it cannot."""
     import duckdb
 
     from pipelines.reconcile import ensure_reconciliation_views
@@ -45,8 +51,12 @@ def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
         raise NoDatabase(f"no DuckDB file at {path}: run `bc2people sync --duckdb {path}` first")
     try:
         con = duckdb.connect(str(path))
-    except duckdb.IOException:
-        return duckdb.connect(str(path), read_only=True)  # a sync is running: read what is there
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseBusy(
+                f"{path} is in use by another process (a sync in progress?); try again when it has finished"
+            ) from None
+        raise NoDatabase(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
     if refresh_views:
         ensure_reconciliation_views(con)
     return con
