@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -147,3 +148,21 @@ def test_create_order_status_zero_and_unknown_status(answers_client: BigCommerce
     assert "was created (Incomplete)" in err.value.errors["order_id"]  # nothing lost: the id is named
     incomplete = checkouts.create_order(answers_client, cart["cart_id"], status_id=0)
     assert incomplete["status"] == "Incomplete"
+
+
+def test_registry_calls_with_text_params(answers_client: BigCommerceClient, answers_customer: dict[str, Any]) -> None:
+    from answers.registry import REGISTRY, get_function
+
+    assert len(REGISTRY) == 14 and get_function("GetRedirectURLs").name == "get_redirect_urls"
+    cart = get_function("CreateACart").call(answers_client, {"customer_id": str(answers_customer["id"]),
+                                                            "product_id": "80", "quantity": "1"}, from_text=True)
+    items = json.dumps([{"item_id": cart["line_items"][0]["id"], "quantity": 1}])
+    con = get_function("add_consignment").call(answers_client, {**ADDRESS, "checkout_id": cart["cart_id"],
+                                                                "line_items": items}, from_text=True)
+    assert con["consignment_id"] and len(con["shipping_options"]) == 3
+    with pytest.raises(InvalidParameter) as err:
+        get_function("add_consignment").call(answers_client, {**ADDRESS, "checkout_id": cart["cart_id"],
+                                                              "line_items": "[oops"}, from_text=True)
+    assert "line_items" in err.value.errors
+    with pytest.raises(InvalidParameter):
+        get_function("get_cart").call(answers_client, {"cart_id": cart["cart_id"], "host": "evil.example"})
