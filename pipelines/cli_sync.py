@@ -29,7 +29,7 @@ exit codes:
   2  configuration or mapping error, found before any request is sent; also credentials
      that BigCommerce or People refuse (401/403: the run is recorded as failed)
   3  finished, but records rejected (by the mapping + by People) exceeded
-     --max-rejected-pct of the records mapped in this run
+     --max-rejected-pct of the records the mapping processed in this run
 """
 
 
@@ -75,7 +75,7 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
         metavar="P",
         type=float,
         default=1.0,
-        help="exit 3 when rejected records exceed P%% of the records mapped in this run (default 1)",
+        help="exit 3 when rejected records exceed P%% of the records the mapping processed in this run (default 1)",
     )
     p.add_argument(
         "--progress",

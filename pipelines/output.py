@@ -395,6 +395,10 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+# Counts a dry run cannot have (nothing is sent): left out of its summary.
+DRY_RUN_HIDDEN = frozenset({"created", "updated", "not_modified", "rejected_by_people", "failed"})
+
+
 def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> str:
     """The final table of a run (``SyncResult.as_dict()``): counts grouped by stage, status line."""
     counts = summary.get("counts") or {}
@@ -411,6 +415,11 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
             if dry and key == "sent":
                 label = "would be sent"
             note = ""
+            plan = [f"{v:,} {k.removeprefix('would_')}" for k, v in sorted((summary.get("plan") or {}).items()) if v]
+            if dry and key == "sent" and plan:
+                note = "   (" + ", ".join(plan) + ")"
+            if dry and key in DRY_RUN_HIDDEN:
+                continue
             if key == "extracted" and summary.get("pages") is not None:
                 pages = int(summary["pages"])
                 note = f"   {pages:,} page{'' if pages == 1 else 's'}"

@@ -13,7 +13,7 @@
 Any exception after step 3 ends the run as ``failed`` with a secret-free message (exit 1);
 nothing half-recorded survives, because staging commits per load and the ledger per batch.
 Exit 3 when the records rejected (by the mapping and by People) exceed ``max_rejected_pct``
-of the records mapped in this run.
+of the records the mapping processed in this run (mapped + rejected by mapping).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class SyncResult:
     requests: int | None = None
     window: tuple[Any, Any] | None = None
     sample_diffs: list[Any] = field(default_factory=list)
+    plan: dict[str, int] = field(default_factory=dict)  # dry run: would_create, would_update
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view of the result."""
@@ -91,6 +92,7 @@ class SyncResult:
             "pages": self.pages,
             "requests": self.requests,
             "window": [str(w) if w is not None else None for w in self.window] if self.window else None,
+            "plan": dict(self.plan),
         }
 
 
@@ -100,16 +102,23 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{_random.token_hex(3)}"
 
 
-def rejected_share(counts: dict[str, int]) -> float | None:
-    """Rejected records (by mapping + by People) as a percentage of records mapped this run.
+def processed(counts: dict[str, int]) -> int:
+    """Records the mapping processed this run: those it mapped plus those it rejected."""
+    return int(counts.get("mapped") or 0) + int(counts.get("rejected_by_mapping") or 0)
 
-    ``None`` when nothing was mapped in this run (no share to judge).
+
+def rejected_share(counts: dict[str, int]) -> float | None:
+    """Rejected records (by mapping + by People) as a percentage of the records mapped this run.
+
+    "Mapped" here counts every record the mapping processed, including the ones it rejected
+    (``mapped + rejected_by_mapping``), so a run where the mapping rejects everything is
+    100 %, not undefined. ``None`` when the mapping processed nothing in this run.
     """
-    mapped = int(counts.get("mapped") or 0)
+    total = processed(counts)
     rejected = int(counts.get("rejected_by_mapping") or 0) + int(counts.get("rejected_by_people") or 0)
-    if mapped <= 0:
+    if total <= 0:
         return None
-    return 100.0 * rejected / mapped
+    return 100.0 * rejected / total
 
 
 def safe_error(exc: BaseException) -> str:
@@ -309,13 +318,14 @@ def _do_run(
         counts[key] = int((pushed.counts or {}).get(key, 0) or 0)
     counts["staged"] = _count_staged(duckdb_path)
     result.sample_diffs = list(getattr(pushed, "sample_diffs", None) or [])
+    result.plan = {k: int(v or 0) for k, v in (pushed.counts or {}).items() if str(k).startswith("would_")}
     result.rejected_pct = rejected_share(counts)
     if options["dry_run"]:
         result.status, result.exit_code = "dry_run", EXIT_OK
     elif result.rejected_pct is not None and result.rejected_pct > options["max_rejected_pct"]:
         result.status, result.exit_code = "rejected_threshold", EXIT_REJECTED
         result.error = (
-            f"{result.rejected_pct:.2f}% of the {counts['mapped']:,} records mapped in this run were rejected "
+            f"{result.rejected_pct:.2f}% of the {processed(counts):,} records mapped in this run were rejected "
             f"(limit --max-rejected-pct {options['max_rejected_pct']:g})"
         )
     else:

@@ -67,3 +67,11 @@ def test_tables_align_numbers_right_and_text_left() -> None:
     t = format_table(["name", "n"], [["a", 1], ["bbbb", 1000]]).splitlines()
     assert t[2] == "a         1" and t[3] == "bbbb  1,000"
     assert format_pairs([("x", 5), ("longer", 12345)]).splitlines() == ["  x            5", "  longer  12,345"]
+
+
+def test_rejected_share_counts_mapping_rejections_in_the_denominator() -> None:
+    from pipelines.sync import rejected_share
+
+    assert rejected_share({"mapped": 0, "rejected_by_mapping": 0}) is None
+    assert rejected_share({"mapped": 0, "rejected_by_mapping": 5}) == 100.0  # all refused: not "undefined"
+    assert rejected_share({"mapped": 98, "rejected_by_mapping": 2, "rejected_by_people": 3}) == 5.0
