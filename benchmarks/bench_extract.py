@@ -56,14 +56,21 @@ def _child(args: dict[str, Any]) -> None:
     }))
 
 
-def _stage(n: int, *, quota: int | None, window_s: float, latency_ms: float, workers: int, seed: int = 1) -> dict[str, Any]:
-    # The child starts before the sandbox is filled: a process's peak RSS (ru_maxrss) survives
-    # exec, so forking from a parent that holds 100k customers would count them too.
-    child = subprocess.Popen(
+def _spawn() -> subprocess.Popen[str]:
+    """A staging child, idle until it reads its arguments. Children are all started before
+    any sandbox data exists: a process's peak RSS (ru_maxrss) includes what it inherited at
+    fork, so forking from a parent that holds (or held) 100k customers would count them."""
+    return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_extract", "--child"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "RUNTIME__LOG_LEVEL": "ERROR"},
     )
+
+
+def _stage(
+    child: subprocess.Popen[str], n: int, *, quota: int | None, window_s: float, latency_ms: float, workers: int,
+    seed: int = 1,
+) -> dict[str, Any]:
     from sandbox.bigcommerce import BigCommerceSandbox
     from sandbox.generator import generate_customers
 
@@ -118,23 +125,24 @@ def main(quick: bool) -> None:
     n_seq = 2_000 if quick else 12_000
     rss_sizes = (2_000, 5_000) if quick else (20_000, 100_000)
     latency = 150.0
+    children = [_spawn() for _ in range(3 + len(rss_sizes))]
     print(f"sandbox latency {latency:.0f} ms/request, page size {PAGE}, quota window {window_s:g} s"
           f"{' (quick: store and window scaled down 10x, same quota rate)' if quick else ''}")
 
     std_bound = PAGE * standard / window_s
-    r = _stage(n_quota, quota=standard, window_s=window_s, latency_ms=latency, workers=8)
+    r = _stage(children[0], n_quota, quota=standard, window_s=window_s, latency_ms=latency, workers=8)
     _line(f"Standard {standard}/{window_s:g}s, 8 workers", r, n_quota, std_bound)
 
     pro_bound = PAGE * pro / window_s
-    rp = _stage(n_quota, quota=pro, window_s=window_s, latency_ms=latency, workers=8)
+    rp = _stage(children[1], n_quota, quota=pro, window_s=window_s, latency_ms=latency, workers=8)
     _line(f"Pro {pro}/{window_s:g}s, 8 workers", rp, n_quota, pro_bound)
-    rs = _stage(n_seq, quota=pro, window_s=window_s, latency_ms=latency, workers=1)
+    rs = _stage(children[2], n_seq, quota=pro, window_s=window_s, latency_ms=latency, workers=1)
     _line(f"Pro {pro}/{window_s:g}s, sequential baseline", rs, n_seq, pro_bound)
     speedup = (n_quota / rp["extract_s"]) / (n_seq / rs["extract_s"])
     print(f"  concurrent / sequential extract rate under Pro: {speedup:.1f}x")
 
-    for n in rss_sizes:
-        rr = _stage(n, quota=None, window_s=30.0, latency_ms=0, workers=8)
+    for child, n in zip(children[3:], rss_sizes, strict=True):
+        rr = _stage(child, n, quota=None, window_s=30.0, latency_ms=0, workers=8)
         print(f"  peak RSS of the staging process at {n:>7,} customers: {rr['rss_mb']:6.0f} MB "
               f"(extract {rr['extract_s']:.1f} s, end to end {rr['total_s']:.1f} s)")
 

@@ -204,3 +204,24 @@ def test_hostile_customers_are_staged_without_loss(
     for cid, row in rows.items():
         assert row["notes"] == api[cid]["notes"] and row["addresses"] == api[cid]["addresses"]
         assert row["form_fields"] == api[cid]["form_fields"]
+
+
+def test_a_failing_worker_ends_the_run_without_waiting_out_the_quota_window(
+    stg_sandbox: BigCommerceSandbox, stg_proxy: CorruptingProxy, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    import time
+
+    stg_sandbox.add_customers(generate_customers(1500, seed=25))
+    stg_sandbox.set_quota(5, 30.0)  # the other workers will be waiting for a refill
+    seen = {"n": 0}
+
+    def deny_later(path: str, q: dict[str, str], status: int, body: bytes) -> tuple[int, bytes] | None:
+        seen["n"] += 1
+        return (403, json_bytes({"status": 403, "title": "Forbidden"})) if seen["n"] == 5 else None
+
+    stg_proxy.rewrite = deny_later
+    started = time.monotonic()
+    with pytest.raises(BigCommerceConfigError, match="OAuth scope"):
+        stage_customers(stg_db, **{**stg_source, "api_base_url": stg_proxy.base_url, "max_workers": 4, "split_pages": 1})
+    assert time.monotonic() - started < 10
+    assert cursor(stg_db) is None

@@ -48,6 +48,13 @@ H_WINDOW = "X-Rate-Limit-Time-Window-Ms"
 
 # After the reset deadline we wait this much longer before probing (clock granularity).
 RESET_MARGIN_S = 0.05
+# With this few requests left in a window, send them one at a time: if another app spends
+# the rest meanwhile, only one of ours meets a 429.
+SINGLE_FILE_BELOW = 8
+
+
+class QuotaCancelled(Exception):
+    """The run stopped while this thread waited for quota."""
 
 
 class QuotaBudget:
@@ -73,6 +80,7 @@ class QuotaBudget:
         self._window_s = 30.0
         self._inflight = 0
         self._probing = False
+        self._cancelled = False
         self.quota: int | None = None
         self.waited_s = 0.0
         self.rate_limited = 0  # 429 responses that carried quota headers
@@ -81,6 +89,8 @@ class QuotaBudget:
         """Block until one more request may be sent within the quota."""
         with self._cond:
             while True:
+                if self._cancelled:
+                    raise QuotaCancelled("the run stopped")
                 now = self._clock()
                 if self._metered is False:
                     break
@@ -92,7 +102,7 @@ class QuotaBudget:
                     if not self._probing and self._inflight == 0:
                         self._probing = True
                         break
-                elif self._inflight < self._lowest:
+                elif self._inflight < self._lowest and (self._lowest > SINGLE_FILE_BELOW or self._inflight == 0):
                     break
                 elif self._inflight == 0:
                     wait = max(0.0, (self._reset_at or now) - now)
@@ -100,6 +110,12 @@ class QuotaBudget:
                 self._cond.wait(timeout=wait)
                 self.waited_s += self._clock() - started
             self._inflight += 1
+
+    def cancel(self) -> None:
+        """Wake every waiting thread with `QuotaCancelled` (the run is over)."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
 
     def release(self, headers: Mapping[str, str] | None, *, status: int | None = None) -> None:
         """Account for a finished request and learn from its rate-limit headers."""

@@ -261,6 +261,8 @@ class WindowReader:
                 else:
                     yield item
         finally:
+            if finished < len(threads):
+                self.pages.client.budget.cancel()  # do not let a worker sleep out a quota window
             self._stop.set()
             with self._cond:
                 self._cond.notify_all()
