@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 from typing import Any
@@ -90,7 +91,14 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run one sync and print its summary; returns the exit code."""
-    from pipelines.output import Progress, format_diffs, format_run_summary, install_redaction, setup_logging
+    from pipelines.output import (
+        Progress,
+        event,
+        format_diffs,
+        format_run_summary,
+        install_redaction,
+        setup_logging,
+    )
     from pipelines.sync import SetupError, run_sync
 
     install_redaction()
@@ -110,7 +118,10 @@ def main(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except SetupError as exc:
-        print(f"bc2people: error: {exc}", file=sys.stderr)
+        if args.log_format == "json":
+            event("run not started", level=logging.ERROR, error=str(exc), exit_code=exc.exit_code)
+        else:
+            print(f"bc2people: error: {exc}", file=sys.stderr)
         return exc.exit_code
     progress.done()
     summary = result.as_dict()

@@ -126,9 +126,14 @@ def test_incremental_run_sends_only_changes_and_finds_deletions(sync_world: Sync
 def test_unchanged_store_sends_nothing(sync_world: SyncWorld) -> None:
     w = sync_world
     upserts_before = _upserts(w)
-    out = w.sync()
+    out = w.sync("--log-format", "json")
     assert out.returncode == 0, out
+    summary = json.loads(out.stdout)  # machine-readable summary on stdout, JSON log lines on stderr
+    logs = [json.loads(line) for line in out.stderr.splitlines() if line.strip()]
+    assert {"run started", "staged", "run finished"} <= {x["message"] for x in logs}
+    assert all(x.get("run_id") == summary["run_id"] for x in logs if "run_id" in x)
     run = _runs(w)[0]
+    assert run["run_id"] == summary["run_id"] and summary["status"] == "success"
     assert (run["extracted"], run["sent"]) == (0, 0)
     assert _upserts(w) == upserts_before
 
