@@ -9,6 +9,7 @@ longer has.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -88,16 +89,13 @@ def stage_customers(
     stats = ExtractStats(progress)
     source = bigcommerce_source(full_refresh=full_refresh, stats=stats, **source_overrides)
     pipeline = make_pipeline(duckdb_path)
-    previous: Any = dlt.config.get(_NO_COMPRESSION_KEY)
-    if previous is None:
-        dlt.config[_NO_COMPRESSION_KEY] = True
+    user_set = dlt.config.get(_NO_COMPRESSION_KEY) is not None
+    scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
-        info = pipeline.run(source, loader_file_format="parquet")
+        with scope:
+            info = pipeline.run(source, loader_file_format="parquet")
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
-    finally:
-        if previous is None:
-            dlt.config[_NO_COMPRESSION_KEY] = False
     result = StageResult(
         extracted=stats.records,
         pages=stats.pages,
