@@ -87,13 +87,15 @@ def _check(world: Any, prefix: str, deleted: dict[str, str]) -> dict[str, Any]:
         ledger_problems,
         ledger_rows,
         people_problems,
+        people_rejections,
         runs_problems,
         staging_duplicates,
     )
 
     expected = expected_from_store(world.bc)
-    people = people_problems(world.people, expected, prefix=prefix, deleted=deleted)
-    ledger = ledger_problems(world.duckdb, world.people, expected)
+    refused = people_rejections(world.duckdb)
+    people = people_problems(world.people, expected, prefix=prefix, deleted=deleted, refused=refused)
+    ledger = ledger_problems(world.duckdb, world.people, expected, refused=refused)
     runs = runs_problems(world.duckdb, world.runs)
     staged = {r[0] for r in ledger_rows(world.duckdb, "SELECT id FROM bigcommerce.customers")}
     store = {int(c["id"]) for c in world.bc.customers()}
@@ -105,13 +107,16 @@ def _check(world: Any, prefix: str, deleted: dict[str, str]) -> dict[str, Any]:
             + len(store - staged))
     duplicates = (sum(n - 1 for n in ext_counts.values() if n > 1) + staging_duplicates(world.duckdb)
                   + sum(int(r[1]) - 1 for r in person_rows))
-    return {"expected": len(expected.persons), "rejected_by_mapping": len(expected.rejected),
+    return {"expected": len(expected.persons), "rejected_by_mapping": len(expected.rejected), "refused": refused,
             "people_problems": people, "ledger_problems": ledger, "runs_problems": runs,
             "lost": lost, "duplicates": duplicates}
 
 
 def _print_check(title: str, check: dict[str, Any]) -> None:
-    print(f"  {title}: {check['expected']:,} persons expected, {check['rejected_by_mapping']:,} rejected by the mapping")
+    print(f"  {title}: {check['expected']:,} persons expected, {check['rejected_by_mapping']:,} rejected by the mapping, "
+          f"{len(check['refused'])} rejected by People (in person_state with the reason)")
+    for ext, reason in list(check["refused"].items())[:3]:
+        print(f"      {ext}: {reason[:150]}")
     print(f"    records lost: {check['lost']}   duplicates: {check['duplicates']}   "
           f"People mismatches: {len(check['people_problems'])}   person_state mismatches: "
           f"{len(check['ledger_problems'])}   run-history mismatches: {len(check['runs_problems'])}")

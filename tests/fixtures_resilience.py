@@ -276,14 +276,16 @@ def canonical_person(person: dict[str, Any]) -> dict[str, Any]:
 
 
 def people_problems(people: Any, expected: Expected, *, prefix: str, deleted: dict[str, str] | None = None,
-                    deleted_tag: str = "bc-deleted") -> list[str]:
+                    deleted_tag: str = "bc-deleted", refused: Iterable[str] = ()) -> list[str]:
     """Differences between People and the expected persons, field by field.
 
     ``deleted`` (externalId -> reason) are persons whose customer left the store: they must
-    still be there, carrying ``deleted_tag``. Persons of this store that are neither
-    expected nor deleted, and duplicated externalIds, are problems too.
+    still be there, carrying ``deleted_tag``. ``refused`` are expected persons People
+    rejected (see `people_rejections`): they must not be there. Persons of this store that
+    are neither expected nor deleted, and duplicated externalIds, are problems too.
     """
     deleted = deleted or {}
+    refused = set(refused)
     problems: list[str] = []
     ours = [p for p in people.persons() if str(p.get("externalId", "")).startswith(prefix)]
     counts = Counter(p["externalId"] for p in ours)
@@ -293,6 +295,10 @@ def people_problems(people: Any, expected: Expected, *, prefix: str, deleted: di
     by_ext = {p["externalId"]: p for p in ours}
     for ext, payload in expected.persons.items():
         stored = by_ext.get(ext)
+        if ext in refused:
+            if stored is not None:
+                problems.append(f"{ext}: recorded as rejected by People, but People has it")
+            continue
         if stored is None:
             problems.append(f"{ext}: missing in People")
             continue
@@ -320,11 +326,26 @@ def ledger_rows(duckdb_path: Path, sql: str, params: Any = None) -> list[tuple[A
         con.close()
 
 
-def ledger_problems(duckdb_path: Path, people: Any, expected: Expected) -> list[str]:
+def people_rejections(duckdb_path: Path) -> dict[str, str]:
+    """externalId -> reason of every person People rejected (``REJECTED_BY_PEOPLE``).
+
+    Generated stores can hold two customers with the same phone number; People keeps a
+    phone on one person only, so it refuses the second. That is an outcome with a reason,
+    not a loss; the checks count it apart.
+    """
+    rows = ledger_rows(duckdb_path, "SELECT external_id, coalesce(error_message, '') FROM people_sync.person_state "
+                                    "WHERE last_status = 'REJECTED_BY_PEOPLE'")
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def ledger_problems(duckdb_path: Path, people: Any, expected: Expected, *, refused: Iterable[str] = ()) -> list[str]:
     """``person_state`` must agree with People and the mapping: every expected person accepted
-    with the hash of its current payload and People's id; every rejected customer recorded
-    with a reason; one row per externalId and per live customer."""
+    with the hash of its current payload and People's id (or, for ``refused`` ones, rejected
+    by People with a reason); every customer the mapping rejects recorded with a reason; one
+    row per externalId and per live customer."""
     from pipelines.ledger import payload_hash
+
+    refused = set(refused)
 
     rows = ledger_rows(duckdb_path, "SELECT external_id, customer_id, last_status, accepted_hash, people_id, "
                                     "error_message FROM people_sync.person_state")
@@ -338,6 +359,10 @@ def ledger_problems(duckdb_path: Path, people: Any, expected: Expected) -> list[
             problems.append(f"{ext}: no person_state row")
             continue
         stored = people.person_by_external_id(ext)
+        if ext in refused:
+            if r[2] != "REJECTED_BY_PEOPLE" or not r[5]:
+                problems.append(f"{ext}: refused by People but person_state says {r[2]} ({r[5]})")
+            continue
         if r[2] not in ACCEPTED:
             problems.append(f"{ext}: person_state says {r[2]} ({r[5]})")
         if r[3] != payload_hash(payload):

@@ -26,6 +26,7 @@ from tests.fixtures_resilience import (
     ledger_rows,
     make_world,
     people_problems,
+    people_rejections,
     run_and_kill,
     runs_problems,
     staging_duplicates,
@@ -58,8 +59,10 @@ def test_sigkill_in_every_phase_then_rerun_ends_exact(tmp_path: Path) -> None:
 
         clear_faults(world)
         expected = expected_from_store(world.bc)
-        assert not people_problems(world.people, expected, prefix=PREFIX)[:10]
-        assert not ledger_problems(world.duckdb, world.people, expected)[:10]
+        refused = people_rejections(world.duckdb)  # e.g. a phone two customers share: People keeps it on one
+        assert len(refused) <= len(expected.persons) // 100 and all(refused.values()), refused
+        assert not people_problems(world.people, expected, prefix=PREFIX, refused=refused)[:10]
+        assert not ledger_problems(world.duckdb, world.people, expected, refused=refused)[:10]
         assert not runs_problems(world.duckdb, world.runs)[:10]
         assert staging_duplicates(world.duckdb) == 0
         statuses = [r[0] for r in ledger_rows(world.duckdb, "SELECT status FROM people_sync.runs ORDER BY started_at")]

@@ -24,6 +24,7 @@ from tests.fixtures_resilience import (
     ledger_problems,
     make_world,
     people_problems,
+    people_rejections,
     runs_problems,
     set_faults,
     staging_duplicates,
@@ -58,8 +59,10 @@ def test_full_then_incremental_sync_under_20pct_faults_ends_exact(tmp_path: Path
         clear_faults(world)
         expected = expected_from_store(world.bc)
         deleted = {f"{PREFIX}{cid}": "deleted" for cid in gone}
-        assert not people_problems(world.people, expected, prefix=PREFIX, deleted=deleted)[:10]
-        assert not ledger_problems(world.duckdb, world.people, expected)[:10]
+        refused = people_rejections(world.duckdb)  # e.g. a phone two customers share: People keeps it on one
+        assert len(refused) <= len(expected.persons) // 100 and all(refused.values()), refused
+        assert not people_problems(world.people, expected, prefix=PREFIX, deleted=deleted, refused=refused)[:10]
+        assert not ledger_problems(world.duckdb, world.people, expected, refused=refused)[:10]
         assert not runs_problems(world.duckdb, world.runs)[:10]
         assert staging_duplicates(world.duckdb) == 0
 

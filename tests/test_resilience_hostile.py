@@ -10,24 +10,18 @@ import pytest
 from sandbox.generator import generate_customers, nasty_customers
 from tests.fixtures_resilience import (
     RES_STORE,
-    Expected,
     expected_from_store,
     ledger_problems,
     ledger_rows,
     make_world,
     people_problems,
+    people_rejections,
     runs_problems,
     staging_duplicates,
 )
 
 PREFIX = f"bc-{RES_STORE}-"
 N_NASTY = 120
-
-
-def _people_rejections(duckdb: Path) -> dict[str, str]:
-    rows = ledger_rows(duckdb, "SELECT external_id, error_message FROM people_sync.person_state "
-                               "WHERE last_status = 'REJECTED_BY_PEOPLE'")
-    return {r[0]: r[1] for r in rows}
 
 
 @pytest.mark.slow
@@ -46,13 +40,10 @@ def test_nasty_customers_end_in_people_or_in_person_state_with_a_reason(tmp_path
         expected = expected_from_store(world.bc)
         nasty_ids = set(range(5001, 5001 + N_NASTY))
         assert nasty_ids & set(expected.rejected) and nasty_ids & set(expected.ext_of)  # both outcomes occur
-        by_people = _people_rejections(world.duckdb)
+        by_people = people_rejections(world.duckdb)
         assert all(reason for reason in by_people.values()), by_people
-        delivered = Expected({k: v for k, v in expected.persons.items() if k not in by_people}, expected.rejected,
-                             expected.ext_of)
-        assert not people_problems(world.people, delivered, prefix=PREFIX)[:10]
-        assert not [p for p in ledger_problems(world.duckdb, world.people, delivered)
-                    if not any(ext in p for ext in by_people)][:10]
+        assert not people_problems(world.people, expected, prefix=PREFIX, refused=by_people)[:10]
+        assert not ledger_problems(world.duckdb, world.people, expected, refused=by_people)[:10]
         rows = ledger_rows(world.duckdb, "SELECT customer_id, last_status, error_message FROM people_sync.person_state "
                                          "WHERE customer_id >= 5001")
         assert {r[0] for r in rows} == nasty_ids  # every hostile customer has its row
