@@ -175,21 +175,32 @@ GROUP BY 1
 ;
 
 -- The summary as (metric, customers) rows in reading order; `bc2people reconcile` prints it.
+-- (One scan: the overall counts are computed once and unpivoted into rows.)
 CREATE OR REPLACE VIEW people_sync.reconcile_summary AS
+WITH o AS MATERIALIZED (
+    SELECT * FROM people_sync.reconcile_overall
+),
+labels (ord, metric, name) AS (
+    VALUES (1.0, 'staged in DuckDB',        'staged'),
+           (2.0, '  still in the store',    'staged_active'),
+           (3.0, '  deleted in the store',  'staged_deleted'),
+           (4.0, 'mapped',                  'mapped'),
+           (5.0, 'rejected by mapping',     'rejected_by_mapping'),
+           (6.0, 'accepted by People',      'accepted'),
+           (7.0, 'pending',                 'pending'),
+           (8.0, 'rejected by People',      'rejected_by_people'),
+           (9.0, 'never synced',            'never_synced')
+),
+counts AS (
+    UNPIVOT o ON COLUMNS(*) INTO NAME name VALUE customers
+)
 SELECT ord, metric, customers FROM (
-    SELECT 1 AS ord, 'staged in DuckDB'              AS metric, staged              AS customers FROM people_sync.reconcile_overall
-    UNION ALL SELECT 2, '  still in the store',                 staged_active                    FROM people_sync.reconcile_overall
-    UNION ALL SELECT 3, '  deleted in the store',               staged_deleted                   FROM people_sync.reconcile_overall
-    UNION ALL SELECT 4, 'mapped',                               mapped                           FROM people_sync.reconcile_overall
-    UNION ALL SELECT 5, 'rejected by mapping',                  rejected_by_mapping              FROM people_sync.reconcile_overall
-    UNION ALL SELECT 6, 'accepted by People',                   accepted                         FROM people_sync.reconcile_overall
-    UNION ALL SELECT 7, 'pending',                              pending                          FROM people_sync.reconcile_overall
-    UNION ALL SELECT 8, 'rejected by People',                   rejected_by_people               FROM people_sync.reconcile_overall
+    SELECT l.ord, l.metric, c.customers
+    FROM labels AS l JOIN counts AS c USING (name)
     UNION ALL
     SELECT 8 + row_number() OVER (ORDER BY customers DESC, error_code) / 1000.0,
            '  code ' || error_code, customers
     FROM people_sync.people_errors
-    UNION ALL SELECT 9, 'never synced',                         never_synced                     FROM people_sync.reconcile_overall
 )
 ORDER BY ord
 ;
