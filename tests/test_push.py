@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from destinations.people.client import PeopleClient
 from pipelines.ledger import start_run
 from pipelines.push import PIPELINE_NAME, push_persons
 from sandbox.bigcommerce import BigCommerceSandbox
@@ -195,12 +196,13 @@ def test_multi_batch_push_stays_under_the_rate_limit(
     ps, db = push_env["people"], push_env["db"]
     ps.rate_limit = 5
     with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
-        bc.add_customers(customers_factory(5200, seed=2))
+        bc.add_customers(customers_factory(1050, seed=2))
         stage_real(bc, db)
+    # 11 batches from 4 parallel workers: unspaced, they would put >5 requests in one second
     res = push_persons(str(db), HandMapping(group_attr="customer_group", fixed_tags=["bigcommerce"]), "r1",
-                       store_hash=STORE)
-    assert res.counts["created"] == 5200
-    assert ps.requests_served[UPSERT] == 6
+                       store_hash=STORE, batch_size=100, workers=4)
+    assert res.counts["created"] == 1050
+    assert ps.requests_served[UPSERT] == 11
     assert ps.limiter.refused == 0
     assert ps.custom_attributes() == {"customer_group": "INTEGER"} and "bigcommerce" in ps.tags()
 
@@ -212,22 +214,22 @@ def test_faults_during_push_leave_exactly_the_expected_persons(
 
     ps, db = push_env["people"], push_env["db"]
     with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
-        bc.add_customers(customers_factory(1500, seed=3))
+        bc.add_customers(customers_factory(400, seed=3))
         stage_real(bc, db)
     client = PeopleClient(ps.base_url, ps.api_key, backoff_base=0.01, backoff_cap=0.05, rate=1000, timeout=5)
     ps.faults.configure(rate=0.4, kinds=["500", "502", "reset", "truncate", "429"], seed=1)
     mapping = HandMapping()
     try:
-        res = push_persons(str(db), mapping, "r1", store_hash=STORE, client=client)
+        res = push_persons(str(db), mapping, "r1", store_hash=STORE, client=client, batch_size=50)
     finally:
         ps.faults.configure(rate=0.0)
     assert sum(ps.faults.injected.values()) > 0
-    assert res.counts["created"] + res.counts["not_modified"] + res.counts["updated"] == 1500
+    assert res.counts["created"] + res.counts["not_modified"] + res.counts["updated"] == 400
     expected = expected_persons(db, mapping, STORE)
     stored = {p["externalId"]: p for p in ps.persons()}
-    assert len(ps.persons()) == len(stored) == 1500 and set(stored) == set(expected)
+    assert len(ps.persons()) == len(stored) == 400 and set(stored) == set(expected)
     accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
-    assert accepted == [(1500,)]
+    assert accepted == [(400,)]
 
 
 def test_persistent_outage_fails_then_next_run_finishes_the_pending_batches(
@@ -296,7 +298,8 @@ def test_push_with_the_shipped_mapping(push_env: dict[str, Any], bc_sandbox: Big
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)
     mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
-    res = push_persons(str(db), mapping, "r1", store_hash=STORE)
+    fast = PeopleClient(ps.base_url, ps.api_key, rate=1000)  # the sandbox here has no limit
+    res = push_persons(str(db), mapping, "r1", store_hash=STORE, client=fast)
     c = res.counts
     assert c["mapped"] + c["rejected_by_mapping"] == 120
     assert c["created"] + c["rejected_by_people"] == c["sent"] == c["mapped"]
@@ -323,7 +326,8 @@ def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> No
         bc.add_customers(generate_customers(20, seed=9) + nasty_customers(40, seed=9, start_id=1000))
         stage_real(bc, db)
     mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
-    res = push_persons(str(db), mapping, "r1", store_hash=STORE)
+    fast = PeopleClient(ps.base_url, ps.api_key, rate=1000)  # the sandbox here has no limit
+    res = push_persons(str(db), mapping, "r1", store_hash=STORE, client=fast)
     c = res.counts
     assert c["mapped"] + c["rejected_by_mapping"] == 60
     assert c["created"] + c["rejected_by_people"] + c["failed"] == c["sent"] == c["mapped"]

@@ -46,15 +46,19 @@ class RateLimiter:
             self._next = max(self._next, time.monotonic() + seconds)
 
 
-_registry: dict[tuple[str, str], RateLimiter] = {}
+_registry: dict[tuple[str, str, float], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
 def shared_limiter(account: str, operation: str, rate: float = 5.0) -> RateLimiter:
-    """The process-wide limiter for one (account base URL, operation) pair."""
-    key = (account.rstrip("/"), operation)
+    """The process-wide limiter for one (account base URL, operation) at a given rate.
+
+    Every client of an account in this process gets the same limiter, so all loader
+    threads share one budget (limits are per account, not per connection).
+    """
+    key = (account.rstrip("/"), operation, float(rate))
     with _registry_lock:
         limiter = _registry.get(key)
-        if limiter is None or limiter.rate != rate:
+        if limiter is None:
             limiter = _registry[key] = RateLimiter(rate)
         return limiter
