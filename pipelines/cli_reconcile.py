@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def reconcile_main(args: argparse.Namespace) -> int:
 
 def runs_main(args: argparse.Namespace) -> int:
     """Print the run history, newest first."""
-    from pipelines.output import format_runs
+    from pipelines.output import COMPACT_RUNS_COLUMNS, format_runs
     from pipelines.reconcile import run_history
 
     con = open_db(args.duckdb, refresh_views=False)
@@ -104,7 +105,10 @@ def runs_main(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs recorded in {args.duckdb}", file=sys.stderr)
         return 0
-    print(format_runs(runs))
+    table = format_runs(runs)
+    if max(len(line) for line in table.splitlines()) > shutil.get_terminal_size((200, 24)).columns:
+        table = format_runs(runs, COMPACT_RUNS_COLUMNS)  # narrow terminal: the essential columns
+    print(table)
     return 0
 
 
