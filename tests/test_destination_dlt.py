@@ -73,3 +73,16 @@ def test_missing_config_names_env_var_and_toml_key(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", "k-123-secret")
     cfg = load_people_config()
     assert cfg.base_url == "http://127.0.0.1:1" and "k-123-secret" not in repr(cfg)
+
+
+def test_standalone_destination_reads_dlt_config(
+    people_sandbox: PeopleSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from destinations.people.destination import people
+
+    monkeypatch.setenv("DESTINATION__PEOPLE__BASE_URL", people_sandbox.base_url)
+    monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", people_sandbox.api_key)
+    pipeline = dlt.pipeline("dest_cfg", pipelines_dir=str(tmp_path / "p"), destination=people(), dataset_name="d")
+    pipeline.run(dlt.resource(rows(1200), name="persons", columns={"person": {"data_type": "text"}}))
+    assert people_sandbox.requests_served[UPSERT] == 2
+    assert len(people_sandbox.persons()) == 1200

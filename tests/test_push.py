@@ -338,3 +338,19 @@ def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> No
     )
     assert all(r[0] for r in reasons)  # every rejection says why
     assert len(ps.persons()) == c["created"]
+
+
+def test_attribute_type_mismatch_stops_before_any_person_is_sent(
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
+) -> None:
+    from destinations.people.errors import ProvisioningError
+
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    ps.define_custom_attribute("customer_group", "STRING")
+    fast = PeopleClient(ps.base_url, ps.api_key, rate=1000)
+    with pytest.raises(ProvisioningError) as info:
+        push_persons(str(db), HandMapping(group_attr="customer_group"), "r1", store_hash=STORE, client=fast)
+    assert info.value.exit_code == 2
+    assert "customer_group" in str(info.value) and "INTEGER" in str(info.value) and "STRING" in str(info.value)
+    assert ps.requests_served[UPSERT] == 0 and ps.persons() == []
