@@ -354,3 +354,27 @@ def test_attribute_type_mismatch_stops_before_any_person_is_sent(
     assert info.value.exit_code == 2
     assert "customer_group" in str(info.value) and "INTEGER" in str(info.value) and "STRING" in str(info.value)
     assert ps.requests_served[UPSERT] == 0 and ps.persons() == []
+
+
+class _BrokenEnvelopeClient(PeopleClient):
+    """Sends an upsert body without ``persons``: People answers a whole-request 400104."""
+
+    def upsert_json(self, persons_json):  # type: ignore[no-untyped-def]
+        return self.send_upsert({"people": []}, len(persons_json))
+
+
+def test_whole_request_400_stops_without_retries_and_loses_nothing(
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
+) -> None:
+    from destinations.people.errors import PeopleRequestError
+
+    ps, db = push_env["people"], push_env["db"]
+    stage_real(bc_sandbox, db)
+    broken = _BrokenEnvelopeClient(ps.base_url, ps.api_key, rate=1000)
+    with pytest.raises(PeopleRequestError) as info:
+        push_persons(str(db), HandMapping(), "r1", store_hash=STORE, client=broken, batch_size=50, workers=1)
+    assert info.value.exit_code == 1 and "400104" in str(info.value)
+    assert ps.requests_served[UPSERT] == 1  # terminal: the job is not retried
+    fixed = PeopleClient(ps.base_url, ps.api_key, rate=1000)
+    res = push_persons(str(db), HandMapping(), "r2", store_hash=STORE, client=fixed)
+    assert res.counts["created"] == 120 and len(ps.persons()) == 120
