@@ -25,6 +25,11 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
+try:  # a dlt dependency; 2-3x faster than json for the page bodies
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
 from .helpers import (
     BigCommerceAuthError,
     BigCommerceError,
@@ -330,6 +335,11 @@ def _network_reason(exc: Exception) -> str:
 def _decode(body: bytes) -> Any:
     if not body:
         raise MalformedResponse("empty body")
+    if orjson is not None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # let the standard parser say where and why
     try:
         return json.loads(body)
     except UnicodeDecodeError:
