@@ -83,6 +83,20 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def ledger_status(outcome: Any) -> str:
+    """person_state status for one People outcome.
+
+    Accepted results keep People's status. A per-person error is REJECTED_BY_PEOPLE (not
+    resent until its payload changes), except a 5xx-class code (e.g. 500100: People failed
+    on that person) or no result at all, which are FAILED and resent on the next run.
+    """
+    if outcome.accepted:
+        return str(outcome.status)
+    if outcome.status == "REJECTED" and not str(outcome.error_code or "").startswith("5"):
+        return "REJECTED_BY_PEOPLE"
+    return "FAILED"
+
+
 class _Recorder:
     """The destination's outcome sink: writes each batch's outcomes and tallies them."""
 
@@ -99,12 +113,7 @@ class _Recorder:
         entries = []
         tally: Counter[str] = Counter()
         for row, o in zip(rows, outcomes, strict=True):
-            if o.accepted:
-                status = o.status
-            elif o.status == "REJECTED":
-                status = "REJECTED_BY_PEOPLE"
-            else:
-                status = "FAILED"
+            status = ledger_status(o)
             tally[status] += 1
             entries.append(
                 {"external_id": row["external_id"], "customer_id": row.get("customer_id"),

@@ -159,3 +159,4 @@ def test_shared_limiter_keeps_threads_under_people_limit(people_sandbox: PeopleS
     assert people_sandbox.limiter.refused == 0
     assert people_sandbox.requests_served[UPSERT] == 16
     assert time.monotonic() - start >= 15 * 0.2  # 16 requests spaced at >= 1/5 s
+

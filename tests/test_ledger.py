@@ -114,3 +114,14 @@ def test_finish_run_rejects_unknown_status(con) -> None:  # type: ignore[no-unty
     finish_run(con, "r", "failed", {"failed": 2}, error="People unavailable")
     assert con.execute("SELECT status, failed, error FROM people_sync.runs").fetchall()[0] == (
         "failed", 2, "People unavailable")
+
+
+def test_ledger_status_of_each_outcome() -> None:
+    from destinations.people.client import RecordOutcome
+    from pipelines.push import ledger_status
+
+    assert ledger_status(RecordOutcome(0, "NOT_MODIFIED", 3)) == "NOT_MODIFIED"
+    assert ledger_status(RecordOutcome(0, "REJECTED", None, "400100", "bad")) == "REJECTED_BY_PEOPLE"
+    assert ledger_status(RecordOutcome(0, "REJECTED", None, "409100", "conflict")) == "REJECTED_BY_PEOPLE"
+    assert ledger_status(RecordOutcome(0, "REJECTED", None, "500100", "oops")) == "FAILED"
+    assert ledger_status(RecordOutcome(0, "MISSING")) == "FAILED"
