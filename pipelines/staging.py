@@ -116,10 +116,19 @@ def stage_customers(
     return result
 
 
-def sweep_deletions(duckdb_path: str | Path, *, progress: ProgressFn | None = None, **source_overrides: Any) -> int:
+def sweep_deletions(
+    duckdb_path: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+    max_deleted_fraction: float = 0.5,
+    **source_overrides: Any,
+) -> int:
     """Mark staged customers the store no longer has (``_deleted_at``); returns how many were
-    newly marked. Customers that came back are unmarked. Rows are never removed."""
-    return _sweep(duckdb_path, progress=progress, **_client_overrides(source_overrides))[0]
+    newly marked. Customers that came back are unmarked. Rows are never removed. A sweep
+    that would mark more than ``max_deleted_fraction`` of the staged customers is refused
+    (exit code 1, nothing marked)."""
+    overrides = _client_overrides(source_overrides)
+    return _sweep(duckdb_path, progress=progress, max_deleted_fraction=max_deleted_fraction, **overrides)[0]
 
 
 def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +139,9 @@ def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if k in keep}
 
 
-def _sweep(duckdb_path: str | Path, *, progress: ProgressFn | None, **overrides: Any) -> tuple[int, int, int]:
+def _sweep(
+    duckdb_path: str | Path, *, progress: ProgressFn | None, max_deleted_fraction: float = 0.5, **overrides: Any
+) -> tuple[int, int, int]:
     """(newly marked, unmarked, requests sent)."""
     import duckdb
 
@@ -140,7 +151,9 @@ def _sweep(duckdb_path: str | Path, *, progress: ProgressFn | None, **overrides:
     ids = store_customer_ids(client, progress=progress)
     con = duckdb.connect(str(duckdb_path))
     try:
-        marked, unmarked = mark_deleted(con, STAGING_DATASET, STAGING_TABLE, ids, now=datetime.now(UTC))
+        marked, unmarked = mark_deleted(
+            con, STAGING_DATASET, STAGING_TABLE, ids, now=datetime.now(UTC), max_deleted_fraction=max_deleted_fraction
+        )
     finally:
         con.close()
     return marked, unmarked, client.requests

@@ -76,3 +76,22 @@ def test_sweep_before_anything_was_staged_marks_nothing(
     stg_sandbox.add_customers(generate_customers(3, seed=23))
     client_keys = {k: v for k, v in stg_source.items() if k != "max_workers"}
     assert sweep_deletions(stg_db, **client_keys) == 0
+
+
+def test_a_listing_that_would_delete_most_customers_is_refused_and_marks_nothing(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    import pytest
+
+    from sources.bigcommerce.helpers import BigCommerceError
+
+    stg_sandbox.add_customers(generate_customers(40, seed=26))
+    stage_customers(stg_db, **stg_source)
+    for cid in range(1, 31):
+        stg_sandbox.delete_customer(cid)
+    client_keys = {k: v for k, v in stg_source.items() if k != "max_workers"}
+    with pytest.raises(BigCommerceError, match="refused") as err:
+        sweep_deletions(stg_db, **client_keys)
+    assert err.value.exit_code == 1
+    assert not any("_deleted_at" in r for r in staged(stg_db).values())
+    assert sweep_deletions(stg_db, max_deleted_fraction=1.0, **client_keys) == 30

@@ -18,7 +18,7 @@ from dlt.common.configuration import with_config
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from .client import BigCommerceClient
-from .helpers import BigCommerceConfigError, missing_setting_message
+from .helpers import BigCommerceConfigError, BigCommerceError, missing_setting_message
 from .reader import CustomerPages
 from .settings import (
     DEFAULT_API_BASE_URL,
@@ -30,6 +30,9 @@ from .settings import (
     DEFAULT_READ_TIMEOUT,
     DELETED_AT_COLUMN,
 )
+
+DEFAULT_MAX_DELETED_FRACTION = 0.5
+GUARD_MIN_ROWS = 20
 
 
 @with_config(sections=("sources", "bigcommerce"))
@@ -83,9 +86,22 @@ def store_customer_ids(
     return ids
 
 
-def mark_deleted(con: Any, dataset: str, table: str, store_ids: set[int], *, now: datetime) -> tuple[int, int]:
+def mark_deleted(
+    con: Any,
+    dataset: str,
+    table: str,
+    store_ids: set[int],
+    *,
+    now: datetime,
+    max_deleted_fraction: float = DEFAULT_MAX_DELETED_FRACTION,
+) -> tuple[int, int]:
     """Set ``_deleted_at`` on staged rows whose id the store no longer has and clear it on
-    rows that are back. Returns (newly marked, unmarked). One transaction."""
+    rows that are back. Returns (newly marked, unmarked). One transaction.
+
+    A listing that would newly mark more than ``max_deleted_fraction`` of the live staged
+    customers (at least `GUARD_MIN_ROWS` of them) is refused with `BigCommerceError`:
+    an empty or cut-short listing must not turn into mass deletions downstream.
+    """
     import pyarrow as pa
 
     exists = con.execute(
@@ -98,8 +114,20 @@ def mark_deleted(con: Any, dataset: str, table: str, store_ids: set[int], *, now
     con.execute(f"ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {col} TIMESTAMP WITH TIME ZONE")
     present = pa.table({"id": pa.array(sorted(store_ids), type=pa.int64())})
     con.register("_bc_store_ids", present)
+    in_tx = False
     try:
+        live, missing = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE id NOT IN (SELECT id FROM _bc_store_ids)) "
+            f"FROM {qualified} WHERE {col} IS NULL"
+        ).fetchall()[0]
+        if live >= GUARD_MIN_ROWS and missing > max_deleted_fraction * live:
+            raise BigCommerceError(
+                f"deletion sweep refused: the store listed {len(store_ids)} customers, which would mark "
+                f"{missing} of {live} staged customers as deleted (more than {max_deleted_fraction:.0%}); "
+                "nothing was marked. If that many were really deleted, raise max_deleted_fraction."
+            )
         con.execute("BEGIN TRANSACTION")
+        in_tx = True
         marked = con.execute(
             f"UPDATE {qualified} SET {col} = ? WHERE {col} IS NULL AND id NOT IN (SELECT id FROM _bc_store_ids)",
             [now],
@@ -109,7 +137,8 @@ def mark_deleted(con: Any, dataset: str, table: str, store_ids: set[int], *, now
         ).fetchone()
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        if in_tx:
+            con.execute("ROLLBACK")
         raise
     finally:
         con.unregister("_bc_store_ids")
