@@ -225,3 +225,23 @@ def test_a_failing_worker_ends_the_run_without_waiting_out_the_quota_window(
         stage_customers(stg_db, **{**stg_source, "api_base_url": stg_proxy.base_url, "max_workers": 4, "split_pages": 1})
     assert time.monotonic() - started < 10
     assert cursor(stg_db) is None
+
+
+def test_settings_in_dlt_toml_files_resolve_for_the_source(stg_sandbox: BigCommerceSandbox, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    stg_sandbox.add_customers(generate_customers(7, seed=27))
+    dlt_dir = tmp_path / ".dlt"
+    dlt_dir.mkdir()
+    (dlt_dir / "config.toml").write_text(
+        f'[sources.bigcommerce]\nstore_hash = "{STG_STORE}"\napi_base_url = "{stg_sandbox.base_url}"\n'
+    )
+    (dlt_dir / "secrets.toml").write_text(f'[sources.bigcommerce]\naccess_token = "{STG_TOKEN}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    code = "from pipelines.staging import stage_customers; print(stage_customers('s.duckdb').extracted)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "7"
