@@ -174,6 +174,8 @@ def test_config_env_var_names_resolve_for_the_source(
     monkeypatch.setenv("SOURCES__BIGCOMMERCE__ACCESS_TOKEN", STG_TOKEN)
     monkeypatch.setenv("SOURCES__BIGCOMMERCE__API_BASE_URL", stg_sandbox.base_url)
     assert stage_customers(stg_db).extracted == 5
+    stg_sandbox.delete_customer(2)
+    assert stage_customers(stg_db, sweep_deletions=True).deleted_marked == 1  # the sweep resolves them too
 
 
 @pytest.mark.parametrize("missing", ["SOURCES__BIGCOMMERCE__STORE_HASH", "SOURCES__BIGCOMMERCE__ACCESS_TOKEN"])
