@@ -173,8 +173,9 @@ def select_and_diff(
             rejection = f"externalId {ext!r} is also produced by customer {seen[ext]}"
         if rec.payload is None or rejection or not ext:
             reason = rejection or "mapping produced no person"
-            if getattr(rec, "rejection_field", None):
-                reason = f"{rec.rejection_field}: {reason}"
+            field = getattr(rec, "rejection_field", None)
+            if field and not reason.startswith(f"{field}:"):
+                reason = f"{field}: {reason}"  # the engine's reasons already name their field
             key = ext if ext and ext not in seen else f"customer:{cid}"
             out.entries.append(
                 {**base, "external_id": key, "last_status": "REJECTED_BY_MAPPING", "error_code": "MAPPING",

@@ -80,3 +80,23 @@ def test_cli_plan_without_store_hash_exits_2(
     rc = cli_main(["plan", "--mapping", str(repo_mapping), "--duckdb", str(push_env["db"])])
     assert rc == 2
     assert "SOURCES__BIGCOMMERCE__STORE_HASH" in capsys.readouterr().err
+
+
+def test_mapping_rejection_reason_names_its_field_once(push_env: dict[str, Any], customers_factory: Any) -> None:
+    from pipelines.mapping import load_mapping
+    from tests.fixtures_push import stage
+
+    db = push_env["db"]
+    customers = customers_factory(3)
+    customers[0]["store_credit_amounts"] = [{"amount": 1e308}]  # beyond People's DECIMAL range
+    stage(db, customers)
+    mapping = load_mapping("mappings/customers_to_people.yaml")
+    res = push_persons(str(db), mapping, "r1", store_hash=STORE)
+    assert res.counts["rejected_by_mapping"] == 1
+    [(status, message)] = ledger_rows(
+        db, "SELECT last_status, error_message FROM people_sync.person_state WHERE customer_id = ?",
+        [customers[0]["id"]],
+    )
+    field = "customAttributes.bc_store_credit"
+    assert status == "REJECTED_BY_MAPPING"
+    assert message.startswith(f"{field}: ") and message.count(field) == 1, message
