@@ -80,7 +80,7 @@ def test_quota_shared_with_another_app_is_never_exceeded_twice_in_a_window(tmp_p
     from pipelines.staging import stage_customers
 
     world = make_world(tmp_path)
-    quota, window_s = 6, 0.5
+    quota, window_s = 6, 1.0
     stop = threading.Event()
 
     def another_app() -> None:
