@@ -120,6 +120,16 @@ def test_every_function_refuses_callers_without_the_key(adapter: tuple[str, int]
     assert bc_paths == []  # refused before anything reached BigCommerce
 
 
+def test_the_webhook_refuses_callers_without_the_key(adapter: tuple[str, int]) -> None:
+    payload = json.dumps({"scope": "store/cart/converted", "store_id": "1", "data": {"type": "cart", "id": "x",
+                                                                                       "orderId": 1}}).encode()
+    for headers in ({}, {"X-Api-Key": "wrong-key-wrong-key-wrong"}):
+        status, _ = raw(adapter, "POST", "/webhooks/bigcommerce", payload, {"Content-Type": "application/json",
+                                                                            **headers})
+        assert status == 401
+    assert raw(adapter, "GET", "/functions/get_product_by_id", None, {"X-Api-Key": API_KEY})[0] == 405
+
+
 @pytest.mark.parametrize(("body", "statuses"), [
     (b"{not json", {400}), (b'{"product_id": 80', {400}), (b"\xff\xfe{}", {400}), (b"\x00\x00", {400}),
     # nesting deeper than Python's recursion limit, well under the 64 kB body limit

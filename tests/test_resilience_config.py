@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.generator import generate_customers
-from tests.fixtures_resilience import SECRETS, World, make_world
+from tests.fixtures_resilience import MAPPING, SECRETS, World, make_world
 
 WRONG_TOKEN = "bc-tok-Wq1Wrong7Token3Zz"
 WRONG_KEY = "ib-key-Wk2Wrong8Key4Yy"
@@ -59,7 +59,9 @@ def test_bad_configuration_fails_plainly(cfg_world: World, name: str) -> None:
         else:
             env[key] = {"<people>": cfg_world.people.base_url, "<bc>": cfg_world.bc.base_url,
                         "<dead>": _dead_url()}.get(value, value)
-    out = cfg_world.cli(*cfg_world.sync_args(), env=env, timeout=120)
+    # the default text output, as a user sees it
+    out = cfg_world.cli("sync", "--mapping", str(MAPPING), "--duckdb", str(cfg_world.duckdb), "--no-progress",
+                        env=env, timeout=120)
     assert out.returncode == code, out
     text = out.stdout + out.stderr
     assert "Traceback" not in text and 'File "' not in text, out
