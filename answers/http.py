@@ -111,6 +111,8 @@ def create_app(config: AnswersConfig | None = None, api_key: str | None = None, 
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise AnswersError(400, "The body is not valid JSON") from None
+        except RecursionError:  # nesting deeper than the parser's stack: hostile, never a 500
+            raise AnswersError(400, "The body is nested too deeply") from None
 
     async def run(fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -165,7 +167,11 @@ def create_app(config: AnswersConfig | None = None, api_key: str | None = None, 
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    # No trailing-slash redirects: Starlette builds their Location from the caller's Host
+    # header, and a chatbot has no use for them; an unknown path is simply a 404.
+    app.router.redirect_slashes = False
+    return app
 
 
 _KIND_SCHEMA: dict[str, dict[str, Any]] = {"integer": {"type": "integer"}, "string": {"type": "string"}, "boolean": {"type": "boolean"},
