@@ -278,7 +278,9 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None) -> F
         doc.add((*path, "on_empty"), name, f"on_empty: clear is not possible for {to}", "remove it")
         bad = True
     primary = f.get("primary", False)
-    if not isinstance(primary, bool) or (primary and kind not in ("email", "phone")):
+    if not isinstance(primary, bool):
+        doc.add((*path, "primary"), name, f"primary must be true or false, not {primary!r}", "primary: true")
+    elif primary and kind not in ("email", "phone"):
         doc.add((*path, "primary"), name, "primary: true is only for email and phone fields", "")
         bad = True
     plan.primary = primary is True
