@@ -138,11 +138,17 @@ class QuotaBudget:
             self.quota = quota
             if window_ms:
                 self._window_s = window_ms / 1000.0
-            if status == 429:
-                self.rate_limited += 1
-                left = 0
             reset_at = self._clock() + reset_ms / 1000.0 + RESET_MARGIN_S
             tolerance = self._window_s / 2
+            if status == 429:
+                # A 429 speaks for the store's window as it is now: spent until its reset.
+                # Only a refusal clearly older than the window we know of is stale.
+                self.rate_limited += 1
+                if self._reset_at is None or reset_at >= self._reset_at - tolerance:
+                    self._lowest = 0
+                    self._reset_at = reset_at if self._reset_at is None else max(self._reset_at, reset_at)
+                self._cond.notify_all()
+                return
             if self._reset_at is not None and abs(reset_at - self._reset_at) <= tolerance:
                 self._lowest = left if self._lowest is None else min(self._lowest, left)
                 self._reset_at = max(self._reset_at, reset_at)
