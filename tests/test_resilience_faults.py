@@ -76,22 +76,25 @@ def test_full_then_incremental_sync_under_20pct_faults_ends_exact(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_quota_shared_with_another_app_is_never_exceeded_twice_in_a_window(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("share", "n_customers"), [(1 / 3, N_CUSTOMERS), (3 / 4, 3000)])
+def test_quota_shared_with_another_app_is_never_exceeded_twice_in_a_window(
+    tmp_path: Path, share: float, n_customers: int
+) -> None:
     from pipelines.staging import stage_customers
 
     world = make_world(tmp_path)
-    quota, window_s = 6, 1.0
+    quota, window_s = 8, 0.5
     stop = threading.Event()
 
     def another_app() -> None:
-        """Spends a third of each window's quota at a random moment of the window."""
+        """Spends ``share`` of every window's quota, one request at a time, at random moments."""
         r = random.Random(5)
         while not stop.is_set():
-            time.sleep(r.uniform(0.05, window_s))
-            world.bc.consume_quota(quota // 3)
+            time.sleep(r.expovariate(quota * share / window_s))
+            world.bc.consume_quota(1)
 
     with world.bc:
-        world.bc.add_customers(generate_customers(N_CUSTOMERS, seed=82, now=world.bc.clock.now() - 3600))
+        world.bc.add_customers(generate_customers(n_customers, seed=82, now=world.bc.clock.now() - 3600))
         world.bc.set_quota(quota, window_s)
         other = threading.Thread(target=another_app, daemon=True)
         other.start()
@@ -105,7 +108,7 @@ def test_quota_shared_with_another_app_is_never_exceeded_twice_in_a_window(tmp_p
             other.join()
         windows = list(world.bc.quota_windows)
         world.bc.set_quota(None)
-        assert res.extracted == N_CUSTOMERS
+        assert res.extracted == n_customers
         assert staging_duplicates(world.duckdb) == 0
     assert sum(w["consumed_by_others"] for w in windows) > 0  # the other app did take its share
     assert all(w["requests"] + w["consumed_by_others"] <= quota for w in windows)
