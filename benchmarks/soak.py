@@ -202,7 +202,7 @@ def soak(quick: bool) -> bool:
                 c.retries = c.requests = 0
             pages = max(1, size["kill_changes"] // 250)
             batches = max(1, size["kill_changes"] // 1000)
-            plans = kill_plans(rng, size["kills"], pages=pages, batches=batches, stage_s=0.8, map_s=0.4)
+            plans = kill_plans(rng, size["kills"], pages=pages, batches=batches, stage_s=0.2, map_s=0.4)
             kills: Counter[str] = Counter()
             convergence: list[int] = []
             missed = 0

@@ -448,7 +448,7 @@ class KillPlan:
 
     phase: str
     nth: int = 1  # extract: the nth customers page; push: the nth upsert request
-    delay_s: float = 0.0  # stage: after the last page; map: after the "staged" log line
+    delay_s: float = 0.0  # stage: after dlt's load package appears; map: after the "staged" log line
 
 
 def kill_plans(rng: random.Random, n: int, *, pages: int, batches: int, stage_s: float, map_s: float) -> list[KillPlan]:
@@ -470,11 +470,23 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
     """Start ``bc2people sync`` and SIGKILL it at the planned moment.
 
     extract: on the planned customers request (from the sandbox's request hook); stage: a
-    delay after the run's last page was served; map: a delay after the job logged
-    ``staged``; push: when the planned upsert request arrives. Returns the result with
-    ``killed`` set and ``phase`` the phase the process was really in (None when it finished
-    before the moment came).
+    delay after the staging pipeline's new load package appears in dlt's working directory
+    (normalizing, then loading into DuckDB); map: a delay after the job logged ``staged``;
+    push: when the planned upsert request arrives. Returns the result with ``killed`` set
+    and ``phase`` the phase the process was really in (None when it finished before the
+    moment came).
     """
+    from pipelines.paths import pipelines_dir_for
+    from pipelines.staging import PIPELINE_NAME
+
+    staging_dir = pipelines_dir_for(world.duckdb) / PIPELINE_NAME
+    package_dirs = [staging_dir / "normalize" / "extracted", staging_dir / "load" / "new",
+                    staging_dir / "load" / "normalized"]
+
+    def packages() -> set[str]:
+        return {f"{d}/{p.name}" for d in package_dirs if d.is_dir() for p in d.iterdir()}
+
+    packages_at_start = packages()
     args = world.sync_args(*extra)
     proc = subprocess.Popen([*BC2PEOPLE, *args], cwd=world.workdir, env=world.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -519,21 +531,18 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
     if plan.phase == "extract":
         world.bc.on_request = on_bc_request
     deadline = time.monotonic() + timeout
-    last_page_at: float | None = None
-    last_pages = pages_at_start
+    package_seen_at: float | None = None
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             now = time.monotonic()
             if plan.phase == "push" and world.upserts() - upserts_at_start >= plan.nth:
                 kill("push")
             if plan.phase == "stage" and not state["staged"]:
-                pages = world.customer_requests()
-                if pages != last_pages:
-                    last_pages, last_page_at = pages, now
-                # the staging load starts once pages stop coming: wait for a quiet 0.15 s first
-                if last_page_at is not None and now - last_page_at >= 0.15 + plan.delay_s:
+                if package_seen_at is None and packages() - packages_at_start:
+                    package_seen_at = now
+                if package_seen_at is not None and now - package_seen_at >= plan.delay_s:
                     kill("stage")
-            time.sleep(0.005)
+            time.sleep(0.002)
         if proc.poll() is None:
             proc.kill()
             raise AssertionError(f"bc2people sync did not finish within {timeout} s")
