@@ -20,12 +20,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from sandbox.http import FAULT_KINDS, FaultPlan
@@ -189,14 +188,6 @@ def make_world(workdir: Path, *, customers: Iterable[dict[str, Any]] = (), peopl
     )
     env.update(extra_env or {})
     return World(bc, people, workdir, env)
-
-
-@pytest.fixture
-def res_world(tmp_path: Path) -> Iterator[World]:
-    """A started world with an empty store and People at its documented 5 requests/s."""
-    world = make_world(tmp_path)
-    with world.bc, world.people:
-        yield world
 
 
 # -- what the end state must be ---------------------------------------------------------------
@@ -555,13 +546,3 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
     result = CliResult(args, proc.returncode, stdout, "".join(stderr_lines), killed=bool(state["killed"]), phase=phase)
     world.runs.append(result)
     return result
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` every 10 ms until true or ``timeout``; returns its last value."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
