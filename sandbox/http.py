@@ -199,7 +199,7 @@ class SandboxServer:
         self.max_body_bytes = max_body_bytes
         self.requests_served: Counter[str] = Counter()
         self._count_lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = _QuietHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -265,6 +265,17 @@ class SandboxServer:
     def _decorate(self, req: Request, resp: Response) -> None:
         if self.after is not None and not req.is_admin:
             self.after(req, resp)
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up (a killed job, a timeout, an injected reset) is normal traffic."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
