@@ -257,7 +257,7 @@ def _client() -> Any:
     from destinations.people.destination import load_people_config
 
     cfg = load_people_config()
-    return PeopleClient(cfg.base_url, cfg.api_key)
+    return PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
 
 
 def _resume_pending(

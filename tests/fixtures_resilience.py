@@ -40,7 +40,7 @@ RES_KEY = "ib-key-Ry6Jt1Hd9Cs3Bn0M"
 SECRETS = (RES_TOKEN, RES_KEY)
 
 BC_READ_TIMEOUT_S = 2.0  # SOURCES__BIGCOMMERCE__READ_TIMEOUT given to the job
-PEOPLE_CLIENT_TIMEOUT_S = 30.0  # destinations.people.client.PeopleClient's fixed default
+PEOPLE_CLIENT_TIMEOUT_S = 5.0  # DESTINATION__PEOPLE__TIMEOUT given to the job (default 30 s)
 INCLUDE = "addresses,storecredit,attributes,formfields"
 ACCEPTED = ("CREATED", "UPDATED", "NOT_MODIFIED")
 META = ("id", "createdAt", "modifiedAt")
@@ -49,8 +49,8 @@ META = ("id", "createdAt", "modifiedAt")
 class CappedFaults(FaultPlan):
     """A `FaultPlan` that injects at most ``caps[kind]`` faults of a kind, then draws another.
 
-    Used for People's ``slow`` fault: its client waits a fixed 30 s before giving up, so a
-    test allows one such wait rather than one per 35 requests.
+    Used for People's ``slow`` fault: each one costs a full client timeout, so a test
+    allows one such wait rather than one per 35 requests.
     """
 
     def __init__(self, caps: dict[str, int], **kwargs: Any) -> None:
@@ -73,7 +73,7 @@ class CappedFaults(FaultPlan):
 
 def set_faults(world: World, rate: float, *, seed: int, people_slow_cap: int | None = 1) -> None:
     """Both sandboxes fail ``rate`` of their requests with every fault kind; slow responses
-    outlast each client's timeout (BigCommerce's via env, People's fixed 30 s)."""
+    outlast each client's timeout (both set short through the job's env)."""
     world.bc.faults.configure(rate=rate, kinds=FAULT_KINDS, seed=seed, slow_seconds=BC_READ_TIMEOUT_S + 1.0)
     caps = {} if people_slow_cap is None else {"slow": people_slow_cap}
     plan = CappedFaults(caps, rate=rate, kinds=FAULT_KINDS, seed=seed + 1,
@@ -185,6 +185,7 @@ def make_world(workdir: Path, *, customers: Iterable[dict[str, Any]] = (), peopl
         SOURCES__BIGCOMMERCE__BACKOFF_MAX="2",
         DESTINATION__PEOPLE__BASE_URL=people.base_url,
         DESTINATION__PEOPLE__API_KEY=RES_KEY,
+        DESTINATION__PEOPLE__TIMEOUT=str(PEOPLE_CLIENT_TIMEOUT_S),
     )
     env.update(extra_env or {})
     return World(bc, people, workdir, env)

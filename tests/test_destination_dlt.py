@@ -10,7 +10,7 @@ import pytest
 
 from destinations.people.client import PeopleClient
 from destinations.people.destination import load_people_config, people_destination
-from destinations.people.errors import PeopleConfigError
+from destinations.people.errors import PeopleConfigError, PeopleTransientError
 from sandbox.people import PeopleSandbox
 
 UPSERT = "PATCH /people/3/persons/upsert"
@@ -73,6 +73,31 @@ def test_missing_config_names_env_var_and_toml_key(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", "k-123-secret")
     cfg = load_people_config()
     assert cfg.base_url == "http://127.0.0.1:1" and "k-123-secret" not in repr(cfg)
+
+
+def test_request_timeout_is_configurable(monkeypatch: pytest.MonkeyPatch, people_sandbox: PeopleSandbox) -> None:
+    from pipelines.push import _client
+
+    monkeypatch.setenv("DESTINATION__PEOPLE__BASE_URL", people_sandbox.base_url)
+    monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", people_sandbox.api_key)
+    assert load_people_config().timeout == 30.0
+    monkeypatch.setenv("DESTINATION__PEOPLE__TIMEOUT", "0.5")
+    assert load_people_config().timeout == 0.5
+    client = _client()
+    assert client.timeout == 0.5
+    client.max_transient_retries = 0
+    # Answers that take 1.5 s: fine under the default 30 s, a failure under 0.5 s.
+    people_sandbox.faults.configure(rate=1.0, kinds=["slow"], slow_seconds=1.5)
+    try:
+        with pytest.raises(PeopleTransientError):
+            client.upsert([{"externalId": "timeout-1"}])
+    finally:
+        people_sandbox.faults.configure(rate=0.0)
+    for bad in ("0", "-1", "soon"):
+        monkeypatch.setenv("DESTINATION__PEOPLE__TIMEOUT", bad)
+        with pytest.raises(PeopleConfigError) as info:
+            load_people_config()
+        assert "DESTINATION__PEOPLE__TIMEOUT" in str(info.value) and info.value.exit_code == 2
 
 
 def test_standalone_destination_reads_dlt_config(

@@ -27,15 +27,19 @@ PERSON_COLUMN = "person"
 OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[RecordOutcome]], None]
 
 
+DEFAULT_TIMEOUT_S = 30.0  # per HTTP request to People
+
+
 @dataclass(frozen=True)
 class PeopleConfig:
     """Resolved People settings; the key is kept out of the repr."""
 
     base_url: str
     api_key: str
+    timeout: float = DEFAULT_TIMEOUT_S
 
     def __repr__(self) -> str:
-        return f"PeopleConfig(base_url={self.base_url!r}, api_key=<redacted>)"
+        return f"PeopleConfig(base_url={self.base_url!r}, api_key=<redacted>, timeout={self.timeout!r})"
 
 
 def load_people_config(base_url: str | None = None, api_key: str | None = None) -> PeopleConfig:
@@ -58,7 +62,16 @@ def load_people_config(base_url: str | None = None, api_key: str | None = None) 
             "DESTINATION__PEOPLE__BASE_URL ([destination.people] base_url) must be a full URL such as "
             "https://xxxxx.api.infobip.com"
         )
-    return PeopleConfig(str(base_url).rstrip("/"), str(api_key))
+    timeout: Any = dlt.config.get("destination.people.timeout")
+    try:
+        timeout_s = DEFAULT_TIMEOUT_S if timeout in (None, "") else float(timeout)
+    except (TypeError, ValueError):
+        timeout_s = -1.0
+    if not timeout_s > 0:
+        raise PeopleConfigError(
+            "DESTINATION__PEOPLE__TIMEOUT ([destination.people] timeout) must be a number of seconds above 0"
+        )
+    return PeopleConfig(str(base_url).rstrip("/"), str(api_key), timeout_s)
 
 
 def rows_of(items: Any) -> list[dict[str, Any]]:
