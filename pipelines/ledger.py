@@ -50,6 +50,8 @@ RUN_COUNTS = (
     "deleted_in_store",
     "delete_actions",
 )
+# The counts a push produces (the run's other counts come from staging).
+PUSH_COUNTS = tuple(c for c in RUN_COUNTS if c not in ("staged", "extracted", "deleted_in_store"))
 RUN_STATUSES = ("running", "success", "failed", "rejected_threshold", "dry_run")
 
 _DDL = f"""

@@ -30,25 +30,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.ledger import Ledger, ensure_ledger
+from pipelines.ledger import PUSH_COUNTS, Ledger, ensure_ledger
 from pipelines.plan import DELETED_ACTION_RECORD, LIVE, on_deleted_action, select_and_diff
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
 PUSH_TABLE = "persons"
 DEFAULT_WORKERS = 8
-COUNT_KEYS = (
-    "mapped",
-    "rejected_by_mapping",
-    "unchanged",
-    "sent",
-    "created",
-    "updated",
-    "not_modified",
-    "rejected_by_people",
-    "failed",
-    "delete_actions",
-)
+COUNT_KEYS = PUSH_COUNTS
 ProgressFn = Callable[..., None]
 
 

@@ -28,17 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ConfigError, JobSettings, resolve_settings
+from pipelines.ledger import PUSH_COUNTS
 from pipelines.output import event, install_redaction, redact
 from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
 
-PUSH_COUNTS = (
-    "mapped", "rejected_by_mapping", "unchanged", "sent", "created", "updated", "not_modified",
-    "rejected_by_people", "failed", "delete_actions",
-)
-RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *PUSH_COUNTS)
+RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *PUSH_COUNTS)  # display order
 
 ProgressFn = Callable[..., None]
 
