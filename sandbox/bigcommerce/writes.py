@@ -102,14 +102,19 @@ def _common(errors: dict[str, str], p: str, item: dict[str, Any]) -> None:
         _form_fields(errors, p + "form_fields", item["form_fields"])
 
 
-def validate_post(items: Any) -> None:
-    """Raise CustomerError unless ``items`` is a valid ``POST /v3/customers`` body."""
+def _check_batch(items: Any, title: str) -> None:
+    """The checks every write batch shares: an array of 1..MAX_BATCH items."""
     if not isinstance(items, list):
         raise CustomerError(422, "The request body must be an array of customers.", {"body": "must be an array"})
     if len(items) > MAX_BATCH:
         raise CustomerError(413, "The request payload is too large. The maximum number of items allowed in the array is 10.")
     if not items:
-        raise CustomerError(422, "Create customers failed.", {"body": "must contain at least one customer"})
+        raise CustomerError(422, title, {"body": "must contain at least one customer"})
+
+
+def validate_post(items: Any) -> None:
+    """Raise CustomerError unless ``items`` is a valid ``POST /v3/customers`` body."""
+    _check_batch(items, "Create customers failed.")
     errors: dict[str, str] = {}
     for i, item in enumerate(items):
         p = f"{i}."
@@ -134,12 +139,7 @@ def validate_post(items: Any) -> None:
 
 def validate_put(items: Any) -> None:
     """Raise CustomerError unless ``items`` is a valid ``PUT /v3/customers`` body."""
-    if not isinstance(items, list):
-        raise CustomerError(422, "The request body must be an array of customers.", {"body": "must be an array"})
-    if len(items) > MAX_BATCH:
-        raise CustomerError(413, "The request payload is too large. The maximum number of items allowed in the array is 10.")
-    if not items:
-        raise CustomerError(422, "Update customers failed.", {"body": "must contain at least one customer"})
+    _check_batch(items, "Update customers failed.")
     errors: dict[str, str] = {}
     for i, item in enumerate(items):
         p = f"{i}."
