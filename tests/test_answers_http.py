@@ -168,7 +168,7 @@ def test_over_real_uvicorn_with_webhook_delivery(uvicorn_url: tuple[str, list[Ca
             del commerce.hooks[h["id"]]
 
 
-_json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 10**12) | st.floats(allow_nan=False)
+_json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
                             | st.text(max_size=20), lambda kids: st.lists(kids, max_size=3)
                             | st.dictionaries(st.text(max_size=5), kids, max_size=3), max_leaves=5)
 
