@@ -11,28 +11,22 @@ tools at full size.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from sandbox.http import FAULT_KINDS, FaultPlan
-
-REPO = Path(__file__).resolve().parents[1]
-MAPPING = REPO / "mappings" / "customers_to_people.yaml"
-_SCRIPT = Path(sys.executable).with_name("bc2people")
-BC2PEOPLE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pipelines.cli"]
+from tests.fixtures_sync import BC2PEOPLE, MAPPING, CliResult, SyncWorld, base_env
 
 RES_STORE = "resstore1"
 RES_TOKEN = "bc-tok-Rz5Kq8Wm2Xv7Lp4N"  # long, unique: a byte search cannot hit it by accident
@@ -88,62 +82,12 @@ def clear_faults(world: World) -> None:
     world.people.faults.configure(rate=0.0)
 
 
-@dataclass
-class CliResult:
-    """A finished ``bc2people`` subprocess (``killed`` when this suite SIGKILLed it)."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    killed: bool = False
-    phase: str | None = None
-
-    def __str__(self) -> str:
-        return (f"bc2people {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout[-3000:]}"
-                f"\n--- stderr\n{self.stderr[-3000:]}")
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The JSON run summary a ``--log-format json`` run prints last on stdout."""
-        for line in reversed(self.stdout.strip().splitlines()):
-            if line.startswith("{"):
-                return dict(json.loads(line))
-        raise AssertionError(f"no JSON summary in the output:\n{self}")
-
-
-def base_env(workdir: Path) -> dict[str, str]:
-    """The machine's environment without dlt/bc2people settings, telemetry off, HOME in workdir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))}
-    env.update(RUNTIME__DLTHUB_TELEMETRY="false", PYTHONPATH=str(REPO), HOME=str(workdir))
-    return env
-
-
-@dataclass
-class World:
-    """Two sandboxes, a work dir, and the environment that points ``bc2people`` at them."""
-
-    bc: Any
-    people: Any
-    workdir: Path
-    env: dict[str, str]
-    runs: list[CliResult] = field(default_factory=list)
-
-    @property
-    def duckdb(self) -> Path:
-        return self.workdir / "sync.duckdb"
+class World(SyncWorld):
+    """A `SyncWorld` whose syncs log JSON and never stop on rejections, plus the suite's helpers."""
 
     def sync_args(self, *extra: str) -> list[str]:
         return ["sync", "--mapping", str(MAPPING), "--duckdb", str(self.duckdb), "--no-progress",
                 "--log-format", "json", "--max-rejected-pct", "100", *extra]
-
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
-        """Run ``bc2people`` to the end in ``workdir``."""
-        proc = subprocess.run([*BC2PEOPLE, *args], cwd=self.workdir, env=env if env is not None else self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        result = CliResult(list(args), proc.returncode, proc.stdout, proc.stderr)
-        self.runs.append(result)
-        return result
 
     def sync(self, *extra: str, timeout: float = 240) -> CliResult:
         return self.cli(*self.sync_args(*extra), timeout=timeout)

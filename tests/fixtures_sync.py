@@ -7,6 +7,7 @@ pipelines directory and the DuckDB file cannot hit anything by accident.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -31,15 +32,26 @@ SECRETS = (SYNC_TOKEN, SYNC_KEY)
 
 @dataclass
 class CliResult:
-    """A finished ``bc2people`` subprocess."""
+    """A finished ``bc2people`` subprocess (``killed`` when a test SIGKILLed it)."""
 
     args: list[str]
     returncode: int
     stdout: str
     stderr: str
+    killed: bool = False
+    phase: str | None = None
 
     def __str__(self) -> str:
-        return f"bc2people {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (f"bc2people {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout[-3000:]}"
+                f"\n--- stderr\n{self.stderr[-3000:]}")
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The JSON run summary a ``--log-format json`` run prints last on stdout."""
+        for line in reversed(self.stdout.strip().splitlines()):
+            if line.startswith("{"):
+                return dict(json.loads(line))
+        raise AssertionError(f"no JSON summary in the output:\n{self}")
 
 
 @dataclass
@@ -56,7 +68,7 @@ class SyncWorld:
     def duckdb(self) -> Path:
         return self.workdir / "sync.duckdb"
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> CliResult:
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
         """Run ``bc2people`` in ``workdir`` with this world's environment (or ``env``)."""
         proc = subprocess.run(
             [*BC2PEOPLE, *args],

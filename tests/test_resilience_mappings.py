@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.mapping import MappingError, load_mapping
-from tests.fixtures_resilience import BC2PEOPLE, REPO, base_env, make_world
+from tests.fixtures_resilience import make_world
+from tests.fixtures_sync import BC2PEOPLE, REPO, base_env
 
 HEAD = 'version: 1\nfields:\n  - to: externalId\n    template: "bc-{store_hash}-{$.id}"\n'  # lines 1-4
 BODY = HEAD[len("version: 1\n"):]  # HEAD without its version line (3 lines)
