@@ -1,19 +1,17 @@
-"""Diff mapped customers against the ledger and push what changed to People through dlt.
+"""The persons flow on the sync core: staged customers (with their traits) → People persons.
 
 ``push_persons`` does, for one run:
 
-1. finishes a load package a killed or failed earlier push left behind (dlt keeps it in
-   the pipelines directory), recording its per-record outcomes;
-2. selects, in DuckDB SQL, the staged customers that need mapping: everything on the
-   first run or after a mapping change, otherwise customers whose staged row changed
-   (``_dlt_load_id``), persons never accepted (except rejected ones, unless
-   ``retry_rejected``) and deleted customers whose deletion action has not been done;
-3. maps them and keeps the persons whose payload hash differs from the last accepted one
-   (steps 2-3 are `pipelines.plan.select_and_diff`, shared with ``bc2people plan``);
-4. provisions custom attributes and tags (only when something will be sent);
-5. pushes the persons through the ``people`` dlt destination (batches of ≤1000, several
-   load files in parallel, one shared rate limiter), each batch's outcomes written to
-   ``people_sync.person_state`` and ``people_sync.outcomes`` as it completes;
+1. finishes a load package a killed or failed earlier push left behind, recording its
+   per-record outcomes;
+2. computes the mapping's traits (SQL over the staged tables) when it declares any;
+3. selects, maps and diffs the customers that need it (`pipelines.core.select_and_diff`:
+   new or changed staged rows, changed traits, never-accepted persons, a changed mapping,
+   deleted customers whose deletion action is not done);
+4. provisions custom attributes and tags (only when something will be sent or acted on);
+5. sends the changed persons through the ``people`` dlt destination (batches of ≤1000, several
+   load files in parallel, one shared rate limiter), each batch's outcomes written to the
+   ledger as it completes;
 6. applies the mapping's ``on_deleted`` action to customers deleted in the store.
 
 With ``dry_run`` steps 1, 4, 5 and 6 are skipped and nothing is written.
@@ -21,224 +19,221 @@ With ``dry_run`` steps 1, 4, 5 and 6 are skipped and nothing is written.
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from pipelines.ledger import PUSH_COUNTS, Ledger, ensure_ledger
-from pipelines.plan import DELETED_ACTION_RECORD, LIVE, on_deleted_action, select_and_diff
+from pipelines.core import (
+    Delivery,
+    Derived,
+    Mapped,
+    Outcome,
+    Selected,
+    StagedEntity,
+    SyncSpec,
+    deliver,
+    resume_pending,
+    select_and_diff,
+)
+from pipelines.core.deliver import OutcomeSink
+from pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
+from pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
+from pipelines.mapping import Mapping
+from pipelines.paths import pipelines_dir_for
+from pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
 PUSH_TABLE = "persons"
 DEFAULT_WORKERS = 8
 COUNT_KEYS = PUSH_COUNTS
-ProgressFn = Callable[..., None]
+# person_state.deleted_action once the mapping's on_deleted action is done for a person
+DELETED_ACTION_RECORD = {"none": "none", "tag": "tagged", "delete": "deleted"}
+_STATUS_COUNT = {"CREATED": "created", "UPDATED": "updated", "NOT_MODIFIED": "not_modified",
+                 REJECTED_BY_TARGET: "rejected_by_people", FAILED: "failed"}
 
 
 @dataclass
 class PushResult:
     """Counts of one push and up to ``sample`` field-level diffs of the persons sent.
 
-    Counts: every key of `COUNT_KEYS`, plus ``selected`` (staged customers the SQL picked
-    for mapping), ``would_create``/``would_update`` (persons sent that People never / already
+    Counts: every key of `COUNT_KEYS`, plus ``selected`` (staged customers the SQL picked for
+    mapping), ``would_create``/``would_update`` (persons sent that People never / already
     accepted), ``still_rejected`` (rejected by People before, payload unchanged, not resent;
-    included in ``unchanged``), ``deleted_in_store_seen`` and ``resumed`` (persons of an
-    earlier run's pending load package delivered first; their outcomes are in
-    created/updated/...). Each diff: ``{external_id, customer_id, kind: create|update,
-    changes: [{field, before, after}]}`` against the last payload sent.
+    included in ``unchanged``), ``deleted_in_store_seen``, ``resumed`` (persons of an earlier
+    run's pending load package delivered first) and ``traits`` (customers with traits). Each
+    diff: ``{external_id, customer_id, kind: create|update, changes: [{field, before, after}]}``.
     """
 
     counts: dict[str, int]
     sample_diffs: list[dict[str, Any]] = field(default_factory=list)
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def on_deleted_action(mapping: Mapping) -> tuple[str, str | None]:
+    """(action, tag) of the mapping's ``on_deleted``: none (default), tag or delete."""
+    spec = mapping.on_deleted or {}
+    action = str(spec.get("action") or "none")
+    if action not in DELETED_ACTION_RECORD:
+        raise ValueError(f"on_deleted action must be none, tag or delete, got {action!r}")
+    return action, spec.get("tag")
 
 
-def ledger_status(outcome: Any) -> str:
-    """person_state status for one People outcome.
-
-    Accepted results keep People's status. A per-person error is REJECTED_BY_PEOPLE (not
-    resent until its payload changes), except a 5xx-class code (e.g. 500100: People failed
-    on that person) or no result at all, which are FAILED and resent on the next run.
-    """
-    if outcome.accepted:
-        return str(outcome.status)
-    if outcome.status == "REJECTED" and not str(outcome.error_code or "").startswith("5"):
-        return "REJECTED_BY_PEOPLE"
-    return "FAILED"
+def _read_customers(con: Any, ids: list[int]) -> Iterator[dict[str, Any]]:
+    return iter_staged_customers(con, customer_ids=ids)
 
 
-class _Recorder:
-    """The destination's outcome sink: writes each batch's outcomes and tallies them."""
+def traits_of(con: Any, mapping: Mapping, as_of: datetime | None) -> Derived | None:
+    """Compute the mapping's traits for every customer (None when it declares none)."""
+    spec = getattr(mapping, "traits", None)  # TEMP until the traits section lands
+    if spec is None:
+        return None
+    from pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
 
-    def __init__(self, ledger: Ledger, run_id: str, progress: ProgressFn | None, total: int) -> None:
-        self.ledger = ledger
-        self.run_id = run_id
-        self.progress = progress
-        self.total = total
-        self.counts: Counter[str] = Counter()
-        self.batches = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, rows: Any, outcomes: Any) -> None:
-        entries = []
-        tally: Counter[str] = Counter()
-        for row, o in zip(rows, outcomes, strict=True):
-            status = ledger_status(o)
-            tally[status] += 1
-            entries.append(
-                {"external_id": row["external_id"], "customer_id": row.get("customer_id"),
-                 "payload_hash": row["payload_hash"], "last_payload": row["person"], "people_id": o.people_id,
-                 "last_status": status, "error_code": o.error_code, "error_message": o.error_message,
-                 "run_id": self.run_id, "source_load_id": row.get("source_load_id"),
-                 "mapping_hash": row.get("mapping_hash"), "deleted_action": LIVE, "attempted": True,
-                 "outcome": True}
-            )
-        self.ledger.write(entries)
-        with self.lock:
-            self.counts.update(tally)
-            self.batches += 1
-            done = sum(self.counts.values())
-        if self.progress is not None:
-            self.progress("push", records=done, batches=self.batches, total=self.total)
+    compute_traits(con, spec, as_of=as_of)
+    return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
 
 
-def _pipeline(duckdb_path: str, destination: Any) -> Any:
-    import dlt
+def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None) -> SyncSpec:
+    """The customers → persons flow as the core sees it."""
+    from destinations.people.outcomes import flatten
 
-    from pipelines.paths import pipelines_dir_for
+    context = {"store_hash": store_hash}
+    action, _tag = on_deleted_action(mapping)
 
-    return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipelines_dir=str(pipelines_dir_for(duckdb_path)),
-        destination=destination,
-        dataset_name=PUSH_DATASET,
+    def map_record(customer: dict[str, Any]) -> Mapped:
+        rec = mapping.map(customer, context=context)
+        return Mapped(rec.customer_id, rec.external_id, rec.payload, rec.rejection, rec.rejection_field)
+
+    return SyncSpec(
+        dataset=LEDGER_DATASET,
+        target=TARGET,
+        entity=StagedEntity(table=STAGED_CUSTOMERS, read=_read_customers, derived=traits),
+        map_record=map_record,
+        mapping_hash=mapping.sha256,
+        deleted_record=DELETED_ACTION_RECORD[action],
+        flatten=flatten,
     )
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """The People error behind dlt's PipelineStepFailed, if any."""
+def people_delivery(client: Any) -> Delivery:
+    """How People receives persons: the ``people`` dlt destination, its 207 read into outcomes."""
+    from destinations.people.client import RecordOutcome
+    from destinations.people.destination import people_destination
     from destinations.people.errors import PeopleError
+    from destinations.people.outcomes import REJECTED, status_of
 
-    seen = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, PeopleError):
-            return cur
-        for attr in ("exception", "__cause__", "__context__"):
-            nxt = getattr(cur, attr, None)
-            if isinstance(nxt, BaseException):
-                cur = nxt
-                break
-        else:
-            cur = None
-    return exc
+    def outcome(o: RecordOutcome) -> Outcome:
+        status = status_of(o)
+        return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code, None,
+                       o.error_message)
+
+    def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
+        def people_sink(rows: Any, outcomes: Any) -> None:
+            sink([_current_row(r) for r in rows], [outcome(o) for o in outcomes])
+
+        return people_destination(client, people_sink, batch_size=batch_size, workers=workers)
+
+    return Delivery(PIPELINE_NAME, PUSH_DATASET, PUSH_TABLE, make, lambda e: isinstance(e, PeopleError))
 
 
-def _load(pipeline: Any, workers: int) -> None:
-    from destinations.people.errors import PeopleError, PeopleTransientError
+def _current_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of a load package written by release 0.1 in today's column names."""
+    if "key" in row:
+        return row
+    return {"key": row["external_id"], "entity_id": row.get("customer_id"), "payload_hash": row["payload_hash"],
+            "payload": row["person"], "source_version": row.get("source_load_id"),
+            "mapping_hash": row.get("mapping_hash")}
 
-    try:
-        pipeline.normalize()
-        pipeline.load(workers=workers)
-    except Exception as exc:
-        inner = _unwrap(exc)
-        if isinstance(inner, PeopleError):
-            raise inner from None
-        raise PeopleTransientError(
-            f"delivery to People did not finish ({type(exc).__name__}); the pending batches are kept "
-            "and the next run sends them first"
-        ) from exc
+
+def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_rejected: bool = False,
+           sample: int = 10, progress: Any = None, as_of: datetime | None = None) -> tuple[Selected, int]:
+    """Traits, then the core's selection and diff; returns it and the number of customers with traits."""
+    traits = traits_of(con, mapping, as_of)
+    with_traits = 0
+    if traits is not None:
+        row = con.execute(f"SELECT count(*) FROM {traits.table}").fetchone()
+        with_traits = int(row[0]) if row else 0
+    spec = person_spec(mapping, store_hash, traits)
+    sel = select_and_diff(con, spec, run_id, retry_rejected=retry_rejected, sample=sample, progress=progress)
+    sel.sample_diffs = [
+        {"external_id": d["key"], "customer_id": d["entity_id"], "kind": d["kind"], "changes": d["changes"]}
+        for d in sel.sample_diffs
+    ]
+    sel.counts["deleted_in_store_seen"] = sel.counts.pop("deleted_at_source_seen", 0)
+    return sel, with_traits
 
 
 def push_persons(
     duckdb_path: str,
-    mapping: Any,
+    mapping: Mapping,
     run_id: str,
     *,
     store_hash: str,
     dry_run: bool = False,
     retry_rejected: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Any = None,
     workers: int = DEFAULT_WORKERS,
     batch_size: int = 1000,
     sample: int = 10,
     client: Any = None,
+    as_of: datetime | None = None,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
-    ``workers`` parallel load jobs share one rate limiter; ``batch_size`` persons per
-    upsert request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt
-    config (``DESTINATION__PEOPLE__BASE_URL`` / ``DESTINATION__PEOPLE__API_KEY``).
+    ``workers`` parallel load jobs share one rate limiter; ``batch_size`` persons per upsert
+    request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt config.
+    ``as_of`` is the reference time of the traits (default: now).
     """
     import duckdb
 
     counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
+    pipelines_dir = pipelines_dir_for(duckdb_path)
     con = duckdb.connect(str(duckdb_path))
     try:
         ensure_ledger(con)
-        ledger = Ledger(con)
+        writer = ledger(con)
         if not dry_run:
             client = client or _client()
-            resumed = _resume_pending(duckdb_path, client, ledger, run_id, workers, batch_size, progress)
+            resumed = resume_pending(pipelines_dir, people_delivery(client), writer, run_id, workers=workers,
+                                     batch_size=batch_size, progress=progress)
             if resumed:
                 counts["resumed"] = sum(resumed.values())
                 _merge_outcomes(counts, resumed)
-        sel = select_and_diff(
-            con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected, sample=sample,
-            progress=progress,
-        )
+        sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
+                                  sample=sample, progress=progress, as_of=as_of)
         counts.update(sel.counts)
+        counts["traits"] = with_traits
         counts["sent"] += len(sel.to_send)
         action, tag = on_deleted_action(mapping)
+        acting = [d for d in sel.deletions if d["at_target"] and action != "none"]
         if dry_run:
-            counts["delete_actions"] += sum(1 for d in sel.deletions if d["in_people"] and action != "none")
+            counts["delete_actions"] += len(acting)
             return PushResult(dict(counts), sel.sample_diffs)
-        ledger.write(sel.entries)
-        acting = [d for d in sel.deletions if d["in_people"] and action != "none"]
+        writer.write(sel.entries)
         if sel.to_send or acting:
             from destinations.people.provisioning import provision
 
-            tags = list(getattr(mapping, "fixed_tags", None) or [])
+            tags = list(mapping.fixed_tags)
             if action == "tag" and tag:
                 tags.append(tag)
-            provision(client, dict(getattr(mapping, "custom_attributes", None) or {}), tags)
+            provision(client, dict(mapping.custom_attributes), tags)
         if sel.to_send:
-            outcome = _deliver(duckdb_path, client, ledger, run_id, sel.to_send, workers, batch_size, progress)
+            outcome = deliver(pipelines_dir, people_delivery(client), writer, run_id, sel.to_send,
+                              workers=workers, batch_size=batch_size, progress=progress)
             _merge_outcomes(counts, outcome)
             counts["failed"] += len(sel.to_send) - sum(outcome.values())
         if sel.deletions:
-            counts["delete_actions"] += _apply_deletions(client, ledger, run_id, sel.deletions, action, tag)
+            counts["delete_actions"] += _apply_deletions(client, writer, run_id, sel.deletions, action, tag)
         return PushResult(dict(counts), sel.sample_diffs)
     finally:
         con.close()
 
 
 def _merge_outcomes(counts: Counter[str], outcome: Counter[str]) -> None:
-    counts["created"] += outcome["CREATED"]
-    counts["updated"] += outcome["UPDATED"]
-    counts["not_modified"] += outcome["NOT_MODIFIED"]
-    counts["rejected_by_people"] += outcome["REJECTED_BY_PEOPLE"]
-    counts["failed"] += outcome["FAILED"]
+    for status, n in outcome.items():
+        counts[_STATUS_COUNT.get(status, "failed")] += n
 
 
 def _client() -> Any:
@@ -249,111 +244,28 @@ def _client() -> Any:
     return PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
 
 
-def _resume_pending(
-    duckdb_path: str,
-    client: Any,
-    ledger: Ledger,
-    run_id: str,
-    workers: int,
-    batch_size: int,
-    progress: ProgressFn | None,
-) -> Counter[str]:
-    """Finish a load package an earlier push left behind; returns its outcome tally."""
-    from destinations.people.destination import people_destination
-    from pipelines.paths import pipelines_dir_for
-
-    if not (pipelines_dir_for(duckdb_path) / PIPELINE_NAME).exists():
-        return Counter()  # never pushed from this DuckDB file: nothing can be pending
-    recorder = _Recorder(ledger, run_id, progress, 0)
-    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
-    if not pipeline.has_pending_data:
-        return Counter()
-    _load(pipeline, workers)
-    return recorder.counts
-
-
-def _deliver(
-    duckdb_path: str,
-    client: Any,
-    ledger: Ledger,
-    run_id: str,
-    rows: list[dict[str, Any]],
-    workers: int,
-    batch_size: int,
-    progress: ProgressFn | None,
-) -> Counter[str]:
-    """Push rows through dlt into the people destination; returns the outcome tally."""
-    import dlt
-    import pyarrow as pa
-
-    from destinations.people.destination import people_destination
-
-    recorder = _Recorder(ledger, run_id, progress, len(rows))
-    pipeline = _pipeline(duckdb_path, people_destination(client, recorder, batch_size=batch_size, workers=workers))
-    # one load file per worker (whole batches each), so the workers send in parallel
-    per_file = max(batch_size, math.ceil(len(rows) / max(1, workers) / batch_size) * batch_size)
-    # Arrow in, parquet files out: dlt writes and moves the files without per-row work.
-    # Slices of whole batches keep every parquet row group a multiple of the batch size,
-    # so each destination call is one full batch and resume offsets stay aligned.
-    table = pa.Table.from_pylist(rows, schema=_push_schema())
-    slices = [table.slice(start, per_file) for start in range(0, table.num_rows, per_file)]
-    resource = dlt.resource(slices, name=PUSH_TABLE, write_disposition="append")
-    with _env(
-        {
-            "NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(per_file),
-            "DATA_WRITER__FILE_MAX_ITEMS": str(per_file),
-        }
-    ):
-        pipeline.extract(resource)
-        _load(pipeline, workers)
-    return recorder.counts
-
-
-def _push_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("external_id", pa.string()),
-            ("customer_id", pa.int64()),
-            ("payload_hash", pa.string()),
-            ("person", pa.string()),
-            ("run_id", pa.string()),
-            ("source_load_id", pa.string()),
-            ("mapping_hash", pa.string()),
-        ]
-    )
-
-
 def _apply_deletions(
-    client: Any, ledger: Ledger, run_id: str, deletions: list[dict[str, Any]], action: str, tag: str | None
+    client: Any, writer: Ledger, run_id: str, deletions: list[dict[str, Any]], action: str, tag: str | None
 ) -> int:
     """Tag or delete persons whose customer was deleted in the store; record it once."""
     done = 0
-    entries: list[dict[str, Any]] = []
-    acting = [d for d in deletions if d["in_people"] and action != "none"]
+    acting = [d for d in deletions if d["at_target"] and action != "none"]
     if action == "tag" and tag and acting:
         for start in range(0, len(acting), 1000):
             chunk = acting[start : start + 1000]
-            client.tag_persons(tag, [d["external_id"] for d in chunk])
-            ledger.write(
-                [{"external_id": d["external_id"], "customer_id": d["customer_id"], "run_id": run_id,
-                  "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True} for d in chunk]
-            )
+            client.tag_persons(tag, [d["key"] for d in chunk])
+            writer.write([{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                           "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True} for d in chunk])
             done += len(chunk)
     elif action == "delete":
         for d in acting:
-            client.delete_person(d["external_id"])
-            ledger.write(
-                [{"external_id": d["external_id"], "customer_id": d["customer_id"], "run_id": run_id,
-                  "deleted_action": "deleted", "last_status": "DELETED", "attempted": True, "outcome": True}]
-            )
+            client.delete_person(d["key"])
+            writer.write([{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                           "deleted_action": "deleted", "last_status": "DELETED", "attempted": True,
+                           "outcome": True}])
             done += 1
-    for d in deletions:
-        if not (d["in_people"] and action != "none"):
-            entries.append(
-                {"external_id": d["external_id"], "customer_id": d["customer_id"], "run_id": run_id,
-                 "deleted_action": DELETED_ACTION_RECORD[action]}
-            )
-    ledger.write(entries)
+    writer.write([{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                   "deleted_action": DELETED_ACTION_RECORD[action]}
+                  for d in deletions if not (d["at_target"] and action != "none")])
     return done
+

@@ -21,6 +21,7 @@ from pipelines.paths import pipelines_dir_for
 
 STAGING_DATASET = "bigcommerce"
 STAGING_TABLE = "customers"
+STAGED_CUSTOMERS = f"{STAGING_DATASET}.{STAGING_TABLE}"
 PIPELINE_NAME = "bc2people_staging"
 DELETED_AT = "_deleted_at"
 _FETCH_BATCH = 2000
@@ -172,6 +173,17 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 # -- reading staging back --------------------------------------------------------------------
+def count_staged(con: Any, table: str = STAGING_TABLE, *, live_only: bool = False) -> int:
+    """Rows staged in ``bigcommerce.<table>`` (0 before the first load); ``live_only`` leaves out
+    rows the deletion sweep marked."""
+    cols = {n for n, _ in _columns_of(con, table)}
+    if not cols:
+        return 0
+    where = f" WHERE {DELETED_AT} IS NULL" if live_only and DELETED_AT in cols else ""
+    row = con.execute(f'SELECT count(*) FROM "{STAGING_DATASET}"."{table}"{where}').fetchone()
+    return int(row[0]) if row else 0
+
+
 def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:
     """Staged customers as the API returned them, in id order.
 
@@ -202,10 +214,14 @@ def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -
 
 
 def _staged_columns(con: Any) -> list[tuple[str, str]]:
+    return _columns_of(con, STAGING_TABLE)
+
+
+def _columns_of(con: Any, table: str) -> list[tuple[str, str]]:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [STAGING_DATASET, STAGING_TABLE],
+        [STAGING_DATASET, table],
     ).fetchall()
     return [(str(n), str(t).upper()) for n, t in rows]
 

@@ -342,18 +342,11 @@ def _connect(duckdb_path: Path) -> Any:
 
 
 def _count_staged(duckdb_path: Path) -> int:
-    from pipelines.staging import STAGING_DATASET
+    from pipelines.staging import count_staged
 
     con = _connect(duckdb_path)
     try:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'customers'",
-            [STAGING_DATASET],
-        ).fetchone()
-        if not exists or not exists[0]:
-            return 0
-        row = con.execute(f"SELECT count(*) FROM {STAGING_DATASET}.customers").fetchone()
-        return int(row[0]) if row else 0
+        return count_staged(con)
     finally:
         con.close()
 

@@ -1,4 +1,5 @@
-"""The ledger tables and the bulk writer's merge rules (real DuckDB file, no HTTP)."""
+"""The ledger: the core's tables, the People-named views over them and the bulk writer's merge
+rules (real DuckDB file, no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ledger import Ledger, ensure_ledger, finish_run, start_run
+from pipelines.ledger import ensure_ledger, finish_run, ledger, start_run
 
 
 @pytest.fixture
@@ -39,13 +40,13 @@ def test_ensure_ledger_is_idempotent_and_has_the_documented_columns(con) -> None
 
 
 def test_rejection_keeps_the_last_accepted_hash_and_first_attempt(con) -> None:  # type: ignore[no-untyped-def]
-    led = Ledger(con)
-    base = {"external_id": "e1", "customer_id": 1, "run_id": "r1", "attempted": True, "outcome": True}
-    led.write([{**base, "payload_hash": "A", "last_payload": '{"a":1}', "last_status": "CREATED", "people_id": 9}])
+    led = ledger(con)
+    base = {"key": "e1", "entity_id": 1, "run_id": "r1", "attempted": True, "outcome": True}
+    led.write([{**base, "payload_hash": "A", "last_payload": '{"a":1}', "last_status": "CREATED", "remote_id": 9}])
     first = state(con, "e1")
     assert first["accepted_hash"] == "A" and first["last_success_at"] is not None
     led.write([{**base, "run_id": "r2", "payload_hash": "B", "last_payload": '{"a":2}',
-                "last_status": "REJECTED_BY_PEOPLE", "error_code": "400100", "error_message": "bad email"}])
+                "last_status": "REJECTED_BY_TARGET", "error_code": "400100", "error_message": "bad email"}])
     s = state(con, "e1")
     assert (s["accepted_hash"], s["payload_hash"], s["last_status"], s["people_id"]) == (
         "A", "B", "REJECTED_BY_PEOPLE", 9)
@@ -58,10 +59,10 @@ def test_rejection_keeps_the_last_accepted_hash_and_first_attempt(con) -> None: 
 
 
 def test_refresh_entries_keep_status_and_write_no_outcome(con) -> None:  # type: ignore[no-untyped-def]
-    led = Ledger(con)
-    led.write([{"external_id": "e1", "customer_id": 1, "payload_hash": "A", "last_status": "CREATED",
-                "attempted": True, "outcome": True, "source_load_id": "L1", "mapping_hash": "M1"}])
-    led.write([{"external_id": "e1", "customer_id": 1, "payload_hash": "A", "source_load_id": "L2",
+    led = ledger(con)
+    led.write([{"key": "e1", "entity_id": 1, "payload_hash": "A", "last_status": "CREATED",
+                "attempted": True, "outcome": True, "source_version": "L1", "mapping_hash": "M1"}])
+    led.write([{"key": "e1", "entity_id": 1, "payload_hash": "A", "source_version": "L2",
                 "mapping_hash": "M2"}])
     s = state(con, "e1")
     assert (s["last_status"], s["source_load_id"], s["mapping_hash"], s["accepted_hash"]) == (
@@ -70,28 +71,28 @@ def test_refresh_entries_keep_status_and_write_no_outcome(con) -> None:  # type:
 
 
 def test_deletion_is_recorded_and_cleared_when_the_customer_returns(con) -> None:  # type: ignore[no-untyped-def]
-    led = Ledger(con)
-    led.write([{"external_id": "e1", "customer_id": 1, "payload_hash": "A", "last_status": "CREATED",
+    led = ledger(con)
+    led.write([{"key": "e1", "entity_id": 1, "payload_hash": "A", "last_status": "CREATED",
                 "attempted": True, "deleted_action": ""}])
     assert state(con, "e1")["deleted_action"] is None
-    led.write([{"external_id": "e1", "customer_id": 1, "last_status": "DELETED", "deleted_action": "deleted",
+    led.write([{"key": "e1", "entity_id": 1, "last_status": "DELETED", "deleted_action": "deleted",
                 "attempted": True, "outcome": True}])
     s = state(con, "e1")
     assert (s["deleted_action"], s["accepted_hash"], s["last_status"]) == ("deleted", None, "DELETED")
     assert s["deleted_at"] is not None
-    led.write([{"external_id": "e1", "customer_id": 1, "payload_hash": "A", "deleted_action": ""}])
+    led.write([{"key": "e1", "entity_id": 1, "payload_hash": "A", "deleted_action": ""}])
     s = state(con, "e1")
     assert s["deleted_action"] is None and s["deleted_at"] is None
 
 
 def test_concurrent_writers_share_one_connection_safely(con) -> None:  # type: ignore[no-untyped-def]
-    led = Ledger(con)
+    led = ledger(con)
     errors: list[BaseException] = []
 
     def work(t: int) -> None:
         try:
             for b in range(5):
-                led.write([{"external_id": f"t{t}-{b}-{i}", "customer_id": i, "payload_hash": "h",
+                led.write([{"key": f"t{t}-{b}-{i}", "entity_id": i, "payload_hash": "h",
                             "last_status": "CREATED", "attempted": True, "outcome": True} for i in range(200)])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -116,12 +117,26 @@ def test_finish_run_rejects_unknown_status(con) -> None:  # type: ignore[no-unty
         "failed", 2, "People unavailable")
 
 
-def test_ledger_status_of_each_outcome() -> None:
+def test_people_status_of_each_outcome() -> None:
     from destinations.people.client import RecordOutcome
-    from pipelines.push import ledger_status
+    from destinations.people.outcomes import status_of
 
-    assert ledger_status(RecordOutcome(0, "NOT_MODIFIED", 3)) == "NOT_MODIFIED"
-    assert ledger_status(RecordOutcome(0, "REJECTED", None, "400100", "bad")) == "REJECTED_BY_PEOPLE"
-    assert ledger_status(RecordOutcome(0, "REJECTED", None, "409100", "conflict")) == "REJECTED_BY_PEOPLE"
-    assert ledger_status(RecordOutcome(0, "REJECTED", None, "500100", "oops")) == "FAILED"
-    assert ledger_status(RecordOutcome(0, "MISSING")) == "FAILED"
+    assert status_of(RecordOutcome(0, "NOT_MODIFIED", 3)) == "NOT_MODIFIED"
+    assert status_of(RecordOutcome(0, "REJECTED", None, "400100", "bad")) == "REJECTED"
+    assert status_of(RecordOutcome(0, "REJECTED", None, "409100", "conflict")) == "REJECTED"
+    assert status_of(RecordOutcome(0, "REJECTED", None, "500100", "oops")) == "FAILED"
+    assert status_of(RecordOutcome(0, "MISSING")) == "FAILED"
+
+
+def test_core_tables_are_keyed_on_target_and_key(con) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.core.ledger import Ledger
+
+    Ledger(con, "people_sync", "other").write([{"key": "e1", "entity_id": 1, "payload_hash": "X",
+                                               "last_status": "CREATED", "attempted": True, "outcome": True}])
+    ledger(con).write([{"key": "e1", "entity_id": 1, "payload_hash": "A", "last_status": "CREATED",
+                        "attempted": True, "outcome": True}])
+    rows = con.execute("SELECT target, key, payload_hash FROM people_sync.sync_state ORDER BY target").fetchall()
+    assert rows == [("other", "e1", "X"), ("person", "e1", "A")]
+    # the People-named views show only the persons
+    assert con.execute("SELECT count(*) FROM people_sync.person_state").fetchall() == [(1,)]
+    assert con.execute("SELECT count(*) FROM people_sync.outcomes").fetchall() == [(1,)]

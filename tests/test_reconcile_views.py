@@ -50,9 +50,10 @@ def con(tmp_path: Path) -> Any:
         if row is None:
             continue
         c.execute(
-            "INSERT INTO people_sync.person_state (external_id, customer_id, payload_hash, accepted_hash, people_id, "
-            "last_status, error_code, error_message, last_attempt_at, last_success_at, run_id, source_load_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?, 'r1', ?)",
+            "INSERT INTO people_sync.sync_state (target, key, entity_id, payload_hash, accepted_hash, remote_id, "
+            "last_status, error_code, error_message, last_attempt_at, last_success_at, run_id, source_version) "
+            "VALUES ('person', ?, ?, ?, ?, ?, replace(?, 'BY_PEOPLE', 'BY_TARGET'), ?, ?, now()::TIMESTAMP, ?, "
+            "'r1', ?)",
             [f"bc-s-{cid}", cid, row.get("payload_hash"), row.get("accepted_hash"), row.get("people_id"),
              row["last_status"], row.get("error_code"), row.get("error_message"),
              None if row.get("accepted_hash") is None else "2026-01-01", row.get("source_load_id")],
@@ -110,8 +111,9 @@ def test_by_run_view_joins_outcomes(con: Any) -> None:
 
     start_run(con, "r1", "m.yaml", "abc", {"dry_run": False})
     finish_run(con, "r1", "success", {"mapped": 3, "created": 1, "updated": 1, "rejected_by_people": 1})
-    con.execute("INSERT INTO people_sync.outcomes VALUES ('r1', 'bc-s-1', 1, 'CREATED', NULL, NULL, now()::TIMESTAMP),"
-                "('r1', 'bc-s-4', 4, 'REJECTED_BY_PEOPLE', '409100', 'conflict', now()::TIMESTAMP)")
+    con.execute("INSERT INTO people_sync.sync_outcomes (run_id, target, key, entity_id, status, error_code, "
+                "error_message, \"at\") VALUES ('r1', 'person', 'bc-s-1', 1, 'CREATED', NULL, NULL, now()::TIMESTAMP),"
+                "('r1', 'person', 'bc-s-4', 4, 'REJECTED_BY_TARGET', '409100', 'conflict', now()::TIMESTAMP)")
     ensure_reconciliation_views(con)
     row = con.execute("SELECT accepted, outcomes_recorded, outcomes_rejected_by_people FROM people_sync.reconcile_by_run"
                       " WHERE run_id = 'r1'").fetchone()

@@ -80,7 +80,7 @@ con = duckdb.connect(sys.argv[1])
 con.execute("SET wal_autocheckpoint = '10GB'")  # keep what is committed in the WAL, unmerged
 con.execute("CREATE TABLE IF NOT EXISTS people_sync.crash_probe (i BIGINT, note VARCHAR)")
 con.execute("INSERT INTO people_sync.crash_probe SELECT range, 'committed' FROM range(50000)")
-con.execute("UPDATE people_sync.person_state SET error_message = 'committed before the crash'")
+con.execute("UPDATE people_sync.sync_state SET error_message = 'committed before the crash'")
 con.execute("BEGIN TRANSACTION")
 con.execute("INSERT INTO people_sync.crash_probe SELECT range, 'uncommitted' FROM range(200000)")
 con.execute("DELETE FROM people_sync.runs")

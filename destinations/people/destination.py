@@ -1,8 +1,8 @@
 """The ``people`` dlt destination: each batch of ≤1000 rows is one People upsert request.
 
-Rows reaching the destination carry the person to send as a JSON string in ``person``
-(People v3 upsert shape, keyed by its ``externalId``) plus any pass-through columns the
-caller wants back. After each request the ``sink`` receives the batch's rows and one
+Rows reaching the destination carry the person to send as a JSON string in ``payload``
+(People v3 upsert shape, keyed by its ``externalId``; ``person`` in load packages written by
+release 0.1) plus any pass-through columns the caller wants back. After each request the ``sink`` receives the batch's rows and one
 `RecordOutcome` per row (same order), so per-record results can be recorded before dlt
 commits the batch offset. A crash between the request and that commit re-sends the batch
 on the next run: the upsert is idempotent by externalId, so that is harmless.
@@ -23,7 +23,8 @@ import dlt
 from destinations.people.client import MAX_BATCH, PeopleClient, RecordOutcome
 from destinations.people.errors import PeopleConfigError, PeopleRequestError
 
-PERSON_COLUMN = "person"
+PERSON_COLUMN = "payload"
+LEGACY_PERSON_COLUMN = "person"  # load packages written by release 0.1
 OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[RecordOutcome]], None]
 
 
@@ -83,7 +84,8 @@ def rows_of(items: Any) -> list[dict[str, Any]]:
 
 def deliver_batch(client: PeopleClient, rows: Sequence[dict[str, Any]], sink: OutcomeSink | None) -> None:
     """Upsert one batch of rows and hand the per-record outcomes to ``sink``."""
-    values = [r[PERSON_COLUMN] for r in rows]
+    column = PERSON_COLUMN if not rows or PERSON_COLUMN in rows[0] else LEGACY_PERSON_COLUMN
+    values = [r[column] for r in rows]
     if all(isinstance(v, str) for v in values):
         for v in values:  # refuse anything but one JSON object per row, before sending
             if not v.lstrip().startswith("{"):

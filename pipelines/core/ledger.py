@@ -1,0 +1,240 @@
+"""The sync ledger: one state row per (target, key), an outcome row per attempt, a row per run.
+
+Tables, in the dataset the caller names (the job uses ``people_sync``):
+
+``sync_state`` — one row per (target, key): what was last mapped for it and what the
+  destination last accepted. ``entity_id`` is the staged record it comes from; ``payload_hash``
+  and ``last_payload`` the last payload mapped and sent; ``accepted_hash`` the last payload the
+  destination accepted; ``remote_id`` the destination's id; ``last_status`` one of `STATUSES`;
+  ``error_code`` / ``error_field`` / ``error_message`` why it was refused; ``source_version`` the
+  staged row's load id when it was last mapped; ``derived_hash`` the hash of the derived values
+  (traits) it was mapped with; ``mapping_hash`` the mapping that mapped it; ``deleted_action``
+  what was done once the entity was deleted at the source (none | tagged | deleted).
+``sync_outcomes`` — one row per record per attempt: run_id, target, key, entity_id, status,
+  error_code, error_field, error_message, at.
+``runs`` — one row per run: run_id, started_at, finished_at, status (`RUN_STATUSES`),
+  mapping_file, mapping_hash, options (JSON), one BIGINT column per count the caller names,
+  error.
+
+Timestamps are naive UTC. Writes from several loader threads go through `Ledger`, which
+serialises them on one connection with one lock, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .hashing import canonical_json
+
+ACCEPTED_STATUSES = ("CREATED", "UPDATED", "NOT_MODIFIED")
+REJECTED_BY_MAPPING = "REJECTED_BY_MAPPING"
+REJECTED_BY_TARGET = "REJECTED_BY_TARGET"
+FAILED = "FAILED"
+DELETED = "DELETED"
+STATUSES = (*ACCEPTED_STATUSES, REJECTED_BY_MAPPING, REJECTED_BY_TARGET, FAILED, DELETED)
+REJECTED_STATUSES = (REJECTED_BY_MAPPING, REJECTED_BY_TARGET)
+RUN_STATUSES = ("running", "success", "failed", "rejected_threshold", "dry_run")
+LIVE = ""  # written as deleted_action for an entity present at the source: clears a deletion
+
+STATE_COLUMNS: dict[str, str] = {
+    "target": "VARCHAR NOT NULL",
+    "key": "VARCHAR NOT NULL",
+    "entity_id": "BIGINT",
+    "payload_hash": "VARCHAR",
+    "last_payload": "JSON",
+    "accepted_hash": "VARCHAR",
+    "remote_id": "BIGINT",
+    "last_status": "VARCHAR",
+    "error_code": "VARCHAR",
+    "error_field": "VARCHAR",
+    "error_message": "VARCHAR",
+    "first_attempt_at": "TIMESTAMP",
+    "last_attempt_at": "TIMESTAMP",
+    "last_success_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+    "source_version": "VARCHAR",
+    "derived_hash": "VARCHAR",
+    "mapping_hash": "VARCHAR",
+    "deleted_action": "VARCHAR",
+    "deleted_at": "TIMESTAMP",
+}
+OUTCOME_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "target": "VARCHAR",
+    "key": "VARCHAR",
+    "entity_id": "BIGINT",
+    "status": "VARCHAR",
+    "error_code": "VARCHAR",
+    "error_field": "VARCHAR",
+    "error_message": "VARCHAR",
+    "at": "TIMESTAMP",
+}
+# What a caller may put in an entry for `Ledger.write` (besides ``attempted`` and ``outcome``).
+ENTRY_KEYS = (
+    "key", "entity_id", "payload_hash", "last_payload", "remote_id", "last_status", "error_code", "error_field",
+    "error_message", "run_id", "source_version", "derived_hash", "mapping_hash", "deleted_action",
+    "outcome_status", "at",
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (the ledger's timestamp convention)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _columns(spec: dict[str, str]) -> str:
+    return ", ".join(f'"{name}" {dtype}' for name, dtype in spec.items())
+
+
+def ensure_ledger(con: Any, dataset: str, run_counts: Sequence[str]) -> None:
+    """Create the dataset and its tables when missing, and add count columns a newer release
+    knows (idempotent: an older file gains columns, never loses any)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {dataset}.sync_state ({_columns(STATE_COLUMNS)}, PRIMARY KEY (target, key))"
+    )
+    con.execute(f"CREATE TABLE IF NOT EXISTS {dataset}.sync_outcomes ({_columns(OUTCOME_COLUMNS)})")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {dataset}.runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, "
+        "finished_at TIMESTAMP, status VARCHAR, mapping_file VARCHAR, mapping_hash VARCHAR, options JSON, "
+        "error VARCHAR)"
+    )
+    for name in run_counts:
+        con.execute(f'ALTER TABLE {dataset}.runs ADD COLUMN IF NOT EXISTS "{name}" BIGINT')
+
+
+def start_run(
+    con: Any, dataset: str, run_id: str, mapping_path: str | None, mapping_hash: str | None, options: dict[str, Any]
+) -> None:
+    """Record a new ``running`` run; runs left ``running`` by a killed process become failed."""
+    now = utcnow()
+    con.execute(
+        f"UPDATE {dataset}.runs SET status = 'failed', error = 'interrupted', finished_at = ? "
+        "WHERE status = 'running' AND run_id <> ?",
+        [now, run_id],
+    )
+    con.execute(
+        f"INSERT INTO {dataset}.runs (run_id, started_at, status, mapping_file, mapping_hash, options) "
+        "VALUES (?, ?, 'running', ?, ?, ?)",
+        [run_id, now, None if mapping_path is None else str(mapping_path), mapping_hash, canonical_json(options)],
+    )
+
+
+def finish_run(
+    con: Any, dataset: str, run_id: str, status: str, counts: dict[str, Any], error: str | None = None
+) -> None:
+    """Close a run with its final status, its counts (keys without a column are ignored) and error."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}; known: {', '.join(RUN_STATUSES)}")
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'runs'",
+            [dataset],
+        ).fetchall()
+    }
+    known = [c for c in counts if c in have and counts[c] is not None and c not in _RUN_FIXED]
+    sets = ", ".join(["finished_at = ?", "status = ?", "error = ?"] + [f'"{c}" = ?' for c in known])
+    con.execute(
+        f"UPDATE {dataset}.runs SET {sets} WHERE run_id = ?",
+        [utcnow(), status, error] + [int(counts[c]) for c in known] + [run_id],
+    )
+
+
+_RUN_FIXED = {"run_id", "started_at", "finished_at", "status", "mapping_file", "mapping_hash", "options", "error"}
+
+_UPSERT_STATE = """
+INSERT INTO {ds}.sync_state (
+    target, key, entity_id, payload_hash, last_payload, accepted_hash, remote_id, last_status,
+    error_code, error_field, error_message, first_attempt_at, last_attempt_at, last_success_at, run_id,
+    source_version, derived_hash, mapping_hash, deleted_action, deleted_at)
+SELECT target, key, entity_id, payload_hash, last_payload,
+    CASE WHEN last_status IN ('CREATED', 'UPDATED', 'NOT_MODIFIED') THEN payload_hash END,
+    remote_id, last_status, error_code, error_field, error_message,
+    CASE WHEN attempted THEN "at" END, CASE WHEN attempted THEN "at" END,
+    CASE WHEN last_status IN ('CREATED', 'UPDATED', 'NOT_MODIFIED') THEN "at" END,
+    run_id, source_version, derived_hash, mapping_hash, deleted_action,
+    CASE WHEN nullif(deleted_action, '') IS NOT NULL THEN "at" END
+FROM _ledger_batch
+ON CONFLICT (target, key) DO UPDATE SET
+    entity_id = coalesce(excluded.entity_id, sync_state.entity_id),
+    payload_hash = coalesce(excluded.payload_hash, sync_state.payload_hash),
+    last_payload = coalesce(excluded.last_payload, sync_state.last_payload),
+    accepted_hash = CASE WHEN excluded.last_status IN ('CREATED', 'UPDATED', 'NOT_MODIFIED')
+        THEN excluded.payload_hash WHEN excluded.last_status = 'DELETED' THEN NULL
+        ELSE sync_state.accepted_hash END,
+    remote_id = coalesce(excluded.remote_id, sync_state.remote_id),
+    last_status = coalesce(excluded.last_status, sync_state.last_status),
+    error_code = CASE WHEN excluded.last_status IS NULL THEN sync_state.error_code ELSE excluded.error_code END,
+    error_field = CASE WHEN excluded.last_status IS NULL THEN sync_state.error_field ELSE excluded.error_field END,
+    error_message = CASE WHEN excluded.last_status IS NULL THEN sync_state.error_message
+        ELSE excluded.error_message END,
+    first_attempt_at = coalesce(sync_state.first_attempt_at, excluded.first_attempt_at),
+    last_attempt_at = coalesce(excluded.last_attempt_at, sync_state.last_attempt_at),
+    last_success_at = coalesce(excluded.last_success_at, sync_state.last_success_at),
+    run_id = excluded.run_id,
+    source_version = coalesce(excluded.source_version, sync_state.source_version),
+    derived_hash = CASE WHEN excluded.mapping_hash IS NOT NULL THEN excluded.derived_hash
+        ELSE sync_state.derived_hash END,
+    mapping_hash = coalesce(excluded.mapping_hash, sync_state.mapping_hash),
+    deleted_action = CASE WHEN excluded.deleted_action = '' THEN NULL
+        ELSE coalesce(excluded.deleted_action, sync_state.deleted_action) END,
+    deleted_at = CASE WHEN excluded.deleted_action = '' THEN NULL
+        ELSE coalesce(sync_state.deleted_at, excluded.deleted_at) END
+"""
+
+
+class Ledger:
+    """Thread-safe bulk writer of ``sync_state`` + ``sync_outcomes`` for one target.
+
+    Each entry is a dict with keys from `ENTRY_KEYS` (missing keys are NULL) plus
+    ``attempted`` (a request or mapping attempt happened) and ``outcome`` (also write an
+    outcome row, whose status is ``outcome_status`` or else ``last_status``).
+    ``deleted_action`` = `LIVE` clears a recorded deletion (the entity is back at the source);
+    a NULL ``last_status`` keeps the stored status (used to refresh the versions of unchanged rows).
+    """
+
+    def __init__(self, con: Any, dataset: str, target: str) -> None:
+        self.con = con
+        self.dataset = dataset
+        self.target = target
+        self.lock = threading.Lock()
+
+    def write(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Upsert the entries into sync_state and append their outcomes, in one transaction."""
+        if not entries:
+            return
+        import pyarrow as pa
+
+        now = utcnow()
+        cols: dict[str, list[Any]] = {c: [e.get(c) for e in entries] for c in ENTRY_KEYS}
+        cols["at"] = [e.get("at") or now for e in entries]
+        cols["target"] = [self.target] * len(entries)
+        cols["attempted"] = [bool(e.get("attempted")) for e in entries]
+        cols["outcome"] = [bool(e.get("outcome")) for e in entries]
+        types = {"entity_id": pa.int64(), "remote_id": pa.int64(), "at": pa.timestamp("us"),
+                 "attempted": pa.bool_(), "outcome": pa.bool_()}
+        table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
+        ds = self.dataset
+        with self.lock:
+            self.con.register("_ledger_batch", table)
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                try:
+                    self.con.execute(_UPSERT_STATE.format(ds=ds))
+                    self.con.execute(f"UPDATE {ds}.sync_state SET deleted_action = NULL WHERE deleted_action = ''")
+                    self.con.execute(
+                        f"INSERT INTO {ds}.sync_outcomes (run_id, target, key, entity_id, status, error_code, "
+                        "error_field, error_message, \"at\") SELECT run_id, target, key, entity_id, "
+                        "coalesce(outcome_status, last_status), error_code, error_field, error_message, \"at\" "
+                        "FROM _ledger_batch WHERE outcome"
+                    )
+                    self.con.execute("COMMIT")
+                except BaseException:
+                    self.con.execute("ROLLBACK")
+                    raise
+            finally:
+                self.con.unregister("_ledger_batch")

@@ -1,0 +1,211 @@
+"""Plan: which staged records need mapping, what they map to, and which payloads changed.
+
+`select_and_diff` is the first half of every push and the whole of a dry run: it selects in
+SQL the staged records that need mapping (every record on the first run or after a mapping
+change; otherwise records whose staged row or derived values changed, records never accepted
+except rejected ones unless ``retry_rejected``, and deleted records whose deletion action is
+not done), maps them, and diffs each payload hash against the last one the target accepted.
+It writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .hashing import canonical_json, text_hash
+from .ledger import DELETED, LIVE, REJECTED_BY_MAPPING, REJECTED_BY_TARGET
+from .model import Mapped, ProgressFn, Selected, SyncSpec
+
+# The selector. A record is picked when it is deleted at the source and its deletion action is
+# not done yet; or, while live, when it was never mapped, the mapping changed, its staged row or
+# derived values changed, a rejection is to be retried, it was never accepted (and not rejected),
+# or it came back after a deletion.
+_SELECT = """
+WITH s AS (
+    SELECT * FROM {ds}.sync_state
+    WHERE target = $target AND entity_id IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY last_attempt_at DESC NULLS LAST) = 1
+)
+SELECT c.{id} AS entity_id, CAST(c.{version} AS VARCHAR) AS version, {deleted} IS NOT NULL AS is_deleted,
+       s.key, {derived_hash} AS derived_hash
+FROM {table} c LEFT JOIN s ON s.entity_id = c.{id} {derived_join}
+WHERE CASE WHEN {deleted} IS NOT NULL THEN s.deleted_action IS DISTINCT FROM $deleted_record
+    ELSE s.entity_id IS NULL
+      OR s.mapping_hash IS DISTINCT FROM $mapping_hash
+      OR s.source_version IS DISTINCT FROM CAST(c.{version} AS VARCHAR)
+      OR s.derived_hash IS DISTINCT FROM {derived_hash}
+      OR ($retry AND s.last_status IN ('{rej_map}', '{rej_target}'))
+      OR (coalesce(s.last_status, '') NOT IN ('{rej_map}', '{rej_target}', '{deleted_status}')
+          AND s.accepted_hash IS DISTINCT FROM s.payload_hash)
+      OR s.deleted_action IS NOT NULL
+    END
+ORDER BY c.{id}
+"""
+
+
+def table_columns(con: Any, table: str) -> set[str]:
+    """Column names of ``dataset.table`` (empty when it does not exist)."""
+    schema, _, name = table.partition(".")
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def selection_sql(spec: SyncSpec, columns: set[str]) -> str:
+    """The selector for ``spec`` given the staged table's columns."""
+    e = spec.entity
+    derived = e.derived
+    return _SELECT.format(
+        ds=spec.dataset,
+        table=e.table,
+        id=e.id_column,
+        version=e.version_column if e.version_column in columns else "NULL",
+        deleted=f"c.{e.deleted_column}" if e.deleted_column in columns else "CAST(NULL AS TIMESTAMP)",
+        derived_hash=f"d.{derived.hash_column}" if derived else "CAST(NULL AS VARCHAR)",
+        derived_join=f"LEFT JOIN {derived.table} d ON d.key = c.{e.id_column}" if derived else "",
+        rej_map=REJECTED_BY_MAPPING,
+        rej_target=REJECTED_BY_TARGET,
+        deleted_status=DELETED,
+    )
+
+
+def field_diff(spec: SyncSpec, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Field-level changes between two payloads, flattened the target's way."""
+    a, b = spec.flatten(before), spec.flatten(after)
+    return [
+        {"field": k, "before": a.get(k), "after": b.get(k)}
+        for k in sorted(set(a) | set(b))
+        if canonical_json(a.get(k)) != canonical_json(b.get(k))
+    ]
+
+
+def _records(con: Any, spec: SyncSpec, ids: list[int]) -> Iterator[dict[str, Any]]:
+    """Staged records for ``ids``, with the derived values attached."""
+    if not ids:
+        return
+    derived = spec.entity.derived
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        extra = derived.read(con, chunk) if derived else {}
+        for record in spec.entity.read(con, chunk):
+            if derived is not None:
+                record[derived.attach_as] = extra.get(int(record[spec.entity.id_column]), {})
+            yield record
+
+
+def _map_one(spec: SyncSpec, record: dict[str, Any]) -> Mapped:
+    """``spec.map_record``; a record the mapping cannot handle becomes a mapping rejection."""
+    try:
+        return spec.map_record(record)
+    except Exception as exc:  # noqa: BLE001 - one hostile record must not stop the run
+        reason = f"mapping failed: {type(exc).__name__}: {exc}"[:500]
+        return Mapped(record.get(spec.entity.id_column), None, None, reason)
+
+
+def select_and_diff(
+    con: Any,
+    spec: SyncSpec,
+    run_id: str,
+    *,
+    retry_rejected: bool = False,
+    sample: int = 10,
+    progress: ProgressFn | None = None,
+) -> Selected:
+    """Choose records in SQL, map them, diff against the ledger; writes nothing."""
+    out = Selected()
+    cols = table_columns(con, spec.entity.table)
+    if not cols:
+        return out
+    params = {"target": spec.target, "deleted_record": spec.deleted_record, "mapping_hash": spec.mapping_hash,
+              "retry": bool(retry_rejected)}
+    rows = con.execute(selection_sql(spec, cols), params).fetchall()
+    if not rows:
+        return out
+    out.counts["selected"] = len(rows)
+    version = {r[0]: r[1] for r in rows}
+    derived_hash = {r[0]: r[4] for r in rows}
+    deleted = {r[0]: r[3] for r in rows if r[2]}
+    live_ids = [r[0] for r in rows if not r[2]]
+
+    if deleted:  # deleted records: only the deletion action, never a send
+        key_by_id = {eid: key for eid, key in deleted.items() if key is not None}
+        for record in _records(con, spec, [eid for eid, key in deleted.items() if key is None]):
+            rec = _map_one(spec, record)
+            eid = record.get(spec.entity.id_column)
+            key_by_id[eid] = rec.key or f"{spec.entity.id_column}:{eid}"
+        states = _states(con, spec, list(key_by_id.values()))
+        for eid, key in key_by_id.items():
+            st = states.get(key) or {}
+            out.deletions.append({"key": key, "entity_id": eid,
+                                  "at_target": bool(st.get("accepted_hash") or st.get("remote_id"))})
+        out.counts["deleted_at_source_seen"] = len(deleted)
+
+    mapped: list[Mapped] = []
+    total = len(live_ids)
+    for n, record in enumerate(_records(con, spec, live_ids), 1):
+        rec = _map_one(spec, record)
+        if rec.entity_id is None:
+            rec = Mapped(record.get(spec.entity.id_column), rec.key, rec.payload, rec.rejection, rec.rejection_field)
+        mapped.append(rec)
+        if progress is not None and (n % 5000 == 0 or n == total):
+            progress("map", records=n, total=total)
+    states = _states(con, spec, [r.key for r in mapped if r.key])
+    seen: dict[str, Any] = {}
+    for rec in mapped:
+        eid = rec.entity_id
+        base = {"entity_id": eid, "run_id": run_id, "source_version": version.get(eid),
+                "derived_hash": derived_hash.get(eid), "mapping_hash": spec.mapping_hash, "deleted_action": LIVE}
+        key = rec.key
+        rejection = rec.rejection
+        if rec.payload is not None and key and key in seen:
+            rejection = f"key {key!r} is also produced by record {seen[key]}"
+        if rec.payload is None or rejection or not key:
+            reason = rejection or "mapping produced nothing"
+            fld = rec.rejection_field
+            if fld and not reason.startswith(f"{fld}:"):
+                reason = f"{fld}: {reason}"  # the engine's reasons already name their field
+            out.entries.append(
+                {**base, "key": key if key and key not in seen else f"{spec.entity.id_column}:{eid}",
+                 "last_status": REJECTED_BY_MAPPING, "error_code": "MAPPING", "error_field": fld,
+                 "error_message": reason[:1000], "attempted": True, "outcome": True}
+            )
+            out.counts["rejected_by_mapping"] += 1
+            continue
+        seen[key] = eid
+        out.counts["mapped"] += 1
+        text = canonical_json(rec.payload)
+        h = text_hash(text)
+        st = states.get(key) or {}
+        if st.get("accepted_hash") == h:
+            out.counts["unchanged"] += 1
+            out.entries.append({**base, "key": key, "payload_hash": h})
+            continue
+        if st.get("last_status") == REJECTED_BY_TARGET and st.get("payload_hash") == h and not retry_rejected:
+            out.counts["unchanged"] += 1
+            out.counts["still_rejected"] += 1
+            out.entries.append({**base, "key": key, "payload_hash": h})
+            continue
+        kind = "update" if st.get("accepted_hash") else "create"
+        out.counts["would_" + kind] += 1
+        out.to_send.append({**base, "key": key, "payload_hash": h, "payload": text})
+        if len(out.sample_diffs) < sample:
+            before = json.loads(st["last_payload"]) if st.get("last_payload") else None
+            out.sample_diffs.append({"key": key, "entity_id": eid, "kind": kind,
+                                     "changes": field_diff(spec, before, rec.payload)})
+    return out
+
+
+def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    cur = con.execute(
+        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id "
+        f"FROM {spec.dataset}.sync_state WHERE target = $target AND key IN (SELECT unnest($keys))",
+        {"target": spec.target, "keys": keys},
+    )
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
