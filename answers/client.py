@@ -71,7 +71,7 @@ class BigCommerceClient:
                 raise BigCommerceError(502, "Could not reach BigCommerce",
                                        {"request": where, "reason": type(exc).__name__}) from None
             if resp.status_code == 429 and attempt == 1:
-                wait = _reset_seconds(resp)
+                wait = retry_after_seconds(resp)
                 if wait is not None and wait <= RETRY_429_MAX_WAIT_S:
                     time.sleep(wait)
                     continue
@@ -118,12 +118,23 @@ class BigCommerceClient:
             page += 1
 
 
-def _reset_seconds(resp: requests.Response) -> float | None:
-    raw = resp.headers.get("X-Rate-Limit-Time-Reset-Ms") or resp.headers.get("X-Retry-After")
-    try:
-        return float(raw) / 1000.0 if raw is not None else None
-    except ValueError:
-        return None
+def retry_after_seconds(resp: requests.Response) -> float | None:
+    """Seconds to wait after a 429, or None when the response names no time.
+
+    BigCommerce documents `X-Rate-Limit-Time-Reset-Ms` in milliseconds and `X-Retry-After` in
+    seconds; both name the moment the window refills. The later of the two readings is used,
+    so the retry is never early whichever header a response carries.
+    """
+    waits = []
+    for name, scale in (("X-Rate-Limit-Time-Reset-Ms", 1000.0), ("X-Retry-After", 1.0)):
+        raw = resp.headers.get(name)
+        try:
+            value = float(raw) / scale if raw is not None else None
+        except ValueError:
+            value = None
+        if value is not None and value >= 0 and value == value:  # not NaN
+            waits.append(value)
+    return max(waits) if waits else None
 
 
 def parse_error(status: int, body: Any, reason: str) -> tuple[int, str, dict[str, Any]]:
