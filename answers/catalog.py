@@ -9,7 +9,7 @@ from answers.client import BigCommerceClient
 from answers.errors import BigCommerceError
 
 LIST_INCLUDE = "variants,primary_image"
-PRODUCT_INCLUDE = "variants,images,primary_image,options"
+PRODUCT_INCLUDE = "variants,images,primary_image,options,modifiers"
 
 
 def _product_summary(products: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def search_products_by_name(client: BigCommerceClient, name: str, exact: bool = 
 
 
 def get_product_by_id(client: BigCommerceClient, product_id: int) -> dict[str, Any]:
-    """One product with variants, images and options (`GET /v3/catalog/products/{id}`).
+    """One product with variants, images, options and modifiers (`GET /v3/catalog/products/{id}`).
 
     Returns the product itself plus ``found: true``, or ``{"found": false, "product_id": ...}``.
     """

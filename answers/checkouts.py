@@ -11,9 +11,10 @@ from typing import Any
 from answers import params
 from answers.client import BigCommerceClient
 from answers.errors import AnswersError, BigCommerceError
-from answers.orders import set_order_status
+from answers.orders import normalize_order, set_order_status
 
 OPTIONS_INCLUDE = "consignments.available_shipping_options"
+ORDER_STATUS_IDS = range(0, 15)  # the orders spec's documented list (Get All Order Statuses)
 
 
 def _address(email: Any, country_code: Any, first_name: Any, last_name: Any, address1: Any, city: Any,
@@ -53,7 +54,9 @@ def add_consignment(client: BigCommerceClient, checkout_id: str, email: str, cou
                     line_items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Ship (all, or the given `[{item_id, quantity}]`) line items to an address; lists the shipping options.
 
-    Without `line_items`, every physical line item of the cart goes into the consignment.
+    Without `line_items`, every physical line item of the cart goes into the consignment. When a
+    consignment already holds those items, it is updated (`PUT .../consignments/{id}`) instead of
+    adding a second one, so a shopper can correct the address.
     """
     checkout_id = params.cart_id("checkout_id", checkout_id)
     address = _address(email, country_code, first_name, last_name, address1, city, postal_code,
@@ -61,9 +64,9 @@ def add_consignment(client: BigCommerceClient, checkout_id: str, email: str, cou
     # the spec's consignment address schema requires these keys (its prose says only email and country_code)
     address.setdefault("state_or_province", "")
     address.setdefault("postal_code", "")
+    checkout = _get_checkout(client, checkout_id)
     if line_items is None:
-        cart = _get_checkout(client, checkout_id).get("cart") or {}
-        physical = (cart.get("line_items") or {}).get("physical_items") or []
+        physical = ((checkout.get("cart") or {}).get("line_items") or {}).get("physical_items") or []
         items = [{"item_id": i["id"], "quantity": i["quantity"]} for i in physical]
         if not items:
             raise AnswersError(422, "The cart has no physical items to ship", {"checkout_id": checkout_id})
@@ -76,8 +79,17 @@ def add_consignment(client: BigCommerceClient, checkout_id: str, email: str, cou
                 raise params.InvalidParameter(f"line_items.{i}", "must be an object {item_id, quantity}")
             items.append({"item_id": params.cart_id(f"line_items.{i}.item_id", li.get("item_id")),
                           "quantity": params.positive_int(f"line_items.{i}.quantity", li.get("quantity"))})
-    body = client.request("POST", "v3", "checkouts", checkout_id, "consignments",
-                          params={"include": OPTIONS_INCLUDE}, json=[{"address": address, "line_items": items}])
+    wanted_ids = {li["item_id"] for li in items}
+    holding = [c for c in checkout.get("consignments") or [] if wanted_ids & set(c.get("line_item_ids") or [])]
+    if len(holding) > 1:
+        raise AnswersError(422, "These items are split across several consignments: pass line_items for one of them",
+                           {"consignment_ids": ", ".join(str(c.get("id")) for c in holding)})
+    if holding:  # a corrected address: update that consignment (its shipping option must be chosen again)
+        body = client.request("PUT", "v3", "checkouts", checkout_id, "consignments", holding[0]["id"],
+                              params={"include": OPTIONS_INCLUDE}, json={"address": address, "line_items": items})
+    else:
+        body = client.request("POST", "v3", "checkouts", checkout_id, "consignments",
+                              params={"include": OPTIONS_INCLUDE}, json=[{"address": address, "line_items": items}])
     checkout = (body or {}).get("data") or {}
     wanted = {li["item_id"] for li in items}
     consignments = checkout.get("consignments") or []
@@ -129,36 +141,72 @@ def add_billing_address(client: BigCommerceClient, checkout_id: str, email: str,
                         first_name: str, last_name: str, address1: str, city: str, postal_code: str = "",
                         state_or_province: str = "", state_or_province_code: str = "", address2: str = "",
                         company: str = "", phone: str = "") -> dict[str, Any]:
-    """Set the checkout's billing address (`POST /v3/checkouts/{id}/billing-address`)."""
+    """Set the checkout's billing address: `POST .../billing-address`, or `PUT .../billing-address/{id}`
+    when the checkout already has one (a corrected address replaces it).
+    """
     checkout_id = params.cart_id("checkout_id", checkout_id)
     address = _address(email, country_code, first_name, last_name, address1, city, postal_code,
                        state_or_province, state_or_province_code, address2, company, phone)
-    body = client.request("POST", "v3", "checkouts", checkout_id, "billing-address", json=address)
+    current = (_get_checkout(client, checkout_id).get("billing_address") or {}).get("id")
+    if current not in (None, ""):
+        body = client.request("PUT", "v3", "checkouts", checkout_id, "billing-address", current, json=address)
+    else:
+        body = client.request("POST", "v3", "checkouts", checkout_id, "billing-address", json=address)
     checkout = (body or {}).get("data") or {}
     billing = checkout.get("billing_address") or {}
     return {"billing_address_id": billing.get("id"), "billing_address": billing, **checkout_summary(checkout)}
 
 
 def create_order(client: BigCommerceClient, checkout_id: str, status_id: int) -> dict[str, Any]:
-    """Convert the checkout into an order, then give it `status_id` (see `GET /v2/order_statuses`).
+    """Convert the checkout into an order, then give it `status_id` (0-14, see `GET /v2/order_statuses`).
 
-    If the order is created but its status cannot be set, the error names the order id,
-    so nothing is lost.
+    The status id is checked before anything is sent. If an order already exists for this
+    cart (a previous call created it but could not set its status), that order is used
+    instead of creating a second one (``resumed: true``).
     """
     checkout_id = params.cart_id("checkout_id", checkout_id)
-    status_id = params.positive_int("status_id", status_id, minimum=0, maximum=100)
-    body = client.request("POST", "v3", "checkouts", checkout_id, "orders", send_body=True)
-    order_id = ((body or {}).get("data") or {}).get("id")
-    if not isinstance(order_id, int):
-        raise BigCommerceError(502, "BigCommerce did not return the new order id", {"checkout_id": checkout_id})
-    if status_id != 0:
+    status_id = _status_id(status_id)
+    existing = order_for_cart(client, checkout_id)
+    if existing is None:
+        body = client.request("POST", "v3", "checkouts", checkout_id, "orders", send_body=True)
+        order_id = ((body or {}).get("data") or {}).get("id")
+        if not isinstance(order_id, int):
+            raise BigCommerceError(502, "BigCommerce did not return the new order id", {"checkout_id": checkout_id})
+        order: dict[str, Any] = {"id": order_id, "status_id": 0, "status": "Incomplete"}
+    else:
+        order, order_id = existing, existing["id"]
+        if order.get("status_id") not in (0, status_id):
+            raise AnswersError(409, f"Order {order_id} already exists for this checkout with another status",
+                               {"order_id": str(order_id), "status_id": str(order.get("status_id")),
+                                "status": str(order.get("status"))})
+    if order.get("status_id") != status_id:
         try:
             order = set_order_status(client, order_id, status_id)
         except BigCommerceError as exc:
-            errors = dict(exc.errors, order_id=f"order {order_id} was created (Incomplete) but its status was not set")
+            errors = dict(exc.errors, order_id=f"order {order_id} was created (Incomplete) but its status was not set; "
+                                               "call create_order again to set it (no second order is made)")
             raise BigCommerceError(exc.status, exc.title, errors) from None
-    else:
-        order = {"id": order_id, "status_id": 0, "status": "Incomplete"}
     return {"order_id": order_id, "checkout_id": checkout_id, "status_id": order.get("status_id"),
             "status": order.get("status"), "total_inc_tax": order.get("total_inc_tax"),
-            "date_created": order.get("date_created")}
+            "date_created": order.get("date_created"), "resumed": existing is not None}
+
+
+def _status_id(value: Any) -> int:
+    status_id = params.positive_int("status_id", value, minimum=0)
+    if status_id not in ORDER_STATUS_IDS:
+        raise params.InvalidParameter("status_id", "must be one of BigCommerce's order status ids 0-14 "
+                                                   "(GET /v2/order_statuses lists them)")
+    return status_id
+
+
+def order_for_cart(client: BigCommerceClient, cart_id: str) -> dict[str, Any] | None:
+    """The newest order made from this cart (`GET /v2/orders?cart_id=`), or None.
+
+    Orders are also matched on their own `cart_id`, so a store that ignored the filter could
+    never hand back another cart's order.
+    """
+    body = client.get("v2", "orders", params={"cart_id": cart_id, "sort": "id:desc", "limit": 50})
+    for order in body if isinstance(body, list) else []:
+        if isinstance(order, dict) and str(order.get("cart_id") or "").lower() == cart_id.lower():
+            return normalize_order(order)
+    return None

@@ -3,7 +3,8 @@
 It sends `X-Auth-Token` (never logged or echoed), JSON headers and a timeout on every
 request; builds every URL from the configured base, the store hash and path segments it
 percent-encodes itself (a parameter can never point a request at another host or path);
-turns 204 into None; and turns every BigCommerce error shape into one `BigCommerceError`.
+turns 204 into None; and turns every BigCommerce error shape into one `BigCommerceError`
+(a 403 names the OAuth scope the request needed, see `answers.scopes`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import requests
 
 from answers.config import AnswersConfig
 from answers.errors import BigCommerceError
+from answers.scopes import describe, required_scope
 
 USER_AGENT = "bc2people-answers/0.1"
 MAX_LIMIT = 250
@@ -71,7 +73,7 @@ class BigCommerceClient:
                 raise BigCommerceError(502, "Could not reach BigCommerce",
                                        {"request": where, "reason": type(exc).__name__}) from None
             if resp.status_code == 429 and attempt == 1:
-                wait = _reset_seconds(resp)
+                wait = retry_after_seconds(resp)
                 if wait is not None and wait <= RETRY_429_MAX_WAIT_S:
                     time.sleep(wait)
                     continue
@@ -83,15 +85,23 @@ class BigCommerceClient:
                 return resp.json()
             except ValueError:
                 raise BigCommerceError(502, "BigCommerce sent a response that is not JSON", {"request": where}) from None
-        raise self._error(resp, where)
+        raise self._error(resp, where, required_scope(method, version, segments))
 
-    def _error(self, resp: requests.Response, where: str) -> BigCommerceError:
+    def _error(self, resp: requests.Response, where: str, scope: str | None = None) -> BigCommerceError:
         try:
             body = resp.json()
         except ValueError:
             body = None
         status, title, errors = parse_error(resp.status_code, body, resp.reason or "Error")
         errors.setdefault("request", where)
+        if status == 403:  # BigCommerce: "Missing scope"; it does not say which one, so we do
+            errors["bigcommerce_title"] = title
+            if scope is not None:
+                errors["missing_scope"] = scope
+                title = (f"The BigCommerce access token lacks the OAuth scope {scope} ({describe(scope)}); "
+                         "add it to the API account or use a token that has it")
+            else:
+                title = "The BigCommerce access token lacks a scope this request needs"
         token = self.config.access_token
         clean = {k: str(v).replace(token, "***") for k, v in errors.items()}
         return BigCommerceError(status, title.replace(token, "***"), clean)
@@ -118,12 +128,23 @@ class BigCommerceClient:
             page += 1
 
 
-def _reset_seconds(resp: requests.Response) -> float | None:
-    raw = resp.headers.get("X-Rate-Limit-Time-Reset-Ms") or resp.headers.get("X-Retry-After")
-    try:
-        return float(raw) / 1000.0 if raw is not None else None
-    except ValueError:
-        return None
+def retry_after_seconds(resp: requests.Response) -> float | None:
+    """Seconds to wait after a 429, or None when the response names no time.
+
+    BigCommerce documents `X-Rate-Limit-Time-Reset-Ms` in milliseconds and `X-Retry-After` in
+    seconds; both name the moment the window refills. The later of the two readings is used,
+    so the retry is never early whichever header a response carries.
+    """
+    waits = []
+    for name, scale in (("X-Rate-Limit-Time-Reset-Ms", 1000.0), ("X-Retry-After", 1.0)):
+        raw = resp.headers.get(name)
+        try:
+            value = float(raw) / scale if raw is not None else None
+        except ValueError:
+            value = None
+        if value is not None and value >= 0 and value == value:  # not NaN
+            waits.append(value)
+    return max(waits) if waits else None
 
 
 def parse_error(status: int, body: Any, reason: str) -> tuple[int, str, dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""`AnswersConfig`: which store to talk to, read from the same variables as the sync job."""
+"""`AnswersConfig`: which store to talk to, read from the same variables as the sync job.
+
+Answers gets its own token, `ANSWERS__ACCESS_TOKEN` (the `[answers] access_token` setting in
+dlt's naming), since its functions need far more scopes than the sync's read-only customers
+token; without it the sync's `SOURCES__BIGCOMMERCE__ACCESS_TOKEN` is used.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from answers.errors import ConfigError
 
 ENV_STORE_HASH = "SOURCES__BIGCOMMERCE__STORE_HASH"
 ENV_ACCESS_TOKEN = "SOURCES__BIGCOMMERCE__ACCESS_TOKEN"
+ENV_ANSWERS_ACCESS_TOKEN = "ANSWERS__ACCESS_TOKEN"
 ENV_API_BASE_URL = "SOURCES__BIGCOMMERCE__API_BASE_URL"
 ENV_TIMEOUT = "ANSWERS__TIMEOUT"
 DEFAULT_API_BASE_URL = "https://api.bigcommerce.com"
@@ -48,14 +54,20 @@ class AnswersConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AnswersConfig:
-        """Read SOURCES__BIGCOMMERCE__{STORE_HASH,ACCESS_TOKEN,API_BASE_URL} (and ANSWERS__TIMEOUT)."""
+        """Read SOURCES__BIGCOMMERCE__{STORE_HASH,API_BASE_URL}, ANSWERS__TIMEOUT and the token.
+
+        The token is ANSWERS__ACCESS_TOKEN when set, else SOURCES__BIGCOMMERCE__ACCESS_TOKEN.
+        """
         env = os.environ if env is None else env
-        missing = [n for n in (ENV_STORE_HASH, ENV_ACCESS_TOKEN) if not env.get(n)]
+        token = env.get(ENV_ANSWERS_ACCESS_TOKEN) or env.get(ENV_ACCESS_TOKEN)
+        missing = [n for n in (ENV_STORE_HASH,) if not env.get(n)]
+        if not token:
+            missing.append(f"{ENV_ANSWERS_ACCESS_TOKEN} (or {ENV_ACCESS_TOKEN})")
         if missing:
             raise ConfigError("missing configuration: set " + " and ".join(missing))
         try:
             timeout = float(env.get(ENV_TIMEOUT) or 8.0)
         except ValueError as exc:
             raise ConfigError(f"{ENV_TIMEOUT} must be a number of seconds") from exc
-        return cls(store_hash=env[ENV_STORE_HASH], access_token=env[ENV_ACCESS_TOKEN],
+        return cls(store_hash=env[ENV_STORE_HASH], access_token=str(token),
                    api_base_url=env.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL, timeout=timeout)

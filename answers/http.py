@@ -6,7 +6,8 @@
 
 Every POST needs the API key in ``X-Api-Key`` (env ``ANSWERS__API_KEY``); register the hook
 with the same header (``--header X-Api-Key=...``). Status codes: 200 result; 400 bad JSON;
-401 no/wrong key; 404 unknown function or ``found: false``; 409/422 BigCommerce or
+401 no/wrong key; 404 unknown function or ``found: false`` (only: a BigCommerce 404 on
+something the call refers to, such as a consignment, is 422); 409/422 BigCommerce or
 parameter errors; 413 body too large; 502 BigCommerce failed or refused our credentials;
 503 BigCommerce rate limit; 504 no answer before the deadline (under Answers' 10 s).
 """
@@ -49,8 +50,15 @@ def _error(status: int, title: str, errors: dict[str, Any] | None = None,
 
 
 def status_for(exc: AnswersError) -> int:
-    """The adapter's HTTP status for an error (what the Answers element branches on)."""
+    """The adapter's HTTP status for an error (what the Answers element branches on).
+
+    404 is kept for ``found: false`` (the thing asked for does not exist). A BigCommerce 404
+    that reaches here is about something the call refers to (a cart to add to, a
+    consignment, a checkout): it becomes 422, with ``errors.bigcommerce_status = "404"``.
+    """
     if isinstance(exc, BigCommerceError):
+        if exc.status == 404:
+            return 422
         if exc.status in (401, 403):
             return 502  # our store credentials were refused: not the caller's fault
         if exc.status == 429:
@@ -136,7 +144,10 @@ def create_app(config: AnswersConfig | None = None, api_key: str | None = None, 
         except AnswersError as exc:
             status = status_for(exc)
             headers = {"Retry-After": "30"} if status == 503 else None
-            return _error(status, exc.title, exc.errors, headers)
+            errors = dict(exc.errors)
+            if isinstance(exc, BigCommerceError) and status != exc.status:
+                errors["bigcommerce_status"] = str(exc.status)
+            return _error(status, exc.title, errors, headers)
         except Exception as exc:  # noqa: BLE001 - a bot still gets flat JSON; the type alone is logged
             log.error("function %s failed: %s", spec.name, type(exc).__name__)
             return _error(500, "Internal error", {"type": type(exc).__name__})
@@ -198,7 +209,7 @@ def openapi_document() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
             "responses": {
                 "200": {"description": "Flat JSON result", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "404": {"description": "Not found (`found: false`)"},
+                "404": {"description": "Not found (`found: false`): the thing asked for does not exist"},
                 **{code: {"description": text, "content": {"application/json": {"schema": error}}}
                    for code, text in (("400", "Body is not JSON"), ("401", "Missing or wrong API key"),
                                       ("409", "Cart version conflict"), ("413", "Body too large"),

@@ -2,7 +2,10 @@
 
 BigCommerce signs nothing: it sends the custom headers registered with the hook, so the
 receiver authenticates those (the HTTP adapter registers and checks its API-key header).
-Deliveries may repeat; `hash` identifies a payload, so a seen hash is a duplicate.
+Deliveries may repeat, and a re-fired event can carry a new `created_at` and so a new
+`hash`: an event is a duplicate when its hash, or its (cart id, order id) pair, was seen
+before. A cart may give several orders (the checkouts spec allows it), so the pair, not the
+cart id alone, identifies the conversion.
 """
 
 from __future__ import annotations
@@ -44,13 +47,13 @@ class CartConverted:
 
 
 class Deduper(Protocol):
-    """Remembers hashes: `check_and_add` is True when the hash was already there."""
+    """Remembers keys: `check_and_add` is True when the key was already there."""
 
     def check_and_add(self, key: str) -> bool: ...
 
 
 class LRUDeduper:
-    """In-memory, thread-safe, keeps the `max_size` most recent hashes."""
+    """In-memory, thread-safe, keeps the `max_size` most recent keys (two per event)."""
 
     def __init__(self, max_size: int = 10_000) -> None:
         self.max_size = max_size
@@ -114,10 +117,16 @@ def parse_cart_converted(payload: Any) -> CartConverted:
                          producer=payload["producer"], hash=payload["hash"].lower(), created_at=payload["created_at"])
 
 
+def dedupe_keys(event: CartConverted) -> tuple[str, str]:
+    """The keys an event is remembered under: its hash and its (cart id, order id) pair."""
+    return f"hash:{event.hash}", f"cart:{event.cart_id.lower()}:order:{event.order_id}"
+
+
 def handle_cart_converted(payload: Any, deduper: Deduper) -> CartConverted:
-    """Validate, then mark duplicates by `hash` (a redelivery returns the same order id, `duplicate=True`)."""
+    """Validate, then mark duplicates by `hash` or by (cart id, order id) (`duplicate=True`, same order id)."""
     event = parse_cart_converted(payload)
-    if deduper.check_and_add(event.hash):
+    seen = [deduper.check_and_add(key) for key in dedupe_keys(event)]  # both keys are always recorded
+    if any(seen):
         return CartConverted(**{**event.to_dict(), "duplicate": True})
     return event
 

@@ -53,7 +53,7 @@ def test_function_calls_flat_results_and_status_codes(app_client: TestClient, an
     assert app_client.post("/functions/nope", json={}, headers=AUTH).status_code == 404
     alias = app_client.post("/functions/AddItemToCard", json={"cart_id": "00000000-0000-4000-8000-000000000000",
                                                               "product_id": 80}, headers=AUTH)
-    assert alias.status_code == 404 and alias.json()["title"] == "Cart not found"  # mission doc's spelling works
+    assert alias.status_code == 422 and alias.json()["title"] == "Cart not found"  # alias works; 404 on a referred cart is 422
     variant = app_client.post("/functions/CreateACart", json={"customer_id": answers_customer["id"], "product_id": 77},
                               headers=AUTH)
     assert variant.status_code == 422 and "variant_id" in variant.json()["errors"]

@@ -93,12 +93,13 @@ def test_non_object_is_400_and_duplicates_are_flagged() -> None:
     with pytest.raises(WebhookError) as err:
         parse_cart_converted([MISSION_PAYLOAD])
     assert err.value.status == 400
-    dedupe = LRUDeduper(max_size=2)
+    dedupe = LRUDeduper(max_size=4)  # two keys per event: hash and (cart id, order id)
     assert handle_cart_converted(MISSION_PAYLOAD, dedupe).duplicate is False
     assert handle_cart_converted(MISSION_PAYLOAD, dedupe).duplicate is True
-    for h in ("a" * 40, "b" * 40):
-        handle_cart_converted({**MISSION_PAYLOAD, "hash": h}, dedupe)
-    assert len(dedupe) == 2 and handle_cart_converted(MISSION_PAYLOAD, dedupe).duplicate is False  # evicted
+    for n, h in enumerate(("a" * 40, "b" * 40), start=1):
+        data = {**MISSION_PAYLOAD["data"], "orderId": MISSION_PAYLOAD["data"]["orderId"] + n}
+        assert handle_cart_converted({**MISSION_PAYLOAD, "hash": h, "data": data}, dedupe).duplicate is False
+    assert len(dedupe) == 4 and handle_cart_converted(MISSION_PAYLOAD, dedupe).duplicate is False  # evicted
 
 
 def test_register_hook_against_sandbox(answers_client: BigCommerceClient, commerce_sandbox: Any) -> None:

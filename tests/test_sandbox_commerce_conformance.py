@@ -232,5 +232,7 @@ def test_answers_client_traffic_is_spec_valid(commerce_sandbox: Any, answers_con
             if "is valid under each of" in str(exc.__cause__):
                 continue  # the spec's line-item oneOf overlaps: a {product_id, quantity, variant_id} item matches both
             problems.append((r.request.method, path[:80], "request", str(exc)[:300], str(exc.__cause__)[:300]))
+        if r.request.method == "GET" and path.startswith("/v2/orders?") and r.status_code == 204 and not r.content:
+            continue  # an empty V2 list is 204 with no body (reference notes, V2 orders); the spec lists only 200
         problems += [(r.request.method, path[:80], "response", *e) for e in schema_errors(api, r)]
     assert len(seen) >= 16 and problems == []

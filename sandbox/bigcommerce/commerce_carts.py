@@ -13,6 +13,7 @@ import secrets
 import uuid
 from typing import Any
 
+from sandbox.bigcommerce.commerce_catalog import VALUE_LIST_TYPES
 from sandbox.bigcommerce.commerce_state import CommerceState, conflict, includes, iso_offset, v3_error
 from sandbox.http import BadJSON, Request, Response, Router
 
@@ -36,19 +37,45 @@ def find_cart(state: CommerceState, cart_id: str) -> dict[str, Any] | None:
     return cart
 
 
+def _split_selections(product: dict[str, Any], item: dict[str, Any], index: int) -> tuple[set[Any], list[Any]]:
+    """(variant option selections as (option_id, value_id), modifier selections) of a line item."""
+    selections = item.get("option_selections")
+    if selections is None:
+        selections = []
+    field = f"line_items.{index}.option_selections"
+    if not isinstance(selections, list) or not all(isinstance(s, dict) for s in selections):
+        raise CartInputError(field, "option_selections must be a list of objects.")
+    option_ids = {o["id"] for o in product["_options"]}
+    modifiers = {m["id"]: m for m in product["_modifiers"]}
+    variant_part, chosen = set(), []
+    for s in selections:
+        oid, value = s.get("option_id"), s.get("option_value")
+        if oid in option_ids:
+            variant_part.add((oid, value))
+        elif oid in modifiers:
+            mod = modifiers[oid]
+            if mod["type"] in VALUE_LIST_TYPES and value not in {v["id"] for v in mod["option_values"]}:
+                raise CartInputError(field, f"{value!r} is not a value of modifier {oid}.")
+            chosen.append((mod, value))
+        else:
+            raise CartInputError(field, f"Option {oid!r} does not belong to product {product['id']}.")
+    missing = [m for m in product["_modifiers"] if m["required"] and m["id"] not in {c[0]["id"] for c in chosen}]
+    if missing:
+        names = ", ".join(f"{m['id']} ({m['display_name']})" for m in missing)
+        raise CartInputError(field, f"Required modifiers are missing: {names}.")
+    return variant_part, chosen
+
+
 def _resolve_variant(product: dict[str, Any], item: dict[str, Any], index: int) -> dict[str, Any]:
     variants = product["_variants"]
+    wanted, _ = _split_selections(product, item, index)
     if item.get("variant_id") is not None:
         for v in variants:
             if v["id"] == item["variant_id"]:
                 return v
         raise CartInputError(f"line_items.{index}.variant_id",
                              f"Variant {item['variant_id']} does not belong to product {product['id']}.")
-    selections = item.get("option_selections")
-    if selections:
-        if not isinstance(selections, list) or not all(isinstance(s, dict) for s in selections):
-            raise CartInputError(f"line_items.{index}.option_selections", "option_selections must be a list of objects.")
-        wanted = {(s.get("option_id"), s.get("option_value")) for s in selections}
+    if wanted:
         for v in variants:
             if {(ov["option_id"], ov["id"]) for ov in v["option_values"]} == wanted:
                 return v
@@ -74,6 +101,7 @@ def _line_item(state: CommerceState, item: Any, index: int) -> dict[str, Any]:
     if product is None or not product["is_visible"]:
         raise CartInputError(f"line_items.{index}.product_id", f"Product {pid} does not exist or is not purchasable.")
     variant = _resolve_variant(product, item, index)
+    _, modifiers = _split_selections(product, item, index)
     price = float(item["list_price"]) if isinstance(item.get("list_price"), int | float) else product["price"]
     return {"id": str(uuid.uuid4()), "product_id": pid, "variant_id": variant["id"], "quantity": qty,
             "name": item.get("name") or product["name"], "sku": variant["sku"], "list_price": price,
@@ -81,7 +109,16 @@ def _line_item(state: CommerceState, item: Any, index: int) -> dict[str, Any]:
             "url": product["custom_url"]["url"],
             "image_url": product["_images"][0]["url_standard"] if product["_images"] else "",
             "options": [{"name": ov["option_display_name"], "nameId": ov["option_id"], "value": ov["label"],
-                         "valueId": ov["id"]} for ov in variant["option_values"]]}
+                         "valueId": ov["id"]} for ov in variant["option_values"]]
+            + [{"name": m["display_name"], "nameId": m["id"], "value": _modifier_label(m, value),
+                "valueId": value if isinstance(value, int) else 0} for m, value in modifiers]}
+
+
+def _modifier_label(modifier: dict[str, Any], value: Any) -> str:
+    for v in modifier["option_values"]:
+        if v["id"] == value:
+            return str(v["label"])
+    return str(value)
 
 
 def add_line_items(state: CommerceState, cart: dict[str, Any], items: Any) -> None:

@@ -70,6 +70,27 @@ def _option_values(state: CommerceState, options: dict[str, list[str]], product_
     return out
 
 
+VALUE_LIST_TYPES = frozenset({"checkbox", "radio_buttons", "rectangles", "dropdown", "swatch", "product_list",
+                              "product_list_with_images"})
+
+
+def _modifiers(state: CommerceState, modifiers: list[dict[str, Any]], product_id: int) -> list[dict[str, Any]]:
+    """`[{"display_name", "type", "required", "values": [labels]}]` -> productModifier_Full objects."""
+    out = []
+    for sort, spec in enumerate(modifiers):
+        mtype = spec.get("type", "dropdown")
+        values = [{"id": state.next_id("option_value", 60), "option_id": 0, "label": label, "sort_order": vsort,
+                   "value_data": {"checked_value": vsort == 0} if mtype == "checkbox" else None,
+                   "is_default": False, "adjusters": {}} for vsort, label in enumerate(spec.get("values") or [])]
+        mid = state.next_id("option", 100)
+        for v in values:
+            v["option_id"] = mid
+        out.append({"id": mid, "product_id": product_id, "name": f"{spec['display_name']}{product_id}",
+                    "display_name": spec["display_name"], "type": mtype, "required": bool(spec.get("required")),
+                    "sort_order": sort, "config": {}, "option_values": values})
+    return out
+
+
 def _variants(state: CommerceState, product: dict[str, Any], options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     combos: list[list[tuple[dict[str, Any], dict[str, Any]]]] = [[]]
     for option in options:
@@ -94,8 +115,13 @@ def _variants(state: CommerceState, product: dict[str, Any], options: list[dict[
 
 def add_product(state: CommerceState, *, name: str, price: float, categories: list[int], sku: str = "",
                 description: str = "", options: dict[str, list[str]] | None = None, product_id: int | None = None,
-                type: str = "physical", inventory_level: int = 100, is_visible: bool = True) -> dict[str, Any]:
-    """Add a product (with a variant per option combination when `options` is given) and return it."""
+                type: str = "physical", inventory_level: int = 100, is_visible: bool = True,
+                modifiers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Add a product (with a variant per option combination when `options` is given) and return it.
+
+    `modifiers`: ``[{"display_name", "type", "required", "values": [labels]}]``; a required
+    modifier must be chosen in a cart's `option_selections`.
+    """
     with state.lock:
         pid = product_id if product_id is not None else state.next_id("product", 200)
         now = state.now() if product_id is None else SEED_EPOCH + pid * 3600
@@ -125,6 +151,7 @@ def add_product(state: CommerceState, *, name: str, price: float, categories: li
         if not opts:
             product["base_variant_id"] = variants[0]["id"]
         product["_options"] = opts
+        product["_modifiers"] = _modifiers(state, modifiers or [], pid)
         product["_variants"] = variants
         product["_images"] = [{"id": state.next_id("image", 300), "product_id": pid, "is_thumbnail": True,
                                "sort_order": 0, "description": "", "image_file": f"sample/{pid}.jpg",
@@ -175,7 +202,7 @@ def render_product(product: dict[str, Any], include: set[str]) -> dict[str, Any]
     if "primary_image" in include:
         out["primary_image"] = copy.deepcopy(product["_images"][0]) if product["_images"] else None
     if "modifiers" in include:
-        out["modifiers"] = []
+        out["modifiers"] = copy.deepcopy(product["_modifiers"])
     return out
 
 

@@ -2,6 +2,8 @@
 
 The checkout id is the cart id. Errors: 404 in the checkout `{errors: [...]}` shape, 409 on a
 version mismatch, 422 for missing data. Creating an order leaves it Incomplete (status 0).
+A second POST of a billing address replaces it, or is refused when
+``state.billing_post_existing == "refuse"`` (the spec does not say which); PUT always updates.
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ def set_billing(state: CommerceState, req: Request) -> Response:
         address_id = req.path_params.get("address_id")
         if address_id is not None and (not cart["billing_address"] or cart["billing_address"]["id"] != address_id):
             return _not_found("Billing address")
+        if address_id is None and cart["billing_address"] and state.billing_post_existing == "refuse":
+            return _unprocessable("billing_address", "The checkout already has a billing address; update it with PUT")
         keep = address_id or (cart["billing_address"] or {}).get("id")
         try:
             cart["billing_address"] = _address(state, body, "billing_address", address_id=keep)

@@ -74,6 +74,8 @@ class CommerceState:
     # destination URL -> URL actually POSTed to (lets tests receive hooks on plain http ports)
     destination_overrides: dict[str, str] = field(default_factory=dict)
     client_id: str = "sandbox-client"
+    # POST billing-address on a checkout that has one: "replace" it, or "refuse" (422); the spec is silent
+    billing_post_existing: str = "replace"
     _ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, kind: str, start: int = 1) -> int:

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sandbox.bigcommerce import customers as customers_routes
+from sandbox.bigcommerce import scopes
 from sandbox.bigcommerce.clock import Clock
 from sandbox.bigcommerce.errors import UNAUTHORIZED_TITLE, error_for, fault_error, v2_error, v3_error
 from sandbox.bigcommerce.quota import DEFAULT_WINDOW_S, Quota
@@ -82,6 +83,7 @@ class BigCommerceSandbox:
         self.store = CustomerStore()
         self.quota = Quota(*(quota if quota is not None else (None, DEFAULT_WINDOW_S)))
         self.on_request: Callable[[Request], None] | None = None
+        self.scoped_tokens: dict[str, frozenset[str]] = {}  # extra tokens -> their OAuth scopes (403 without)
         self._rng = random.Random(seed)
         self.router = Router()
         customers_routes.install(self, self.router)
@@ -254,10 +256,13 @@ class BigCommerceSandbox:
             return error_for(req.path, 404, "The requested resource was not found." if "/v2/" in req.path
                              else "Store not found")
         token = req.header("X-Auth-Token")
-        if token != self._access_token:
+        if token != self._access_token and token not in self.scoped_tokens:
             if "/v2/" in req.path:
                 return v2_error(401, "You have not been authorized to access this resource. Check the X-Auth-Token.")
             return v3_error(401, UNAUTHORIZED_TITLE)
+        if token != self._access_token and not scopes.allowed(req.method, m.group(2) or "",
+                                                             self.scoped_tokens.get(token or "", frozenset())):
+            return error_for(req.path, 403, scopes.MISSING_SCOPE_TITLE)
         accept = (req.header("Accept") or "").lower()
         if accept and not any(t in accept for t in ("json", "*/*", "application/*")):
             return error_for(req.path, 406, "Not Acceptable: this API only produces application/json")
