@@ -1,7 +1,10 @@
-"""``python -m sandbox ...``: the same as ``bc2people sandbox ...``."""
+"""``python -m sandbox ...``: the same as ``bc2people sandbox ...``, without the job installed."""
 
+import argparse
 import sys
 
-from pipelines.cli import main
+from sandbox.cli import register, run
 
-sys.exit(main(["sandbox", *sys.argv[1:]]))
+parser = argparse.ArgumentParser(prog="python -m sandbox")
+register(parser.add_subparsers(dest="command", required=True))
+sys.exit(run(parser.parse_args(["sandbox", *sys.argv[1:]])))

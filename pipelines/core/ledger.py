@@ -1,6 +1,6 @@
 """The sync ledger: one state row per (target, key), an outcome row per attempt, a row per run.
 
-Tables, in the dataset the caller names (the job uses ``people_sync``):
+Tables, in the dataset the caller names:
 
 ``sync_state`` — one row per (target, key): what was last mapped for it and what the
   destination last accepted. ``entity_id`` is the staged record it comes from; ``payload_hash``

@@ -38,7 +38,7 @@ class StagedEntity:
     """Where the records of one entity are staged and how to read them back."""
 
     table: str  # "dataset.table"
-    read: Callable[[Any, list[int]], Iterator[dict[str, Any]]]  # (connection, ids) -> records in id order
+    read: Callable[[Any, list[int]], Iterator[dict[str, Any]]]  # (connection, ids) -> the records, sorted by id
     id_column: str = "id"
     version_column: str = "_dlt_load_id"  # changes whenever the staged row changes
     deleted_column: str = "_deleted_at"  # set when the source no longer has the record
