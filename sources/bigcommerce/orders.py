@@ -9,6 +9,11 @@ or a ``204``, ends a slice. The window (or a slice of it) goes out as
 slices and runs overlap and the merge on ``id`` (plus the run's own de-duplication) removes
 the rows read twice.
 
+Archived orders. The list leaves archived orders out unless ``is_deleted=true`` asks for them
+(and then lists only them), so each window is read twice: active orders, then archived ones
+(usually one request answered ``204``). Archiving an order changes it, so it moves into the
+next window either way.
+
 Slicing. A window whose first page is full is counted once (``GET /v2/orders/count`` with
 the same filters) to learn how many workers can share it; `reader.WindowReader` then cuts
 it into time slices. A slice is counted only while idle workers could read its cuts.
@@ -94,20 +99,29 @@ def validate_count(body: Any) -> None:
 class OrderPages:
     """Keyset pages of one store's orders for a slice of ``date_modified`` (a `reader.PageSource`)."""
 
-    def __init__(self, client: BigCommerceClient, *, limit: int = PAGE_LIMIT, stats: OrderStats | None = None):
+    def __init__(
+        self, client: BigCommerceClient, *, archived: bool = False, limit: int = PAGE_LIMIT,
+        stats: OrderStats | None = None,
+    ):
         self.client = client
+        self.archived = archived
         self.limit = limit
         self.stats = stats
         self.path = client.store_path(ORDERS_PATH)
         self.count_path = client.store_path(ORDERS_COUNT_PATH)
+
+    def _filters(self, piece: Slice | None) -> dict[str, Any]:
+        params = window_params(piece) if piece is not None else {}
+        if self.archived:
+            params["is_deleted"] = "true"
+        return params
 
     def fetch(self, piece: Slice | None, *, sort: bool = False, min_id: int | None = None) -> Page:
         """The page of ids from ``min_id`` on (the first page without it); ``sort`` is always id."""
         params: dict[str, Any] = {"sort": ORDER_SORT, "page": 1, "limit": self.limit}
         if min_id is not None:
             params["min_id"] = min_id
-        if piece is not None:
-            params.update(window_params(piece))
+        params.update(self._filters(piece))
         body = self.client.get_json(self.path, params, validate=validate_rows, empty_ok=True)
         return Page(rows=body or [])
 
@@ -133,7 +147,7 @@ class OrderPages:
         if len(first.rows) < self.limit:
             first.total = len(first.rows)
             return 1
-        body = self.client.get_json(self.count_path, window_params(piece), validate=validate_count)
+        body = self.client.get_json(self.count_path, self._filters(piece), validate=validate_count)
         if self.stats is not None:
             self.stats.count_requests += 1
         first.total = int(body["count"])
@@ -175,12 +189,14 @@ def orders_resource(
         )
         stats.window_start = format_ts(window.start) if window.start is not None else None
         stats.window_end = format_ts(window.end)
-        reader = WindowReader(OrderPages(client, stats=stats), window, workers=max_workers, split_pages=split_pages)
+        readers = [
+            WindowReader(OrderPages(client, archived=archived, stats=stats), window, workers=max_workers,
+                         split_pages=split_pages)
+            for archived in (False, True)
+        ]
         seen: set[int] = set()
         try:
-            for rows in reader:
-                if stats.total is None:
-                    stats.total = reader.total
+            for rows in _chain(readers, stats):
                 fresh = []
                 for row in rows:
                     if row["id"] in seen:
@@ -193,11 +209,22 @@ def orders_resource(
                     yield fresh
         finally:
             stats.took_requests(client)
-            stats.splits = reader.splits
+            stats.splits = sum(r.splits for r in readers)
         # Reached only when every page was read: dlt persists this with the extracted data.
         state[ORDER_CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
 
     return orders
+
+
+def _chain(readers: list[WindowReader], stats: OrderStats) -> Iterator[list[dict[str, Any]]]:
+    """The pages of each reader in turn; ``stats.total`` adds up their first-page totals."""
+    known = 0
+    for reader in readers:
+        for rows in reader:
+            if reader.total is not None:
+                stats.total = known + reader.total
+            yield rows
+        known += reader.total or 0
 
 
 def order_products_resource(client: BigCommerceClient, *, max_workers: int, stats: OrderStats) -> Any:
