@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from sandbox.bigcommerce.commerce_order_index import OrderIndex
 from sandbox.http import Request, Response
 
 STATUS_DOC = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
@@ -66,7 +67,8 @@ class CommerceState:
     trees: dict[int, dict[str, Any]] = field(default_factory=dict)
     products: dict[int, dict[str, Any]] = field(default_factory=dict)
     carts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)  # lean records, see sandbox.order_records
+    order_index: OrderIndex = field(default_factory=OrderIndex)  # kept in step with `orders`
     hooks: dict[int, dict[str, Any]] = field(default_factory=dict)
     redirect_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhook_payloads: list[dict[str, Any]] = field(default_factory=list)

@@ -1,13 +1,18 @@
-"""BigCommerce customers as a dlt source, read incrementally, loss-free and within the quota.
+"""BigCommerce customers and orders as a dlt source, read incrementally, loss-free and within the quota.
 
 Configuration (dlt): ``SOURCES__BIGCOMMERCE__STORE_HASH``, ``SOURCES__BIGCOMMERCE__ACCESS_TOKEN``
 (secret), ``SOURCES__BIGCOMMERCE__API_BASE_URL`` (default https://api.bigcommerce.com), or
 the same keys under ``[sources.bigcommerce]`` in ``.dlt/config.toml`` / ``.dlt/secrets.toml``.
 
-Each run reads the fixed window ``[last window end - lookback, store clock - lag]`` of
-``date_modified`` (see `windows`), with every sub-resource included, and commits the
-window end as the next cursor in the resource state, which dlt persists only when the
-extraction succeeded and loads together with the data.
+Each resource reads the fixed window ``[last window end - lookback, store clock - lag]`` of
+``date_modified`` (see `windows`) and commits the window end as the next cursor in its own
+resource state, which dlt persists only when the extraction succeeded and loads together
+with the data. All resources of a run share one client and one quota budget.
+
+Resources: ``customers`` (V3, every sub-resource included), ``orders`` (V2, keyset pages,
+see `orders`; ``orders=False`` or ``SOURCES__BIGCOMMERCE__ORDERS=false`` leaves them out) and
+``order_products`` (the products of the orders read in the run; off unless
+``order_products=True`` / ``SOURCES__BIGCOMMERCE__ORDER_PRODUCTS=true``).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from .helpers import (
     BigCommerceConfigError,
     BigCommerceError,
     ExtractStats,
-    MalformedResponse,
     format_ts,
     missing_setting_message,
 )
+from .order_rows import OrderStats
+from .orders import order_products_resource, orders_resource
 from .reader import CustomerPages, WindowReader
 from .settings import (
     CURSOR_STATE_KEY,
@@ -44,8 +50,8 @@ from .settings import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_SPLIT_PAGES,
     DELETED_AT_COLUMN,
-    TIME_PATH,
 )
+from .store_clock import store_time
 from .windows import plan_window
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "BigCommerceConfigError",
     "BigCommerceError",
     "ExtractStats",
+    "OrderStats",
     "QuotaBudget",
     "bigcommerce",
     "bigcommerce_source",
@@ -83,11 +90,16 @@ def bigcommerce(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     stats: ExtractStats | None = None,
-) -> DltResource:
-    """The BigCommerce source: one ``customers`` resource, merged on ``id``.
+    orders: bool = True,
+    order_products: bool = False,
+    order_stats: OrderStats | None = None,
+) -> list[DltResource]:
+    """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
-    ``full_refresh`` re-reads every customer ignoring the cursor (rows are still merged);
-    ``stats`` (optional) is filled with pages, records, requests and the window read.
+    ``full_refresh`` re-reads every customer and order ignoring the cursors (rows are still
+    merged); ``stats`` / ``order_stats`` (optional) are filled with pages, records, each
+    resource's share of the requests, the window read and (orders) the oddities seen.
+    ``order_products`` needs ``orders``.
     """
     client = make_client(
         store_hash,
@@ -101,15 +113,26 @@ def bigcommerce(
         read_timeout=read_timeout,
         pool_size=max(1, max_workers),
     )
-    return customers_resource(
-        client,
-        lookback_seconds=lookback_seconds,
-        lag_seconds=lag_seconds,
-        full_refresh=full_refresh,
-        max_workers=max_workers,
-        split_pages=split_pages,
-        stats=stats if stats is not None else ExtractStats(),
-    )
+    window: dict[str, Any] = {"lookback_seconds": lookback_seconds, "lag_seconds": lag_seconds, "full_refresh": full_refresh}
+    resources = [
+        customers_resource(
+            client.scoped(),
+            **window,
+            max_workers=max_workers,
+            split_pages=split_pages,
+            stats=stats if stats is not None else ExtractStats(),
+        )
+    ]
+    if orders:
+        ostats = order_stats if order_stats is not None else OrderStats()
+        orders_res = orders_resource(
+            client.scoped(), **window, max_workers=max_workers, split_pages=split_pages, stats=ostats
+        )
+        resources.append(orders_res)
+        if order_products:
+            products = order_products_resource(client.scoped(), max_workers=max_workers, stats=ostats)
+            resources.append(orders_res | products)
+    return resources
 
 
 def customers_resource(
@@ -148,10 +171,7 @@ def customers_resource(
                 if rows:
                     yield rows
         finally:
-            stats.requests = client.requests
-            stats.retries = client.retries
-            stats.rate_limited = client.budget.rate_limited
-            stats.quota_wait_s = client.budget.waited_s
+            stats.took_requests(client)
             stats.splits = reader.splits
         # Reached only when every page was read: dlt persists this with the extracted data.
         state[CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
@@ -180,17 +200,6 @@ def make_client(
             f"SOURCES__BIGCOMMERCE__API_BASE_URL must be an http(s) URL such as {DEFAULT_API_BASE_URL}"
         )
     return BigCommerceClient(api_base_url, store_hash.strip(), access_token.strip(), **options)
-
-
-def store_time(client: BigCommerceClient) -> int:
-    """The store's clock (``GET /v2/time``), Unix seconds."""
-
-    def validate(body: Any) -> None:
-        t = body.get("time") if isinstance(body, dict) else None
-        if not isinstance(t, int) or isinstance(t, bool) or t <= 0:
-            raise MalformedResponse("expected {\"time\": <unix seconds>}")
-
-    return int(client.get_json(client.store_path(TIME_PATH), validate=validate)["time"])
 
 
 def bigcommerce_source(**overrides: Any) -> Any:

@@ -14,6 +14,7 @@ exponential backoff and full jitter; 401/403 stop at once with a configuration e
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import threading
@@ -211,6 +212,17 @@ class BigCommerceClient:
         self._count_lock = threading.Lock()
         self.requests = 0  # HTTP attempts sent (retries included)
         self.retries = 0
+        self.rate_limited = 0  # 429s with quota headers met by this client's requests
+        self.quota_wait_s = 0.0  # time this client's requests waited for the quota budget
+
+    def scoped(self) -> BigCommerceClient:
+        """This client (settings, connections, quota budget) with its own request counters:
+        how each resource of a run tells its share of the requests."""
+        twin = copy.copy(self)
+        twin._count_lock = threading.Lock()
+        twin.requests = twin.retries = twin.rate_limited = 0
+        twin.quota_wait_s = 0.0
+        return twin
 
     def __repr__(self) -> str:
         return f"BigCommerceClient(base_url={self.base_url!r}, store_hash={self.store_hash!r})"
@@ -248,8 +260,11 @@ class BigCommerceClient:
         params: Mapping[str, Any] | None = None,
         *,
         validate: Callable[[Any], None] | None = None,
+        empty_ok: bool = False,
     ) -> Any:
         """GET ``path`` and return the decoded JSON body.
+
+        ``empty_ok``: a ``204 No Content`` (how V2 lists say "no more rows") returns None.
 
         ``validate`` may raise `MalformedResponse` for a body of the wrong shape; such bodies
         are retried like truncated ones. Raises `BigCommerceAuthError` on 401/403 and
@@ -260,9 +275,11 @@ class BigCommerceClient:
         rate_waits = 0
         last_reason = "no attempt made"
         while True:
+            started = time.monotonic()
             self.budget.acquire()
             with self._count_lock:
                 self.requests += 1
+                self.quota_wait_s += time.monotonic() - started
             try:
                 resp = self._session().get(self.base_url + path, params=params, timeout=self.timeout)
                 body = resp.content  # reads the whole body: truncation surfaces here
@@ -280,6 +297,8 @@ class BigCommerceClient:
                 raise BigCommerceAuthError(auth_error_message(status, url), url=url, status=status)
             if status == 429:
                 if _quota_reading(resp.headers) is not None:
+                    with self._count_lock:
+                        self.rate_limited += 1
                     rate_waits += 1
                     last_reason = "429 Too Many Requests (quota spent)"
                     if rate_waits > self.max_rate_limit_waits:
@@ -303,6 +322,8 @@ class BigCommerceClient:
                 raise BigCommerceError(
                     f"BigCommerce answered HTTP {status} for GET {url}: {detail}", url=url, status=status
                 )
+            if status == 204 and empty_ok:
+                return None
             try:
                 data = _decode(body)
                 if validate is not None:
@@ -366,9 +387,10 @@ def _error_title(body: bytes) -> str:
         if isinstance(data.get("errors"), list) and data["errors"] and isinstance(data["errors"][0], dict):
             data = data["errors"][0]
         parts = [str(data.get(k)) for k in ("title", "message", "detail") if data.get(k)]
-        errors = data.get("errors")
-        if isinstance(errors, dict) and errors:
-            parts.append("; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5]))
+        for key in ("errors", "details"):  # V3 `errors`, V2 `details` (e.g. {"invalid_reason": ...})
+            extra = data.get(key)
+            if isinstance(extra, dict) and extra:
+                parts.append("; ".join(f"{k}: {v}" for k, v in list(extra.items())[:5]))
         if parts:
             return " - ".join(parts)[:500]
     return str(data)[:200]

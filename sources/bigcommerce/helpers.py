@@ -53,6 +53,12 @@ def auth_error_message(status: int, url: str) -> str:
             f"BigCommerce refused the credentials (401) for GET {url}: check {ENV_ACCESS_TOKEN} "
             f"(and {ENV_STORE_HASH}); the token may be wrong, revoked or for another store"
         )
+    if "/v2/orders" in url:
+        return (
+            f"BigCommerce denied access (403) for GET {url}: the API token lacks the Orders "
+            f"read-only OAuth scope (store_v2_orders_read_only); grant it to the API account "
+            f"behind {ENV_ACCESS_TOKEN}, or stage no orders (SOURCES__BIGCOMMERCE__ORDERS=false)"
+        )
     return (
         f"BigCommerce denied access (403) for GET {url}: the API token lacks the Customers "
         f"read-only OAuth scope (store_v2_customers_read_only); grant it to the API account "
@@ -83,6 +89,8 @@ class ExtractStats:
     ``{"phase": "extract", "pages": n, "records": n, "total": n_or_None}``.
     """
 
+    phase = "extract"  # the ``phase`` reported to ``progress``
+
     def __init__(self, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.progress = progress
         self.pages = 0
@@ -102,10 +110,17 @@ class ExtractStats:
         self.pages += 1
         self.records += rows
         if self.progress is not None:
-            self.progress({"phase": "extract", "pages": self.pages, "records": self.records, "total": self.total})
+            self.progress({"phase": self.phase, "pages": self.pages, "records": self.records, "total": self.total})
+
+    def took_requests(self, client: Any) -> None:
+        """Copy a (scoped) client's request counters: this resource's share of the run."""
+        self.requests = client.requests
+        self.retries = client.retries
+        self.rate_limited = client.rate_limited
+        self.quota_wait_s = client.quota_wait_s
 
     def __repr__(self) -> str:
         return (
-            f"ExtractStats(pages={self.pages}, records={self.records}, requests={self.requests}, "
+            f"{type(self).__name__}(pages={self.pages}, records={self.records}, requests={self.requests}, "
             f"window={self.window_start}..{self.window_end})"
         )

@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .client import BigCommerceClient
 from .helpers import BigCommerceError, MalformedResponse, parse_ts
@@ -89,6 +89,22 @@ def _to_page(body: dict[str, Any]) -> Page:
     )
 
 
+class PageSource(Protocol):
+    """What `WindowReader` needs of a collection: its first page of a slice, a walk over the
+    rest, the slice's size in pages (None: unknown) and where its rows start in time."""
+
+    client: BigCommerceClient
+    limit: int
+
+    def fetch(self, piece: Slice | None, *, sort: bool = False) -> Page: ...
+
+    def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool) -> Iterator[list[dict[str, Any]]]: ...
+
+    def page_count(self, piece: Slice, first: Page) -> int | None: ...
+
+    def lowest_seen(self, rows: list[dict[str, Any]]) -> int | None: ...
+
+
 class CustomerPages:
     """Fetches pages of one store's customers for a slice of ``date_modified``."""
 
@@ -113,6 +129,16 @@ class CustomerPages:
         params = self._params(piece, sort=CUSTOMER_SORT if sort else None, page=page, after=after)
         body = self.client.get_json(self.path, params, validate=validate_page)
         return _to_page(body)
+
+    def page_count(self, piece: Slice, first: Page) -> int | None:
+        """The slice's pages per its first page's pagination (free: no request)."""
+        if first.total_pages is not None:
+            return first.total_pages
+        return math.ceil(first.total / self.limit) if first.total is not None else None
+
+    def lowest_seen(self, rows: list[dict[str, Any]]) -> int | None:
+        """The earliest ``date_modified`` of a page (places slice cuts)."""
+        return lowest_date_modified(rows)
 
     def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool) -> Iterator[list[dict[str, Any]]]:
         """All rows of a slice whose first page is ``first`` (a list per page).
@@ -213,15 +239,16 @@ _DONE = object()
 
 
 class WindowReader:
-    """Reads every customer of a window, cutting big windows into slices read in parallel.
+    """Reads every row of a window, cutting big windows into slices read in parallel.
 
     Iterating yields one list of rows per page. All threads share the client's quota
-    budget. A slice whose first page says it holds more than ``split_pages`` pages is cut
-    into equal-duration slices (that first page is dropped, not double-counted) while
-    there are idle workers to read them; otherwise it is walked page by page.
+    budget. A slice that holds more than ``split_pages`` pages (per ``pages.page_count``,
+    asked only while a cut could be read by idle workers) is cut into equal-duration
+    slices (its first page is dropped, not double-counted); otherwise it is walked page by
+    page. ``pages`` is any `PageSource` (customers, orders).
     """
 
-    def __init__(self, pages: CustomerPages, window: Slice, *, workers: int = 1, split_pages: int = 4) -> None:
+    def __init__(self, pages: PageSource, window: Slice, *, workers: int = 1, split_pages: int = 4) -> None:
         self.pages = pages
         self.window = window
         self.workers = max(1, workers)
@@ -333,15 +360,13 @@ class WindowReader:
 
     def _read(self, task: _Task) -> Iterator[list[dict[str, Any]]]:
         first = self.pages.fetch(task.piece, sort=task.top)
+        limit = 2 * self.workers if task.top else self._idle() + 1
+        pages = self.pages.page_count(task.piece, first) if limit > 1 else None
         if task.top:
             self.total = first.total
-        pages = first.total_pages
-        if pages is None and first.total is not None:
-            pages = math.ceil(first.total / self.pages.limit)
         if pages is not None and pages > self.split_pages:
             want = math.ceil(pages / self.split_pages)
-            limit = 2 * self.workers if task.top else self._idle() + 1
-            parts = split_slice(task.piece, min(want, limit), lowest_seen=lowest_date_modified(first.rows))
+            parts = split_slice(task.piece, min(want, limit), lowest_seen=self.pages.lowest_seen(first.rows))
             if len(parts) > 1:
                 with self._cond:
                     self.splits += 1

@@ -66,3 +66,44 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "channel_ids": "json",
 }
 DELETED_AT_COLUMN = "_deleted_at"
+
+# -- orders (V2) -----------------------------------------------------------------------------
+ORDERS_PATH = "/stores/{store_hash}/v2/orders"
+ORDERS_COUNT_PATH = "/stores/{store_hash}/v2/orders/count"
+ORDER_PRODUCTS_PATH = "/stores/{store_hash}/v2/orders/{order_id}/products"
+ORDER_SORT = "id:asc"  # keyset paging: min_id = last id seen + 1, always page 1
+ORDER_CURSOR_STATE_KEY = "last_window_end"  # in the orders resource's own state
+# Window and slice bounds are sent widened by this many seconds on each side: whether the
+# V2 date filters are inclusive is undocumented, so neighbouring slices and runs overlap.
+ORDER_BOUND_OVERLAP_SECONDS = 1
+ORDER_STATUS_IDS = range(0, 15)  # the documented statuses 0..14
+
+# Money stays the API's decimal strings ("123.4500"): SQL casts with TRY_CAST.
+ORDER_MONEY_FIELDS: tuple[str, ...] = (
+    "subtotal_ex_tax", "subtotal_inc_tax", "subtotal_tax",
+    "base_shipping_cost", "shipping_cost_ex_tax", "shipping_cost_inc_tax", "shipping_cost_tax",
+    "base_handling_cost", "handling_cost_ex_tax", "handling_cost_inc_tax", "handling_cost_tax",
+    "base_wrapping_cost", "wrapping_cost_ex_tax", "wrapping_cost_inc_tax", "wrapping_cost_tax",
+    "total_ex_tax", "total_inc_tax", "total_tax", "refunded_amount", "store_credit_amount",
+    "gift_certificate_amount", "discount_amount", "coupon_discount",
+)
+ORDER_TOTAL_FIELDS: tuple[str, ...] = ("total_ex_tax", "total_inc_tax", "subtotal_ex_tax", "subtotal_inc_tax")
+ORDER_DATE_FIELDS: tuple[str, ...] = ("date_created", "date_modified", "date_shipped")
+ORDER_CURRENCY_FIELDS: tuple[str, ...] = ("currency_code", "default_currency_code", "store_default_currency_code")
+
+ORDER_COLUMNS: dict[str, str] = {
+    "id": "bigint",
+    "customer_id": "bigint",
+    "status_id": "bigint",
+    "items_total": "bigint",
+    "is_deleted": "bool",
+    **{name: "timestamp" for name in ORDER_DATE_FIELDS},
+    **{name: "text" for name in ORDER_MONEY_FIELDS},
+    **{name: "text" for name in ORDER_CURRENCY_FIELDS},
+    "currency_exchange_rate": "text",
+    "store_default_to_transactional_exchange_rate": "text",
+    "billing_address": "json",
+    "products": "json",
+    "shipping_addresses": "json",
+    "coupons": "json",
+}
