@@ -36,7 +36,8 @@ def only_error(text: str) -> Issue:
 def test_default_mapping_loads_with_its_declared_parts(default_mapping: Mapping) -> None:
     m = default_mapping
     assert m.version == 1
-    assert m.sha256 == hashlib.sha256(DEFAULT_MAPPING_PATH.read_bytes()).hexdigest()
+    sql = DEFAULT_MAPPING_PATH.with_name("customer_traits.sql").read_bytes()  # the traits SQL is part of it
+    assert m.sha256 == hashlib.sha256(DEFAULT_MAPPING_PATH.read_bytes() + b"\0traits\0" + sql).hexdigest()
     assert m.path == str(DEFAULT_MAPPING_PATH)
     assert m.custom_attributes["bc_customer_group_id"] == "INTEGER"
     assert m.custom_attributes["bc_store_credit"] == "DECIMAL"

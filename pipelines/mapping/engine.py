@@ -20,6 +20,7 @@ from .people_rules import (
     CUSTOM_PREFIX,
     PAYLOAD_ORDER,
 )
+from .traits import TraitsSpec
 from .transforms import (
     Transform,
     TransformFailure,
@@ -220,6 +221,7 @@ class Mapping:
     plans: list[FieldPlan]
     on_deleted: dict[str, Any]
     phone_region: str | None = None
+    traits: TraitsSpec | None = None  # the per-customer traits SQL, read as $.traits.<column>
     custom_attributes: dict[str, str] = field(init=False)
     fixed_tags: list[str] = field(init=False)
     _steps: tuple[Any, ...] = field(init=False, repr=False)

@@ -33,12 +33,14 @@ from .people_rules import (
     CUSTOM_VALUE_MAX,
     TARGETS,
 )
+from .traits import DEFAULT_KEY, TraitsSpec, check_traits
 from .transforms import ArgError, Transform, TransformContext, TransformFailure, build_transform
 
 Pos = tuple[int, int]
 PathKey = tuple[Any, ...]
 
-TOP_KEYS = {"version", "description", "defaults", "on_deleted", "fields"}
+TOP_KEYS = {"version", "description", "defaults", "on_deleted", "traits", "fields"}
+TRAITS_KEYS = {"sql", "key"}
 FIELD_KEYS = {"to", "from", "template", "value", "take", "default", "transforms", "when",
               "on_invalid", "on_empty", "type", "primary", "note"}
 SUPPORTED_VERSIONS = (1,)
@@ -378,6 +380,48 @@ def _on_deleted(doc: _Doc, raw: Any) -> dict[str, Any]:
     return {"action": "none", "tag": None}
 
 
+def _traits(doc: _Doc, raw: Any) -> tuple[TraitsSpec | None, bytes]:
+    """The `traits:` section: the SQL file (relative to the mapping file) read and checked."""
+    hint = "traits: {sql: customer_traits.sql, key: customer_id}"
+    path: PathKey = ("traits",)
+    if raw is None:
+        return None, b""
+    if not isinstance(raw, dict):
+        doc.add(path, "traits", "traits must be a mapping", hint)
+        return None, b""
+    for key in raw:
+        if key not in TRAITS_KEYS:
+            doc.add((*path, key, "__key__"), f"traits.{key}", f"unknown option {key!r}", "options: key, sql")
+    key = raw.get("key", DEFAULT_KEY)
+    if not isinstance(key, str) or not key.strip():
+        doc.add((*path, "key"), "traits.key", f"key must be a column name, not {key!r}", "e.g. key: customer_id")
+        key = None
+    sql = raw.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        doc.add((*path, "sql") if "sql" in raw else path, "traits.sql",
+                "missing `sql:` (the traits SQL file)" if sql is None else f"sql must be a file name, not {sql!r}", hint)
+        return None, b""
+    sql_path = Path(doc.file).parent / sql
+    try:
+        data = sql_path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        doc.add((*path, "sql"), "traits.sql", f"cannot read {sql_path}: {exc.strerror or exc}",
+                "the path is relative to the mapping file")
+        return None, b""
+    except UnicodeDecodeError as exc:
+        doc.add((*path, "sql"), "traits.sql", f"{sql_path} is not UTF-8 text: {exc.reason}", "save it as UTF-8")
+        return None, b""
+    if key is None:
+        return None, b""
+    spec = TraitsSpec(str(sql_path), text, key, hashlib.sha256(data).hexdigest())
+    try:
+        check_traits(spec)
+    except MappingError as exc:
+        doc.issues.extend(exc.issues)
+    return spec, data
+
+
 def load_mapping(path: str | Path) -> Mapping:
     """Read, validate and compile a mapping file; MappingError lists every problem found."""
     file = str(path)
@@ -432,6 +476,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
             doc.add(("defaults", "phone_region"), "defaults.phone_region", "must be a region code", "e.g. US")
             phone_region = None
     on_deleted = _on_deleted(doc, raw.get("on_deleted"))
+    traits, traits_sql = _traits(doc, raw.get("traits"))
 
     fields = raw.get("fields")
     plans: list[FieldPlan] = []
@@ -465,14 +510,18 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         doc.add(("fields",), "externalId", "no field maps externalId",
                 "every person needs one, e.g. `- to: externalId` / `  template: 'bc-{store_hash}-{$.id}'`")
     if doc.issues:
-        raise MappingError(sorted(doc.issues, key=lambda i: (i.line, i.column)))
+        raise MappingError(sorted(doc.issues, key=lambda i: (i.file != file, i.line, i.column)))
+    digest = hashlib.sha256(data)
+    if traits is not None:  # editing the traits SQL is a change of the mapping
+        digest.update(b"\0traits\0" + traits_sql)
     return Mapping(
         path=file,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest.hexdigest(),
         version=int(version),  # type: ignore[arg-type]
         plans=plans,
         on_deleted=on_deleted,
         phone_region=phone_region,
+        traits=traits,
     )
 
 
