@@ -386,7 +386,9 @@ def _cell(value: Any) -> str:
 
 SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("BigCommerce", (("extracted", "extracted this run"), ("deleted_in_store", "deleted in store"),
-                     ("staged", "staged in total"))),
+                     ("staged", "staged in total"), ("orders_extracted", "orders extracted this run"),
+                     ("orders_staged", "orders staged in total"), ("orders_odd", "orders with oddities"),
+                     ("guest_orders_unattributed", "guest orders unattributed"))),
     ("Mapping", (("mapped", "mapped"), ("rejected_by_mapping", "rejected by mapping"))),
     ("People", (("unchanged", "unchanged (not sent)"), ("sent", "sent"), ("created", "created"),
                 ("updated", "updated"), ("not_modified", "not modified"),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.core import (
@@ -86,12 +86,12 @@ def _read_customers(con: Any, ids: list[int]) -> Iterator[dict[str, Any]]:
 
 def traits_of(con: Any, mapping: Mapping, as_of: datetime | None) -> Derived | None:
     """Compute the mapping's traits for every customer (None when it declares none)."""
-    spec = getattr(mapping, "traits", None)  # TEMP until the traits section lands
+    spec = mapping.traits
     if spec is None:
         return None
     from pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
 
-    compute_traits(con, spec, as_of=as_of)
+    compute_traits(con, spec, as_of=as_of or datetime.now(UTC))
     return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
 
 

@@ -1,6 +1,7 @@
-"""The staging step: BigCommerce customers into DuckDB (dataset ``bigcommerce``), and back out.
+"""The staging step: BigCommerce customers and orders into DuckDB (dataset ``bigcommerce``), and back out.
 
-`stage_customers` runs the dlt pipeline ``bc2people_staging`` (merge on ``id``, nested
+`stage_customers` runs the dlt pipeline ``bc2people_staging`` (customers, orders and, when
+configured, order_products; each merged on ``id``, nested
 values as JSON columns, parquet loader files) with its working state beside the DuckDB file
 (`pipelines.paths.pipelines_dir_for`). `iter_staged_customers` reads the staged rows back in
 the exact shape the API returned them. `sweep_deletions` marks staged customers the store no
@@ -51,6 +52,10 @@ class StageResult:
     rate_limited: int = 0
     quota_wait_s: float = 0.0
     undeleted: int = 0
+    orders_extracted: int = 0
+    orders_odd: int = 0  # orders staged with an oddity (bad date or total, unknown status or currency, ...)
+    guest_orders: int = 0
+    order_oddities: dict[str, int] | None = None
 
 
 def make_pipeline(duckdb_path: str | Path) -> Any:
@@ -85,10 +90,11 @@ def stage_customers(
     """
     import dlt
 
-    from sources.bigcommerce import ExtractStats, bigcommerce_source
+    from sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
 
     stats = ExtractStats(progress)
-    source = bigcommerce_source(full_refresh=full_refresh, stats=stats, **source_overrides)
+    order_stats = OrderStats(progress)
+    source = bigcommerce_source(full_refresh=full_refresh, stats=stats, order_stats=order_stats, **source_overrides)
     pipeline = make_pipeline(duckdb_path)
     user_set = dlt.config.get(_NO_COMPRESSION_KEY) is not None
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
@@ -100,13 +106,17 @@ def stage_customers(
     result = StageResult(
         extracted=stats.records,
         pages=stats.pages,
-        requests=stats.requests,
+        requests=stats.requests + order_stats.requests + order_stats.product_requests,
         window_start=stats.window_start,
         window_end=stats.window_end,
         load_id=info.loads_ids[-1] if info.loads_ids else None,
         retries=stats.retries,
         rate_limited=stats.rate_limited,
         quota_wait_s=stats.quota_wait_s,
+        orders_extracted=order_stats.records,
+        orders_odd=sum(v for k, v in order_stats.oddities().items() if k != "guest_orders"),
+        guest_orders=order_stats.guest_orders,
+        order_oddities=order_stats.oddities(),
     )
     if sweep_deletions:
         if progress is not None:

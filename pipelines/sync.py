@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ConfigError, JobSettings, resolve_settings
-from pipelines.ledger import PUSH_COUNTS
+from pipelines.ledger import ORDER_COUNTS, PUSH_COUNTS
 from pipelines.output import event, install_redaction, redact
 from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
 
-RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *PUSH_COUNTS)  # display order
+RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *PUSH_COUNTS)  # display order
 
 ProgressFn = Callable[..., None]
 
@@ -294,12 +294,18 @@ def _do_run(
     result.counts = counts  # filled in as the run goes, so a failed run still records them
     counts["extracted"] = int(getattr(staged, "extracted", 0) or 0)
     counts["deleted_in_store"] = int(getattr(staged, "deleted_marked", 0) or 0)
+    counts["orders_extracted"] = staged.orders_extracted
+    counts["orders_odd"] = staged.orders_odd
+    _order_counts(duckdb_path, mapping, counts)
     event(
         "staged",
         run_id=result.run_id,
         extracted=counts["extracted"],
         pages=result.pages,
         deleted_in_store=counts["deleted_in_store"],
+        orders_extracted=counts["orders_extracted"],
+        orders_odd=counts["orders_odd"],
+        **{f"odd_{k}": v for k, v in (staged.order_oddities or {}).items() if v and k != "guest_orders"},
     )
     pushed = push_persons(
         str(duckdb_path),
@@ -309,6 +315,7 @@ def _do_run(
         dry_run=options["dry_run"],
         retry_rejected=options["retry_rejected"],
         progress=progress,
+        as_of=_as_of(staged.window_end),
     )
     _done(progress, "push")
     for key in PUSH_COUNTS:
@@ -327,6 +334,29 @@ def _do_run(
         )
     else:
         result.status, result.exit_code = "success", EXIT_OK
+
+
+def _as_of(window_end: str | None) -> datetime:
+    """The traits' reference time: the store clock the run read up to (now when unknown)."""
+    if window_end:
+        return datetime.strptime(window_end, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def _order_counts(duckdb_path: Path, mapping: Any, counts: dict[str, int]) -> None:
+    """Orders staged in total and guest orders no customer's email matches (for the run summary)."""
+    from pipelines.mapping.traits import UNATTRIBUTED_SQL_NAME, count_from_sql
+    from pipelines.staging import count_staged
+
+    con = _connect(duckdb_path)
+    try:
+        counts["orders_staged"] = count_staged(con, "orders")
+        if mapping.traits is not None and counts["orders_staged"]:
+            sql = Path(mapping.traits.path).with_name(UNATTRIBUTED_SQL_NAME)
+            if sql.exists():
+                counts["guest_orders_unattributed"] = count_from_sql(con, sql)
+    finally:
+        con.close()
 
 
 def _done(progress: ProgressFn | None, phase: str) -> None:
