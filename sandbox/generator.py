@@ -337,3 +337,158 @@ def nasty_customers(n: int, seed: int, *, start_id: int = 1) -> list[dict[str, A
             "segment_ids": None,
         })
     return out
+
+
+# -- orders -------------------------------------------------------------------------------
+def _table(weights: dict[Any, int]) -> tuple[Any, ...]:
+    """A lookup table to draw from in one step: ``table[int(r() * len(table))]``."""
+    return tuple(k for k, w in weights.items() for _ in range(w))
+
+
+# mostly Completed / Awaiting Fulfillment / Shipped; every documented status 0-14 occurs
+ORDER_STATUS_TABLE = _table({10: 405, 11: 120, 2: 200, 0: 10, 1: 15, 3: 20, 4: 40, 5: 50, 6: 10, 7: 25, 8: 10,
+                             9: 40, 12: 10, 13: 5, 14: 40})
+# index into sandbox.order_records.FX: USD 78 %, EUR 14 %, GBP 8 %
+ORDER_FX_TABLE = _table({0: 78, 1: 4, 2: 6, 3: 4, 4: 2, 5: 4, 6: 2})
+ORDER_LINES_TABLE = _table({1: 40, 2: 25, 3: 18, 4: 10, 5: 7})
+ORDER_SHIPPING = (0.0, 4.99, 9.99, 14.99)
+GUEST_DOMAINS = ("guest.example.net", "mail.example", "example.net", "posteo.example")
+ARCHIVED_SHARE = 0.02
+EARLY_STATUS_IDS = frozenset({0, 1, 7})
+
+
+def _epoch(iso: Any, fallback: int) -> int:
+    try:
+        return int(datetime.fromisoformat(str(iso)).timestamp())
+    except ValueError:
+        return fallback
+
+
+def _billing(customer: dict[str, Any]) -> dict[str, Any]:
+    """A checkout-shaped billing address: the customer's first address (if any) and email."""
+    addrs = customer.get("addresses") or [{}]
+    a = addrs[0] if isinstance(addrs[0], dict) else {}
+    return {
+        "first_name": a.get("first_name") or customer.get("first_name") or "",
+        "last_name": a.get("last_name") or customer.get("last_name") or "",
+        "company": a.get("company") or "", "address1": a.get("address1") or "", "address2": a.get("address2") or "",
+        "city": a.get("city") or "", "state_or_province": a.get("state_or_province") or "",
+        "postal_code": str(a.get("postal_code") or ""), "country": a.get("country") or "",
+        "country_code": a.get("country_code") or "", "phone": a.get("phone") or "",
+        "email": str(customer.get("email") or ""),
+    }
+
+
+def generate_orders(customers: list[dict[str, Any]], seed: int, *, now: int | None = None, share: float = 0.6,
+                    guests: float = 0.1, mean_orders: float = 4.0, start_id: int = 100) -> list[dict[str, Any]]:
+    """Deterministic lean order records (`sandbox.order_records`) for ``customers``; load them
+    with ``sandbox.commerce.add_orders``.
+
+    A ``share`` of the customers order, each 1-50 times (skewed: mostly 1-5, ``mean_orders``
+    on average), between their ``date_created`` and ``now`` (default `REFERENCE_NOW`);
+    ``guests`` is the share of all orders placed by guests (``customer_id`` 0), whose billing
+    email is either a registered customer's in another letter case or nobody's. Statuses span
+    0-14 (mostly 10/11/2), currencies USD/EUR/GBP (with a rate from the store's USD), refunds
+    come with status 4 (all) or 14 (part), ~2 % are archived, and 1-5 line items add up to the
+    subtotal. Ids rise with ``date_created`` from ``start_id``.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of small dicts: the cyclic GC would double the time
+    try:
+        return _generate_orders(customers, seed, now, share, guests, mean_orders, start_id)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _generate_orders(customers: list[dict[str, Any]], seed: int, now: int | None, share: float, guests: float,
+                     mean_orders: float, start_id: int) -> list[dict[str, Any]]:
+    from math import log
+
+    from sandbox.order_records import PRICE_CENTS, PRODUCTS
+
+    rng = random.Random(f"orders:{seed}")
+    r = rng.random
+    now = REFERENCE_NOW if now is None else int(now)
+    span = YEARS * 365 * 86400
+    bulk = tuple(now - 86400 * d - 3600 * (d % 24) for d in (2, 45, 200, 700))  # mass status updates
+    statuses, fxs, nlines, ships = ORDER_STATUS_TABLE, ORDER_FX_TABLE, ORDER_LINES_TABLE, ORDER_SHIPPING
+    n_status, n_fx, n_lines, n_prod = len(statuses), len(fxs), len(nlines), len(PRODUCTS)
+    scale = max(0.0, mean_orders - 1.0)
+    out: list[dict[str, Any]] = []
+    append = out.append
+
+    def one(customer_id: int, billing: dict[str, Any], created: int) -> None:
+        sid = statuses[int(r() * n_status)]
+        x = r()
+        if sid in EARLY_STATUS_IDS:
+            modified = created + int(r() * 3600)
+        elif sid in (4, 14) or x < 0.3:
+            modified = created + int((now - created) * r())
+        elif x < 0.97:
+            modified = created + int(r() * 3 * 86400)
+        else:
+            modified = bulk[int(r() * 4)]
+        if modified < created:
+            modified = created
+        elif modified >= now:
+            modified = now - 1
+        fx = fxs[int(r() * n_fx)]
+        cents = PRICE_CENTS[fx]
+        k = nlines[int(r() * n_lines)]
+        code = k
+        sub = 0
+        for j in range(k):
+            p = int(r() * n_prod)
+            q = 1 + int(r() * r() * 4)
+            sub += cents[p] * q
+            code |= (p | (q - 1) << 4) << (3 + 8 * j)
+        subtotal = sub / 100
+        shipping = ships[int(r() * 4)]
+        rec = {"id": 0, "customer_id": customer_id, "status_id": sid, "created": created, "modified": modified,
+               "subtotal": subtotal, "shipping": shipping, "fx": fx, "billing": billing, "lines": code}
+        if sid == 4:
+            rec["refunded"] = round(subtotal + shipping, 2)
+        elif sid == 14:
+            rec["refunded"] = round((subtotal + shipping) * (0.1 + 0.8 * r()), 2)
+        if r() < ARCHIVED_SHARE:
+            rec["is_deleted"] = True
+        append(rec)
+
+    for c in customers:
+        if r() >= share:
+            continue
+        dc = _epoch(c.get("date_created"), now - span)
+        if dc >= now - 2:
+            continue
+        k = min(50, 1 + int(-log(1.0 - r()) * scale))
+        billing = _billing(c)
+        cid = int(c["id"])
+        for _ in range(k):
+            one(cid, billing, dc + 1 + int((now - dc - 2) * r()))
+    n_guests = int(len(out) * guests / (1.0 - guests)) if 0 < guests < 1 else 0
+    taken = {str(c.get("email") or "").casefold() for c in customers}
+    for g in range(n_guests):
+        if customers and r() < 0.4:  # a registered customer's email, in another letter case
+            e = str(customers[int(r() * len(customers))].get("email") or "")
+            email = e.upper() if e != e.upper() else e.lower()
+        else:  # nobody's (some guests order more than once)
+            email = f"guest{int(r() * (n_guests * 0.7 + 1))}@{GUEST_DOMAINS[g % len(GUEST_DOMAINS)]}"
+            if email.casefold() in taken:
+                email = "g." + email
+        cc = ("US", "US", "GB", "DE", "FR", "BR", "IN", "HR")[int(r() * 8)]
+        city, _code, state = CITIES[cc][int(r() * len(CITIES[cc]))]
+        billing = {"first_name": FIRST[int(r() * len(FIRST))], "last_name": LAST[int(r() * len(LAST))],
+                   "company": "", "address1": f"{1 + int(r() * 998)} {STREETS[int(r() * len(STREETS))]}",
+                   "address2": "", "city": city, "state_or_province": state,
+                   "postal_code": f"{10000 + int(r() * 89999)}", "country": COUNTRY_NAMES[cc], "country_code": cc,
+                   "phone": "", "email": email}
+        one(0, billing, now - 1 - int(span * r()))
+    out.sort(key=_created)
+    for i, rec in enumerate(out):
+        rec["id"] = start_id + i
+    return out
+
+
+def _created(rec: dict[str, Any]) -> int:
+    return int(rec["created"])

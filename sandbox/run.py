@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from sandbox.generator import generate_customers, generate_orders
 
 if TYPE_CHECKING:
     from sandbox.people import PeopleSandbox
@@ -23,8 +23,10 @@ def start_sandboxes(
     fault_rate: float = 0.0,
     bc_port: int = 0,
     people_port: int = 0,
+    orders: bool = True,
 ) -> tuple[BigCommerceSandbox, PeopleSandbox]:
-    """Started BigCommerce (with ``customers`` generated from ``seed``) and People sandboxes.
+    """Started BigCommerce (with ``customers`` generated from ``seed`` and, when ``orders``,
+    their orders and some guest orders from `generate_orders`) and People sandboxes.
 
     ``latency_ms`` and ``fault_rate`` (all fault kinds, seeded by ``seed``) apply to both.
     People keeps its documented 5 requests/s. Call ``stop()`` on both when done; if the
@@ -36,7 +38,10 @@ def start_sandboxes(
         raise ValueError("customers must be >= 0")
     bc = BigCommerceSandbox(store_hash=STORE_HASH, access_token=ACCESS_TOKEN, quota=quota, seed=seed, port=bc_port)
     if customers:
-        bc.add_customers(generate_customers(customers, seed))
+        generated = generate_customers(customers, seed)
+        bc.add_customers(generated)
+        if orders:
+            bc.commerce.add_orders(generate_orders(generated, seed))
     started: list[BigCommerceSandbox | PeopleSandbox] = []
     try:
         people = PeopleSandbox(api_key=API_KEY, rate_limit=5, port=people_port)

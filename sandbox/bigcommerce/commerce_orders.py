@@ -254,6 +254,17 @@ def update_order(state: CommerceState, req: Request, on_paid: Callable[[dict[str
         return Response(200, _render(state, order))
 
 
+def archive_order(state: CommerceState, req: Request) -> Response:
+    """``DELETE /v2/orders/{id}``: archive (``is_deleted: true``), 204."""
+    with state.lock:
+        order = _lookup(state, req)
+        if order is None:
+            return v2_error(404, "The requested resource was not found.")
+        if not order.get("is_deleted"):
+            change_order(state, order, {"is_deleted": True})
+    return Response(204, None)
+
+
 def list_statuses(state: CommerceState, req: Request) -> Response:
     return Response(200, [{"id": sid, "name": name, "system_label": name, "custom_label": name,
                            "system_description": desc, "order": sid} for sid, name, desc in ORDER_STATUSES])
@@ -265,6 +276,7 @@ def register(router: Router, state: CommerceState, v2: str, on_paid: Callable[[d
     router.add("GET", f"{v2}/orders/count", lambda r: count_orders(state, r))
     router.add("GET", f"{v2}/orders/{{order_id}}", lambda r: get_order(state, r))
     router.add("PUT", f"{v2}/orders/{{order_id}}", lambda r: update_order(state, r, on_paid))
+    router.add("DELETE", f"{v2}/orders/{{order_id}}", lambda r: archive_order(state, r))
     router.add("GET", f"{v2}/orders/{{order_id}}/products", lambda r: list_products(state, r))
     router.add("GET", f"{v2}/order_statuses", lambda r: list_statuses(state, r))
 

@@ -42,7 +42,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.bigcommerce import customers as customers_routes
 from sandbox.bigcommerce import scopes
@@ -60,12 +60,17 @@ from sandbox.bigcommerce.writes import (
 )
 from sandbox.http import FaultPlan, Request, Response, Router, SandboxServer
 
+if TYPE_CHECKING:
+    from sandbox.bigcommerce.commerce import Commerce
+
 _STORE_PATH = re.compile(r"^/stores/([^/]+)(/.*)?$")
 _JSON_TYPES = ("application/json", "application/problem+json")
 
 
 class BigCommerceSandbox:
     """A BigCommerce store served over real HTTP on 127.0.0.1 (see the module docstring)."""
+
+    commerce: Commerce  # catalog, carts, checkouts, orders, hooks: attached by `commerce.install`
 
     def __init__(
         self,
