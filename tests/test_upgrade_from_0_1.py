@@ -22,6 +22,7 @@ from sandbox.run import env_for, start_sandboxes
 
 FIXTURE = Path(__file__).parent / "data" / "release-0.1.0.duckdb.gz"
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml"
+OLD_MAPPING = Path(__file__).parent / "data" / "customers_to_people-0.1.0.yaml"  # 0.1.0's default mapping
 FROZEN_AT = 1767225600 + 3600 + 1200  # where release 0.1.0 left the store clock
 
 
@@ -83,7 +84,7 @@ def test_the_first_run_after_the_upgrade_reads_from_the_old_cursor_and_sends_not
         bc.clock.freeze(FROZEN_AT + 600)
         for key, value in env_for(bc, people).items():
             monkeypatch.setenv(key, value)
-        result = run_sync(MAPPING, db)
+        result = run_sync(OLD_MAPPING, db)
         assert result.exit_code == 0, result.error
         assert result.counts["extracted"] == 0  # the 0.1 cursor was kept: nothing new in the window
         assert result.counts["sent"] == 0 and sum(people.requests_served.values()) == 0
@@ -96,8 +97,16 @@ def test_the_first_run_after_the_upgrade_reads_from_the_old_cursor_and_sends_not
             con.close()
         bc.update_customer(4, first_name="Changed")
         bc.clock.advance(600)
-        again = run_sync(MAPPING, db)
+        again = run_sync(OLD_MAPPING, db)
         assert (again.exit_code, again.counts["extracted"], again.counts["sent"]) == (0, 1, 1)
+        # Today's default mapping adds the order traits: every live person's output changes
+        # (an order count of 0 is a value), so each is sent once, and then never again.
+        new = run_sync(MAPPING, db)
+        # (this People sandbox started empty, so most are created here; a real People updates them)
+        assert (new.exit_code, new.counts["sent"], new.counts["created"] + new.counts["updated"]) == (0, 39, 39)
+        person = people.person_by_external_id("bc-sandbox1-4")
+        assert person is not None and person["customAttributes"]["bc_order_count"] == 0
+        assert run_sync(MAPPING, db).counts["sent"] == 0
     finally:
         bc.stop()
         people.stop()
