@@ -16,7 +16,8 @@ next window either way.
 
 Slicing. A window whose first page is full is counted once (``GET /v2/orders/count`` with
 the same filters) to learn how many workers can share it; `reader.WindowReader` then cuts
-it into time slices. A slice is counted only while idle workers could read its cuts.
+it into time slices. Slices are not counted again (each count is a request the quota
+could have spent on a page): they are walked.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class OrderPages:
         self.archived = archived
         self.limit = limit
         self.stats = stats
+        self.counted = False
         self.path = client.store_path(ORDERS_PATH)
         self.count_path = client.store_path(ORDERS_COUNT_PATH)
 
@@ -143,10 +145,14 @@ class OrderPages:
                 yield rows
 
     def page_count(self, piece: Slice, first: Page) -> int | None:
-        """1 when the first page is short; otherwise one ``/orders/count`` call for the slice."""
+        """1 when the first page is short; otherwise one ``/orders/count`` call for the window
+        (the first slice asked), None (walk it) for later slices."""
         if len(first.rows) < self.limit:
             first.total = len(first.rows)
             return 1
+        if self.counted:
+            return None
+        self.counted = True
         body = self.client.get_json(self.count_path, self._filters(piece), validate=validate_count)
         if self.stats is not None:
             self.stats.count_requests += 1
@@ -232,7 +238,7 @@ def order_products_resource(client: BigCommerceClient, *, max_workers: int, stat
     (``GET /v2/orders/{id}/products``, paged, ``204`` = none), each row with ``order_id``."""
 
     def products_of(order_id: int) -> list[dict[str, Any]]:
-        path = client.store_path(ORDER_PRODUCTS_PATH).replace("{order_id}", str(order_id))
+        path = ORDER_PRODUCTS_PATH.format(store_hash=client.store_hash, order_id=order_id)
         out: list[dict[str, Any]] = []
         page = 1
         while True:

@@ -102,6 +102,11 @@ ORDER_COLUMNS: dict[str, str] = {
     **{name: "text" for name in ORDER_CURRENCY_FIELDS},
     "currency_exchange_rate": "text",
     "store_default_to_transactional_exchange_rate": "text",
+    # often null on every row of a load: declared so the columns exist all the same
+    "credit_card_type": "text",
+    "external_id": "text",
+    "external_merchant_id": "text",
+    "external_source": "text",
     "billing_address": "json",
     "products": "json",
     "shipping_addresses": "json",

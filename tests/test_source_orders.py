@@ -1,0 +1,323 @@
+"""Staged orders end to end: real dlt pipelines into DuckDB files against a started sandbox.
+
+Complete first run (guests and archived included), window-only second run, keyset paging
+with overlapping ISO 8601 bounds, no loss while orders change mid-paging, one quota shared
+with customers, odd orders staged and counted, order_products on and off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import requests
+
+from pipelines.staging import STAGING_DATASET, make_pipeline
+from sandbox.bigcommerce import BigCommerceSandbox
+from sandbox.generator import generate_customers
+from sandbox.http import Request, Response, Router, SandboxServer
+from sandbox.order_records import encode_lines
+from sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source, make_client
+from sources.bigcommerce.helpers import BigCommerceError, format_ts
+
+STORE = "orders1"
+TOKEN = "orders-secret-token-81c2"
+NOW = 1_780_000_000  # 2026-05-28T20:26:40Z, after the generator's data
+FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "max_attempts": 4}
+ORDERS = "/v2/orders"
+
+
+@pytest.fixture
+def sb() -> Iterator[BigCommerceSandbox]:
+    """A fresh sandbox per test (orders are not reset by the shared staging sandbox)."""
+    with BigCommerceSandbox(store_hash=STORE, access_token=TOKEN) as box:
+        box.clock.freeze(NOW)
+        yield box
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "orders.duckdb"
+
+
+def settings(base_url: str, **extra: Any) -> dict[str, Any]:
+    return {"store_hash": STORE, "access_token": TOKEN, "api_base_url": base_url, "max_workers": 2, **FAST, **extra}
+
+
+def stage(db: Path, base_url: str, **overrides: Any) -> tuple[ExtractStats, OrderStats]:
+    """One staging run of the whole source; returns the customers' and the orders' stats."""
+    stats, order_stats = ExtractStats(), OrderStats()
+    source = bigcommerce_source(stats=stats, order_stats=order_stats, **settings(base_url, **overrides))
+    make_pipeline(db).run(source, loader_file_format="parquet")
+    return stats, order_stats
+
+
+def rows(db: Path, table: str = "orders") -> dict[int, dict[str, Any]]:
+    con = duckdb.connect(str(db))
+    try:
+        cur = con.execute(f"SELECT * FROM {STAGING_DATASET}.{table}")
+        names = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    finally:
+        con.close()
+
+
+def tables(db: Path) -> set[str]:
+    con = duckdb.connect(str(db))
+    try:
+        q = "SELECT table_name FROM information_schema.tables WHERE table_schema = ?"
+        return {r[0] for r in con.execute(q, [STAGING_DATASET]).fetchall()}
+    finally:
+        con.close()
+
+
+def api_orders(sb: BigCommerceSandbox, base_url: str | None = None) -> dict[int, dict[str, Any]]:
+    """Every order as ``GET /v2/orders`` renders it (active, then archived)."""
+    out: dict[int, dict[str, Any]] = {}
+    url = f"{base_url or sb.base_url}/stores/{STORE}/v2/orders"
+    for deleted in ("false", "true"):
+        min_id = 0
+        while True:
+            r = requests.get(url, params={"min_id": min_id, "limit": 250, "is_deleted": deleted},
+                             headers={"X-Auth-Token": TOKEN, "Accept": "application/json"}, timeout=10)
+            if r.status_code == 204:
+                break
+            page = r.json()
+            out.update({o["id"]: o for o in page})
+            min_id = page[-1]["id"] + 1
+    return out
+
+
+def generate_orders(n: int, *, seed: int, now: int) -> list[dict[str, Any]]:
+    """``n`` lean sandbox order records (ids 1..n, a third guests, dates before ``now``, mixed
+    currencies); `sandbox.generator.generate_orders` is not on this branch yet."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, n + 1):
+        created = now - rng.randrange(3600, 400 * 86400)
+        out.append({
+            "id": i, "customer_id": 0 if i % 3 == 0 else rng.randrange(1, 500), "status_id": rng.choice([0, 2, 10, 11]),
+            "created": created, "modified": min(now, created + rng.randrange(0, 86400)),
+            "subtotal": round(rng.uniform(5, 500), 2), "shipping": 4.5, "fx": rng.randrange(0, 7),
+            "billing": {"first_name": "Ann", "last_name": f"Buyer{i}", "email": f"buyer{i}@example.com"},
+            "lines": encode_lines([(rng.randrange(0, 14), rng.randrange(1, 4)) for _ in range(rng.randrange(1, 4))]),
+        })
+    return out
+
+
+def change(sb: BigCommerceSandbox, order_id: int, **fields: Any) -> None:
+    """Change a stored order as the store would (``date_modified`` bumped to the store clock)."""
+    sb.commerce.update_order(order_id, **fields)
+
+
+def utc(text: str) -> datetime:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(text).astimezone(UTC)
+
+
+# -- complete, then incremental -----------------------------------------------------------
+def test_first_run_stages_every_order_and_a_second_run_reads_only_its_window(sb: BigCommerceSandbox, db: Path) -> None:
+    sb.commerce.add_orders(generate_orders(600, seed=1, now=NOW - 3600))
+    sb.commerce.archive_order(5)
+    sb.clock.advance(600)
+    api = api_orders(sb)
+    assert len(api) == 600 and any(o["is_deleted"] for o in api.values())
+    assert any(o["customer_id"] == 0 for o in api.values())
+
+    customers, first = stage(db, sb.base_url)
+    staged = rows(db)
+    assert set(staged) == set(api)  # guests and archived included
+    assert first.records == 600 and first.window_start is None
+    assert first.committed_cursor == first.window_end == format_ts(sb.clock.now() - 60)
+    assert first.guest_orders == sum(o["customer_id"] == 0 for o in api.values()) > 0
+    assert first.archived >= 1 and staged[5]["is_deleted"] is True
+    # dates are UTC timestamps; money and rates stay the API's strings
+    o = staged[1]
+    assert o["date_modified"] == utc(api[1]["date_modified"])
+    assert o["total_inc_tax"] == api[1]["total_inc_tax"] and isinstance(o["total_inc_tax"], str)
+    assert o["store_default_to_transactional_exchange_rate"] == api[1]["store_default_to_transactional_exchange_rate"]
+    assert json.loads(o["billing_address"]) == api[1]["billing_address"]
+    assert customers.requests >= 2 and first.requests >= 3  # each resource its own share
+
+    sb.clock.advance(3600)
+    change(sb, 7, staff_notes="touched")
+    sb.clock.advance(120)
+    _, second = stage(db, sb.base_url)
+    assert second.window_start == format_ts(NOW + 600 - 60 - 300)
+    assert second.records == 1 and second.requests <= 3  # /time, one page, one archived 204
+    assert rows(db)[7]["staff_notes"] == "touched"
+
+
+def test_orders_are_read_by_keyset_with_overlapping_iso_bounds(sb: BigCommerceSandbox, db: Path) -> None:
+    sb.commerce.add_orders(generate_orders(600, seed=2, now=NOW - 3600))
+    queries: list[dict[str, str]] = []
+    sb.on_request = lambda req: queries.append(dict(req.query)) if req.path.endswith(ORDERS) else None
+    _, first = stage(db, sb.base_url, max_workers=1)
+    sb.clock.advance(10)
+    _, second = stage(db, sb.base_url, max_workers=1)
+    active = [q for q in queries if "is_deleted" not in q]
+    assert [q.get("min_id") for q in active[:3]] == [None, "251", "501"]  # 600 orders: 250, 250, 100
+    for q in queries:
+        assert q["sort"] == "id:asc" and q["page"] == "1" and q["limit"] == "250"
+        assert datetime.fromisoformat(q["max_date_modified"]).utcoffset() is not None
+    # bounds widened by a second: neighbouring runs overlap whatever the filters' inclusiveness
+    assert datetime.fromisoformat(active[0]["max_date_modified"]).timestamp() == NOW - 60 + 1
+    last = queries[-1]
+    assert datetime.fromisoformat(last["min_date_modified"]).timestamp() == NOW - 60 - 300 - 1
+    assert first.committed_cursor == format_ts(NOW - 60) and second.records == 0
+
+
+def test_orders_modified_while_paging_are_not_lost(sb: BigCommerceSandbox, db: Path) -> None:
+    sb.commerce.add_orders(generate_orders(1000, seed=3, now=NOW - 3600))
+    calls = {"n": 0}
+
+    def mutate(req: Request) -> None:
+        if not req.path.endswith(ORDERS):
+            return
+        calls["n"] += 1
+        if calls["n"] == 3:  # pages 1-2 read, 3-4 not yet
+            change(sb, 10, staff_notes="early")  # already read
+            change(sb, 990, staff_notes="late")  # not read yet
+            sb.clock.advance(1)
+            change(sb, 600, staff_notes="later")
+
+    sb.on_request = mutate
+    opts = {"max_workers": 1, "lag_seconds": 0, "lookback_seconds": 0}
+    _, first = stage(db, sb.base_url, **opts)
+    sb.on_request = None
+    assert calls["n"] >= 4
+    assert set(rows(db)) >= set(range(1, 1001)) - {10, 600, 990}
+    sb.clock.advance(5)
+    _, second = stage(db, sb.base_url, **opts)
+    assert second.window_start == first.window_end
+    staged = rows(db)
+    assert set(staged) == set(range(1, 1001))
+    assert {staged[i]["staff_notes"] for i in (10, 600, 990)} == {"early", "late", "later"}
+
+
+def test_a_big_window_is_sliced_across_workers_without_loss_or_duplicates(sb: BigCommerceSandbox, db: Path) -> None:
+    sb.commerce.add_orders(generate_orders(3000, seed=4, now=NOW - 3600))
+    _, st = stage(db, sb.base_url, max_workers=4, split_pages=2)
+    assert st.splits >= 1 and st.count_requests >= 1
+    assert st.records == 3000 and len(rows(db)) == 3000  # overlapping slices de-duplicated
+    pages = -(-3000 // 250)
+    # the quota's worth: /time, pages (+1 short or 204 end per slice), counts, the archived pass
+    assert st.requests <= pages + 2 * st.count_requests + 4 * 2 * 4 + 3
+
+
+# -- one quota for the whole source ------------------------------------------------------
+def test_customers_and_orders_share_one_quota_with_at_most_one_429_per_window(
+    sb: BigCommerceSandbox, db: Path
+) -> None:
+    sb.add_customers(generate_customers(1000, seed=5))
+    sb.commerce.add_orders(generate_orders(1500, seed=6, now=NOW - 3600))
+    sb.set_quota(6, 0.5)
+    customers, orders = stage(db, sb.base_url, max_workers=3, split_pages=1)
+    assert len(rows(db)) == 1500 and len(rows(db, "customers")) == 1000
+    windows = sb.quota_windows
+    assert len(windows) >= 3 and max(w["refused"] for w in windows) <= 1
+    served = sum(w["requests"] for w in windows)
+    assert customers.requests + orders.requests - customers.rate_limited - orders.rate_limited == served
+
+
+# -- odd orders are staged and counted ---------------------------------------------------
+class RewritingProxy:
+    """A real HTTP proxy in front of the sandbox whose ``GET /v2/orders`` answers go through ``edit``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.edit: Any = None
+        router = Router()
+        for pattern in ("/stores/{h}/v2/orders", "/stores/{h}/v2/orders/count", "/stores/{h}/v2/time",
+                        "/stores/{h}/v3/customers", "/stores/{h}/v2/orders/{o}/products"):
+            router.add("GET", pattern, self._forward)
+        self.server = SandboxServer(router)
+
+    def _forward(self, req: Request) -> Response:
+        headers = {k: v for k, v in req.headers.items() if k.lower() in ("x-auth-token", "accept")}
+        r = requests.get(f"{self.target}{req.path}?{req.raw_query}", headers=headers, timeout=10)
+        passed = {k: v for k, v in r.headers.items() if k.lower().startswith("x-rate-limit")}
+        if r.status_code == 200 and req.path.endswith(ORDERS) and self.edit is not None:
+            return Response(200, json.dumps(self.edit(r.json())).encode(), passed)
+        return Response(r.status_code, r.content or None, passed)
+
+
+def test_odd_orders_are_staged_as_they_are_and_counted(sb: BigCommerceSandbox, db: Path) -> None:
+    sb.commerce.add_orders(generate_orders(20, seed=7, now=NOW - 3600))
+
+    def oddify(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for o in page:
+            if o["id"] == 1:
+                o["total_inc_tax"] = "-12.5000"
+            if o["id"] == 2:
+                o["total_inc_tax"] = "N/A"
+            if o["id"] == 3:
+                o["currency_code"] = o["default_currency_code"] = "XYZ"
+            if o["id"] == 4:
+                o["date_created"] = "Mon, 01 Jan 2035 00:00:00 +0000"
+            if o["id"] == 5:
+                o["status_id"] = 99
+            if o["id"] == 6:
+                o["date_shipped"] = "yesterday-ish"
+            if o["id"] == 7:
+                o["date_shipped"] = ""
+        return page
+
+    proxy = RewritingProxy(sb.base_url)
+    proxy.edit = oddify
+    with proxy.server:
+        _, st = stage(db, proxy.server.url)
+    assert st.records == 20
+    assert st.oddities() == {
+        "unparseable_dates": 1, "non_numeric_totals": 1, "negative_totals": 1, "unknown_status": 1,
+        "unknown_currency": 1, "future_dates": 1,
+        "guest_orders": sum(o["customer_id"] == 0 for o in api_orders(sb).values()),
+    }
+    staged = rows(db)
+    assert staged[1]["total_inc_tax"] == "-12.5000" and staged[2]["total_inc_tax"] == "N/A"
+    assert staged[3]["currency_code"] == "XYZ" and staged[5]["status_id"] == 99
+    assert staged[4]["date_created"] == datetime(2035, 1, 1, tzinfo=UTC)
+    assert staged[6]["date_shipped__v_text"] == "yesterday-ish" and staged[6]["date_shipped"] is None
+    assert staged[7]["date_shipped"] is None
+
+
+# -- order_products ----------------------------------------------------------------------
+def test_order_products_are_off_by_default_and_on_by_dlt_config(
+    sb: BigCommerceSandbox, db: Path, tmp_path: Path
+) -> None:
+    sb.commerce.add_orders(generate_orders(30, seed=8, now=NOW - 3600))
+    stage(db, sb.base_url)
+    assert "order_products" not in tables(db) and len(rows(db)) == 30
+
+    other = tmp_path / "with_products.duckdb"
+    os.environ["SOURCES__BIGCOMMERCE__ORDER_PRODUCTS"] = "true"
+    try:
+        _, st = stage(other, sb.base_url)
+    finally:
+        del os.environ["SOURCES__BIGCOMMERCE__ORDER_PRODUCTS"]
+    products = rows(other, "order_products")
+    expected: dict[int, dict[str, Any]] = {}
+    for oid in range(1, 31):
+        r = requests.get(f"{sb.base_url}/stores/{STORE}/v2/orders/{oid}/products", params={"limit": 250},
+                         headers={"X-Auth-Token": TOKEN}, timeout=10)
+        expected.update({p["id"]: p for p in (r.json() if r.status_code == 200 else [])})
+    assert set(products) == set(expected) and st.products == len(expected) > 30
+    assert {p["order_id"] for p in products.values()} == set(range(1, 31))
+    assert st.product_requests >= 30
+
+
+def test_v2_error_arrays_are_read_into_the_message(sb: BigCommerceSandbox) -> None:
+    client = make_client(STORE, TOKEN, sb.base_url, **FAST)
+    with pytest.raises(BigCommerceError) as err:
+        client.get_json(client.store_path("/stores/{store_hash}/v2/orders"), {"limit": 999})
+    assert err.value.status == 413
+    assert "exceeds the maximum" in str(err.value) and "max_limit: 250" in str(err.value)
+    assert TOKEN not in str(err.value)
