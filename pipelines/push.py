@@ -212,6 +212,8 @@ def push_persons(
             counts["delete_actions"] += len(acting)
             return PushResult(dict(counts), sel.sample_diffs)
         writer.write(sel.entries)
+        if with_traits:
+            _keep_traits(con)
         if sel.to_send or acting:
             from destinations.people.provisioning import provision
 
@@ -229,6 +231,14 @@ def push_persons(
         return PushResult(dict(counts), sel.sample_diffs)
     finally:
         con.close()
+
+
+def _keep_traits(con: Any) -> None:
+    """The traits this run computed, kept for reconciliation (``people_sync.customer_traits``)."""
+    from pipelines.mapping.traits import TRAITS_TABLE
+
+    con.execute(f"CREATE OR REPLACE TABLE {LEDGER_DATASET}.customer_traits AS SELECT key AS customer_id, traits, "
+                f"traits_hash, now() AS computed_at FROM {TRAITS_TABLE}")
 
 
 def _merge_outcomes(counts: Counter[str], outcome: Counter[str]) -> None:

@@ -25,9 +25,9 @@ RUN_COLUMNS = (
 )
 
 
-def reconcile_sql() -> str:
-    """The text of ``pipelines/reconcile.sql``."""
-    return resources.files("pipelines").joinpath("reconcile.sql").read_text(encoding="utf-8")
+def reconcile_sql(name: str = "reconcile.sql") -> str:
+    """The text of ``pipelines/reconcile.sql`` (or another SQL file beside it)."""
+    return resources.files("pipelines").joinpath(name).read_text(encoding="utf-8")
 
 
 def statements(sql: str) -> list[str]:
@@ -40,21 +40,29 @@ def statements(sql: str) -> list[str]:
     return out
 
 
-def missing_tables(con: Any) -> list[str]:
+def missing_tables(con: Any, tables: tuple[tuple[str, str], ...] = REQUIRED_TABLES) -> list[str]:
     """Which of the tables the views read do not exist (yet)."""
     rows = con.execute(
         "SELECT table_schema, table_name FROM information_schema.tables"
     ).fetchall()
     have = {(s, t) for s, t in rows}
-    return [f"{s}.{t}" for s, t in REQUIRED_TABLES if (s, t) not in have]
+    return [f"{s}.{t}" for s, t in tables if (s, t) not in have]
+
+
+ORDER_TABLES = ((STAGING_SCHEMA, "orders"), (LEDGER_SCHEMA, "customer_traits"))
 
 
 def ensure_reconciliation_views(con: Any) -> bool:
-    """Create or replace every reconciliation view; False (nothing done) while inputs are missing."""
+    """Create or replace every reconciliation view; False (nothing done) while inputs are missing.
+    The orders and traits views (``reconcile_orders.sql``) come when orders are staged and a run
+    computed traits."""
     if missing_tables(con):
         return False
     for stmt in statements(reconcile_sql()):
         con.execute(stmt)
+    if not missing_tables(con, ORDER_TABLES):
+        for stmt in statements(reconcile_sql("reconcile_orders.sql")):
+            con.execute(stmt)
     return True
 
 

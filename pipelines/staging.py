@@ -56,6 +56,7 @@ class StageResult:
     orders_odd: int = 0  # orders staged with an oddity (bad date or total, unknown status or currency, ...)
     guest_orders: int = 0
     order_oddities: dict[str, int] | None = None
+    orders_skipped: str | None = None  # why no orders were staged (the token lacks the Orders scope)
 
 
 def make_pipeline(duckdb_path: str | Path) -> Any:
@@ -117,6 +118,7 @@ def stage_customers(
         orders_odd=sum(v for k, v in order_stats.oddities().items() if k != "guest_orders"),
         guest_orders=order_stats.guest_orders,
         order_oddities=order_stats.oddities(),
+        orders_skipped=order_stats.skipped,
     )
     if sweep_deletions:
         if progress is not None:

@@ -305,6 +305,7 @@ def _do_run(
         deleted_in_store=counts["deleted_in_store"],
         orders_extracted=counts["orders_extracted"],
         orders_odd=counts["orders_odd"],
+        orders_skipped=staged.orders_skipped,
         **{f"odd_{k}": v for k, v in (staged.order_oddities or {}).items() if v and k != "guest_orders"},
     )
     pushed = push_persons(
@@ -334,6 +335,8 @@ def _do_run(
         )
     else:
         result.status, result.exit_code = "success", EXIT_OK
+    if staged.orders_skipped and result.error is None:
+        result.error = f"orders were not staged, customers were: {staged.orders_skipped}"
 
 
 def _as_of(window_end: str | None) -> datetime:

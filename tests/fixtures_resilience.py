@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,30 @@ class Expected:
     ext_of: dict[int, str]
 
 
+def store_traits(customers: list[dict[str, Any]], mapping: Any) -> dict[int, dict[str, Any]] | None:
+    """The mapping's traits computed from the store's own customers (this world's store has no
+    orders), in a DuckDB of its own: the expected side never reads the job's staging."""
+    import duckdb
+    import pyarrow as pa
+
+    from pipelines.mapping.traits import compute_traits, traits_for
+
+    if mapping.traits is None:
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE SCHEMA bigcommerce")
+        table = pa.table({"id": [int(c["id"]) for c in customers],
+                          "email": [c.get("email") for c in customers],
+                          "_deleted_at": pa.nulls(len(customers), pa.timestamp("us"))})
+        con.register("store_customers", table)
+        con.execute("CREATE TABLE bigcommerce.customers AS SELECT * FROM store_customers")
+        compute_traits(con, mapping.traits, as_of=datetime.now(UTC))
+        return traits_for(con)
+    finally:
+        con.close()
+
+
 def expected_from_store(bc: Any, mapping_path: Path = MAPPING) -> Expected:
     """Map every customer of the store with the mapping file, exactly as the job would."""
     from pipelines.mapping import load_mapping
@@ -177,7 +202,11 @@ def expected_from_store(bc: Any, mapping_path: Path = MAPPING) -> Expected:
     persons: dict[str, dict[str, Any]] = {}
     rejected: dict[int, str] = {}
     ext_of: dict[int, str] = {}
-    for c in store_customers(bc):
+    customers = store_customers(bc)
+    traits = store_traits(customers, mapping)
+    for c in customers:
+        if traits is not None:
+            c = {**c, "traits": traits.get(int(c["id"]), {})}
         rec = mapping.map(c, context={"store_hash": bc.store_hash})
         if rec.payload is None:
             rejected[int(c["id"])] = str(rec.rejection)

@@ -44,6 +44,7 @@ class OrderStats(ExtractStats):
         self.count_requests = 0  # GET /orders/count calls made to plan slices
         self.products = 0  # order_products rows staged
         self.product_requests = 0  # requests made by order_products
+        self.skipped: str | None = None  # why no orders were read (the token lacks the Orders scope)
 
     def oddities(self) -> dict[str, int]:
         """The oddity counters by name."""

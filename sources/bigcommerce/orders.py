@@ -33,7 +33,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from .client import BigCommerceClient
-from .helpers import BigCommerceError, MalformedResponse, format_ts
+from .helpers import BigCommerceAuthError, BigCommerceError, MalformedResponse, format_ts
 from .order_rows import OrderStats, prepare_order
 from .reader import Page, WindowReader
 from .settings import (
@@ -202,7 +202,7 @@ def orders_resource(
         ]
         seen: set[int] = set()
         try:
-            for rows in _chain(readers, stats):
+            for rows in _skip_without_scope(_chain(readers, stats), stats):
                 fresh = []
                 for row in rows:
                     if row["id"] in seen:
@@ -216,10 +216,23 @@ def orders_resource(
         finally:
             stats.took_requests(client)
             stats.splits = sum(r.splits for r in readers)
+        if stats.skipped:
+            return  # no cursor: once the scope is granted, the next run reads every order
         # Reached only when every page was read: dlt persists this with the extracted data.
         state[ORDER_CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
 
     return orders
+
+
+def _skip_without_scope(pages: Iterator[list[dict[str, Any]]], stats: OrderStats) -> Iterator[list[dict[str, Any]]]:
+    """The pages; a 403 (the token lacks the Orders scope) ends them with ``stats.skipped`` set,
+    so a token made for release 0.1 (Customers only) keeps the customers sync running."""
+    try:
+        yield from pages
+    except BigCommerceAuthError as exc:
+        if exc.status != 403:
+            raise
+        stats.skipped = str(exc)
 
 
 def _chain(readers: list[WindowReader], stats: OrderStats) -> Iterator[list[dict[str, Any]]]:

@@ -1,0 +1,121 @@
+"""Orders beside customers, end to end: staged orders become traits in People, a changed order
+re-sends only its customer, and a token without the Orders scope keeps the customers sync going."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.sync import run_sync
+from sandbox.run import env_for, start_sandboxes
+
+MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml"
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    bc, people = start_sandboxes(150, seed=11, orders=True)
+    people.rate_limit = None
+    for key, value in env_for(bc, people).items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield bc, people, tmp_path / "o.duckdb"
+    finally:
+        bc.stop()
+        people.stop()
+
+
+def _traits(db: Path, customer_id: int) -> dict:  # type: ignore[type-arg]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("SELECT traits FROM people_sync.customer_traits WHERE customer_id = ?",
+                          [customer_id]).fetchone()
+    finally:
+        con.close()
+    import json
+
+    assert row is not None
+    return dict(json.loads(row[0]))
+
+
+def _all_traits(db: Path) -> dict[int, str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute("SELECT customer_id, traits_hash FROM people_sync.customer_traits").fetchall())
+    finally:
+        con.close()
+
+
+def test_order_traits_reach_people_and_a_changed_order_resends_only_its_customer(world) -> None:  # type: ignore[no-untyped-def]
+    bc, people, db = world
+    first = run_sync(MAPPING, db, max_rejected_pct=100)
+    assert first.exit_code == 0, first.error
+    assert first.counts["orders_extracted"] > 0 and first.counts["orders_staged"] == first.counts["orders_extracted"]
+    buyers = [p for p in people.persons() if (p.get("customAttributes") or {}).get("bc_order_count")]
+    assert buyers, "no person carries an order count"
+    sample = buyers[0]
+    cid = int(sample["externalId"].rsplit("-", 1)[1])
+    traits = _traits(db, cid)
+    assert sample["customAttributes"]["bc_order_count"] == traits["order_count"]
+    assert sample["customAttributes"]["bc_rfm_segment"] == traits["rfm_segment"]
+
+    # one new order for a customer with none, one refund: only those two persons are re-sent
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        no_orders = con.execute("SELECT min(id) FROM bigcommerce.customers WHERE id NOT IN "
+                                "(SELECT customer_id FROM bigcommerce.orders)").fetchone()[0]
+        refundable = con.execute("SELECT id, customer_id FROM bigcommerce.orders WHERE customer_id > 0 AND "
+                                 "status_id IN (10, 11) AND NOT is_deleted AND customer_id <> ? ORDER BY id LIMIT 1",
+                                 [no_orders]).fetchone()
+    finally:
+        con.close()
+    bc.clock.advance(120)
+    bc.commerce.create_order_for(no_orders, 80.0)
+    bc.commerce.refund_order(refundable[0], 5.0)
+    bc.clock.advance(120)
+    served = people.requests_served.copy()
+    before = _all_traits(db)
+    second = run_sync(MAPPING, db, max_rejected_pct=100)
+    assert second.exit_code == 0, second.error
+    assert (second.counts["extracted"], second.counts["orders_extracted"]) == (0, 2)
+    after = _all_traits(db)
+    # the two customers' traits changed; RFM quintiles may move a few others with them
+    changed = {c for c in after if after[c] != before.get(c)}
+    assert {no_orders, refundable[1]} <= changed and len(changed) < 20
+    # exactly those are re-mapped; those whose mapped attributes moved are sent (an unmapped
+    # trait such as rfm_score can change alone)
+    assert second.counts["mapped"] == len(changed)
+    assert 2 <= second.counts["sent"] == second.counts["updated"] <= len(changed)
+    assert sum((people.requests_served - served).values()) >= 1
+    got = people.person_by_external_id(f"bc-sandbox1-{no_orders}")
+    assert got is not None and got["customAttributes"]["bc_order_count"] == 1
+    assert got["customAttributes"]["bc_lifetime_value"] == pytest.approx(80.0)
+
+    third = run_sync(MAPPING, db, max_rejected_pct=100)  # the lookback may read the 2 orders again
+    assert third.counts["sent"] == 0 and third.counts["mapped"] == 0
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        states = dict(con.execute("SELECT state, customers FROM people_sync.traits_summary").fetchall())
+        per_customer = con.execute("SELECT orders_staged FROM people_sync.customer_orders WHERE customer_id = ?",
+                                   [no_orders]).fetchone()
+    finally:
+        con.close()
+    assert states.get("pending", 0) == 0 and states["in_people"] > 0
+    assert per_customer == (1,)
+
+
+def test_a_token_without_the_orders_scope_still_syncs_customers(world) -> None:  # type: ignore[no-untyped-def]
+    bc, people, db = world
+    bc.scoped_tokens["customers-only-token"] = frozenset({"store_v2_customers_read_only"})
+    import os
+
+    os.environ["SOURCES__BIGCOMMERCE__ACCESS_TOKEN"] = "customers-only-token"
+    result = run_sync(MAPPING, db, max_rejected_pct=100)
+    assert result.exit_code == 0 and result.status == "success"
+    assert result.counts["orders_extracted"] == 0 and result.counts["mapped"] == 150
+    assert result.error is not None and "Orders" in result.error and "customers-only-token" not in result.error
+    assert len(people.persons()) > 100
