@@ -17,6 +17,13 @@ from tests.fixtures_staging import STG_STORE, STG_TOKEN, CorruptingProxy, api_vi
 from tests.test_staging_incremental import CUSTOMERS, load_ids, staged
 
 
+@pytest.fixture(autouse=True)
+def _customers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests fault the customers resource (the proxy forwards only customers and the clock);
+    the orders resource has its own fault tests in test_source_orders.py."""
+    monkeypatch.setenv("SOURCES__BIGCOMMERCE__ORDERS", "false")
+
+
 def cursor(db: Path) -> str | None:
     state = make_pipeline(db).state.get("sources", {}).get("bigcommerce", {})
     return state.get("resources", {}).get("customers", {}).get("last_window_end")
