@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo bench soak clean
+.PHONY: setup test lint demo bench soak mutate clean
 
 setup: $(STAMP)
 
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Tests run in random order (pytest-randomly) with a fixed seed, so CI is reproducible and
+# order dependence shows up; run `pytest -p randomly --randomly-seed=N` locally to try another.
+TEST_SEED ?= 12345
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -p randomly --randomly-seed=$(TEST_SEED)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -30,6 +34,11 @@ bench: setup
 
 soak: setup
 	$(PY) -m benchmarks.soak
+
+# On demand, not in CI: each named mutation (tests/mutations/mutations.toml) on a copy of the
+# tree; fails when one survives or a snippet went stale. `make mutate NAMES="a b"` for a few.
+mutate: setup
+	$(PY) -m tests.mutations.run $(NAMES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache bc2people.duckdb bc2people.dlt

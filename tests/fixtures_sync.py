@@ -6,6 +6,7 @@ pipelines directory and the DuckDB file cannot hit anything by accident.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -109,19 +110,25 @@ def sandbox_env(bc: Any, people: Any, workdir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
-    """Both sandboxes (120 generated customers, no rate limit), stopped after the module."""
+@contextlib.contextmanager
+def started_sync_world(workdir: Path, customers: int = 120) -> Iterator[SyncWorld]:
+    """Both sandboxes (``customers`` generated customers, no rate limit), stopped on exit."""
     from sandbox.bigcommerce import BigCommerceSandbox
     from sandbox.generator import generate_customers
     from sandbox.people import PeopleSandbox
 
-    workdir = tmp_path_factory.mktemp("sync")
     bc = BigCommerceSandbox(store_hash=SYNC_STORE, access_token=SYNC_TOKEN, quota=None, seed=3)
     people = PeopleSandbox(api_key=SYNC_KEY, rate_limit=None)
     with bc, people:
-        bc.add_customers(generate_customers(120, seed=11, now=bc.clock.now() - 3600))
+        bc.add_customers(generate_customers(customers, seed=11, now=bc.clock.now() - 3600))
         yield SyncWorld(bc, people, workdir, sandbox_env(bc, people, workdir))
+
+
+@pytest.fixture(scope="module")
+def sync_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
+    """Both sandboxes (120 generated customers, no rate limit), stopped after the module."""
+    with started_sync_world(tmp_path_factory.mktemp("sync")) as world:
+        yield world
 
 
 def _readable_bytes(path: Path) -> bytes:

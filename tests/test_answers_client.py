@@ -10,7 +10,7 @@ import pytest
 from answers import carts, catalog, checkouts, orders
 from answers.client import BigCommerceClient, parse_error, segment
 from answers.config import AnswersConfig
-from answers.errors import BigCommerceError, ConfigError
+from answers.errors import BigCommerceError, ConfigError, InvalidParameter
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 
@@ -88,14 +88,17 @@ def test_short_429_is_retried_once(answers_client: BigCommerceClient, commerce_s
     assert again["found"] is True and answers_client.requests_sent - before == 2
 
 
-def test_path_segments_cannot_escape(answers_client: BigCommerceClient) -> None:
+def test_path_segments_cannot_escape(answers_client: BigCommerceClient, commerce_sandbox: Any) -> None:
     assert segment("a/../b?x#y") == "a%2F..%2Fb%3Fx%23y"
     with pytest.raises(ValueError):
         segment("..")
     url = answers_client.url("v3", "carts", "x/../../customers")
     assert url.endswith(f"/stores/{ANSWERS_STORE}/v3/carts/x%2F..%2F..%2Fcustomers")
-    with pytest.raises(Exception):  # noqa: B017 - any refusal will do; nothing must be sent
+    sent, served = answers_client.requests_sent, sum(commerce_sandbox.requests_served.values())
+    with pytest.raises(InvalidParameter, match="checkout_id"):  # refused before any request: nothing sent
         checkouts.add_billing_address(answers_client, "x/../../v2/orders", "a@example.com", "HR", "A", "B", "c", "d")
+    assert answers_client.requests_sent == sent
+    assert sum(commerce_sandbox.requests_served.values()) == served
 
 
 def test_config_from_env_and_validation() -> None:

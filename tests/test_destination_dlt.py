@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dlt
 import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from destinations.people.client import PeopleClient
 from destinations.people.destination import load_people_config, people_destination
@@ -49,7 +50,7 @@ def test_auth_failure_fails_the_load_without_leaking_the_key(people_sandbox: Peo
     client = PeopleClient(people_sandbox.base_url, "very-secret-wrong-key", timeout=5)
     dest = people_destination(client, None, workers=1)
     pipeline = dlt.pipeline("dest_auth", pipelines_dir=str(tmp_path / "p"), destination=dest, dataset_name="d")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(PipelineStepFailed) as info:
         pipeline.run(dlt.resource(rows(3), name="persons", columns={"person": {"data_type": "text"}}))
     text = str(info.value)
     assert "very-secret-wrong-key" not in text

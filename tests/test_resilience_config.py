@@ -72,12 +72,22 @@ def test_bad_configuration_fails_plainly(cfg_world: World, name: str) -> None:
         assert word in text, f"{word!r} missing:\n{out}"
 
 
-def test_no_secret_reaches_the_files_the_job_wrote(cfg_world: World) -> None:
-    """Runs after the cases above (same module world): the DuckDB file and dlt's state."""
-    assert cfg_world.sync().returncode == 0  # one good run too, so the files hold real data
-    files = [p for p in Path(cfg_world.workdir).rglob("*") if p.is_file()]
+def test_no_secret_reaches_the_files_the_job_wrote(tmp_path: Path) -> None:
+    """The DuckDB file and dlt's state, on a world of this test's own: runs with a wrong token
+    and a wrong key (each refused), then a good run so the files hold real data."""
+    own = make_world(tmp_path, people_rate_limit=None, extra_env={"SOURCES__BIGCOMMERCE__MAX_ATTEMPTS": "2"})
+    with own.bc, own.people:
+        own.bc.add_customers(generate_customers(20, seed=71, now=own.bc.clock.now() - 3600))
+        for key, wrong in (("SOURCES__BIGCOMMERCE__ACCESS_TOKEN", WRONG_TOKEN), ("DESTINATION__PEOPLE__API_KEY", WRONG_KEY)):
+            refused = own.cli(*own.sync_args(), env={**own.env, key: wrong})
+            assert refused.returncode == 2, refused
+        good = own.sync()
+        assert good.returncode == 0, good
+        assert own.people.persons()  # the good run delivered
+    files = [p for p in Path(own.workdir).rglob("*") if p.is_file()]
     assert any(p.suffix == ".duckdb" for p in files)
     for p in files:
         data = p.read_bytes()
         for secret in (*SECRETS, WRONG_TOKEN, WRONG_KEY):
             assert secret.encode() not in data, f"{secret[:7]}... found in {p}"
+    assert len(files) > 1

@@ -1,18 +1,43 @@
 """``bc2people sync`` end to end: a real subprocess against both sandboxes, counts reconciled.
 
-The tests of this module run in order on one pair of sandboxes: full run, incremental run
-with changes and deletions, then the run history and reconciliation read back via the CLI.
+Each test owns its state, so they pass alone and in any order: the read-only checks share one
+world after one full run (`synced`); a test that changes the store or adds runs gets a fresh
+world of its own, fully synced first (`fresh`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from tests.fixtures_sync import SyncWorld
+from tests.fixtures_sync import CliResult, SyncWorld, started_sync_world
+
+
+def _full_run(world: SyncWorld) -> CliResult:
+    out = world.sync("--max-rejected-pct", "100")
+    assert out.returncode == 0, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
+    """One full run on a new world; tests using it only read (no syncs, no store changes)."""
+    with started_sync_world(tmp_path_factory.mktemp("synced")) as world:
+        _full_run(world)
+        yield world
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[SyncWorld]:
+    """A world of this test's own, after one full run."""
+    with started_sync_world(tmp_path) as world:
+        _full_run(world)
+        yield world
 
 
 def _q(world: SyncWorld, sql: str) -> list[tuple[Any, ...]]:
@@ -62,9 +87,9 @@ def _people_persons_synced(world: SyncWorld) -> int:
     return sum(1 for p in world.people.persons() if str(p.get("externalId", "")).startswith("bc-syncstore1-"))
 
 
-def test_full_run_loads_everything_and_reconciles(sync_world: SyncWorld) -> None:
-    w = sync_world
-    out = w.sync("--max-rejected-pct", "100")
+def test_full_run_loads_everything_and_reconciles(synced: SyncWorld) -> None:
+    w = synced
+    out = w.runs[0]
     assert out.returncode == 0, out
     assert "success" in out.stdout and "extracted this run" in out.stdout
 
@@ -87,8 +112,8 @@ def test_full_run_loads_everything_and_reconciles(sync_world: SyncWorld) -> None
     assert parts == overall["staged_active"]
 
 
-def test_incremental_run_sends_only_changes_and_finds_deletions(sync_world: SyncWorld) -> None:
-    w = sync_world
+def test_incremental_run_sends_only_changes_and_finds_deletions(fresh: SyncWorld) -> None:
+    w = fresh
     ids = sorted(c["id"] for c in w.bc.store.all())
     w.bc.clock.advance(120)
     for cid in ids[:6]:
@@ -121,10 +146,11 @@ def test_incremental_run_sends_only_changes_and_finds_deletions(sync_world: Sync
     # People still holds the deleted customers (the default mapping tags them, keeps them).
     deleted_people = _q(w, "SELECT count(*) FROM people_sync.customers_deleted_in_store WHERE people_id IS NOT NULL")
     assert overall["accepted"] + deleted_people[0][0] == _people_persons_synced(w)
+    _assert_views_match_summary(w)
 
 
-def test_unchanged_store_sends_nothing(sync_world: SyncWorld) -> None:
-    w = sync_world
+def test_unchanged_store_sends_nothing(fresh: SyncWorld) -> None:
+    w = fresh
     upserts_before = _upserts(w)
     out = w.sync("--log-format", "json")
     assert out.returncode == 0, out
@@ -138,20 +164,26 @@ def test_unchanged_store_sends_nothing(sync_world: SyncWorld) -> None:
     assert _upserts(w) == upserts_before
 
 
-def test_runs_and_reconcile_tables_print(sync_world: SyncWorld) -> None:
-    w = sync_world
+def test_runs_and_reconcile_tables_print(synced: SyncWorld) -> None:
+    w = synced
     runs = w.cli("runs", "--duckdb", str(w.duckdb))
     assert runs.returncode == 0, runs
-    assert runs.stdout.count("success") == 3
+    history = _runs(w)
+    assert len(history) == 1 and history[0]["run_id"] in runs.stdout
+    assert runs.stdout.count("success") == len(history)
     rec = w.cli("reconcile", "--duckdb", str(w.duckdb))
     assert rec.returncode == 0, rec
     for label in ("staged in DuckDB", "accepted by People", "pending", "rejected by People", "never synced"):
         assert label in rec.stdout
 
 
-def test_views_drill_down_match_summary(sync_world: SyncWorld) -> None:
-    w = sync_world
+def test_views_drill_down_match_summary(synced: SyncWorld) -> None:
+    _assert_views_match_summary(synced)
+
+
+def _assert_views_match_summary(w: SyncWorld) -> None:
     overall = _overall(w)
+    checked = 0
     for view, key in (
         ("customers_accepted", "accepted"),
         ("customers_pending", "pending"),
@@ -162,11 +194,13 @@ def test_views_drill_down_match_summary(sync_world: SyncWorld) -> None:
         ("customers_mapped", "mapped"),
     ):
         assert _q(w, f"SELECT count(*) FROM people_sync.{view}")[0][0] == overall[key], view
+        checked += 1
+    assert checked == 7 and overall["accepted"] > 0
 
 
 @pytest.mark.parametrize("flag", ["--dry-run"])
-def test_dry_run_sends_nothing(sync_world: SyncWorld, flag: str) -> None:
-    w = sync_world
+def test_dry_run_sends_nothing(fresh: SyncWorld, flag: str) -> None:
+    w = fresh
     w.bc.clock.advance(60)
     cid = sorted(c["id"] for c in w.bc.store.all())[10]
     w.bc.update_customer(cid, company="Dry Run Co")

@@ -10,6 +10,8 @@ Choices where the spec is silent (see also ``validation.py`` and ``store.py``):
   can match (others → 404). Without them: a page ``{"persons", "limit", "page"}`` plus
   ``orderBy`` when given and ``totalCount`` when ``includeTotalCount=true``; default order is
   by id. ``filter`` is not implemented: 400 saying so (never silently ignored).
+- Upsert per-person failures (``PeopleSandbox.person_faults``, see ``person_faults.py``):
+  chosen externalIds get a 5xx-class ``errors[]`` item or no entry at all in the 207.
 - ``GET /people/2/tags`` returns a bare JSON array of tags, as the spec's schema declares.
 - ``PATCH /people/2/tags/{name}/persons``: an unknown tag is 404 when
   ``require_existing_tags``, else it is created; queries matching nobody are skipped; 200
@@ -115,8 +117,8 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
         attrs = store.attribute_defs()
         known = store.known_tags() if sb.require_existing_tags else None
         valid: list[tuple[int, dict[str, Any]]] = []
-        errors: list[dict[str, Any]] = []
-        for i, raw in enumerate(persons):
+        candidates, errors = sb.person_faults.split(persons)  # chosen persons People fails on
+        for i, raw in candidates:
             person, details = validate_person(raw, i, attrs, known)
             if person is None:
                 errors.append(
@@ -130,8 +132,7 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
             else:
                 valid.append((i, person))
         results, conflicts = store.upsert(valid, replace=replace)
-        if conflicts:
-            errors = sorted(errors + conflicts, key=lambda e: e["index"])
+        errors = sorted(errors + conflicts, key=lambda e: e["index"])
         return Response(207, {"results": results, "errors": errors})
 
     add("PATCH", "/people/3/persons/upsert", lambda req: upsert(req, replace=False))

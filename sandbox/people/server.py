@@ -6,25 +6,29 @@ answered in People's ``requestError`` envelope) → auth (``Authorization: App <
 fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`` skip all of that:
 
 - ``GET  /__sandbox__/state``: persons, customAttributes, tags, requestsServed, latencyMs,
-  rateLimit, requireExistingTags, faultsInjected
+  rateLimit, requireExistingTags, faultsInjected, personFailures
 - ``POST /__sandbox__/reset``: back to construction defaults (data, counters, latency, faults,
-  rate limit)
+  per-person failures, rate limit)
 - ``POST /__sandbox__/latency`` ``{"ms": 250}``
 - ``POST /__sandbox__/faults`` ``{"rate", "kinds", "seed", "slow_seconds"}``
 - ``POST /__sandbox__/rate-limit`` ``{"perSecond": 5 | null}``
 - ``POST /__sandbox__/require-existing-tags`` ``{"value": true}``
 - ``POST /__sandbox__/custom-attributes`` ``{"name", "dataType", "objectSchema"?}``
+- ``POST /__sandbox__/person-failures`` ``{"error": [externalId...], "omit": [...], "code"?: 500100}``:
+  the upsert fails on those persons inside its 207 (see ``person_faults.py``); empty lists clear
 """
 
 from __future__ import annotations
 
 import hmac
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
 from sandbox.people import errors as E
 from sandbox.people.api import build_router, check_attribute_definition
+from sandbox.people.person_faults import PersonFaults
 from sandbox.people.ratelimit import FixedWindowLimiter
 from sandbox.people.shapes import to_v2
 from sandbox.people.store import DuplicateName, PeopleStore
@@ -50,6 +54,7 @@ class PeopleSandbox:
         self._default_require_tags = require_existing_tags
         self.require_existing_tags = require_existing_tags
         self.store = PeopleStore()
+        self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
         api_router, self._templates = build_router(self)
         self.router = Router()
@@ -146,6 +151,12 @@ class PeopleSandbox:
             if existing is None or existing["dataType"] != data_type:
                 raise ValueError(f"custom attribute {name!r} already exists with another data type") from None
 
+    def fail_persons(self, *, error: Iterable[str] = (), omit: Iterable[str] = (), code: int | None = None) -> None:
+        """From now on the upsert fails on these externalIds: a 5xx-class ``errors[]`` item
+        (``error``, code default 500100) or no entry at all in the 207 (``omit``); neither is
+        stored. Replaces the previous choice; ``fail_persons()`` clears it."""
+        self.person_faults.configure(error=error, omit=omit, code=code)
+
     def tags(self) -> set[str]:
         """Names of the defined tags."""
         return {e["name"] for e in self.store.tag_list()}
@@ -160,6 +171,8 @@ class PeopleSandbox:
         self.server.latency_ms = 0.0
         self.server.faults.configure(rate=0.0)
         self.server.faults.injected.clear()
+        self.person_faults.clear()
+        self.person_faults.hits.clear()
 
     # -- request hooks -----------------------------------------------------------------------
     def _before(self, req: Request) -> Response | None:
@@ -210,6 +223,7 @@ class PeopleSandbox:
                     "rateLimit": self.rate_limit,
                     "requireExistingTags": self.require_existing_tags,
                     "faultsInjected": dict(self.faults.injected),
+                    "personFailures": self.person_faults.as_dict(),
                 },
             )
 
@@ -259,6 +273,12 @@ class PeopleSandbox:
             self.define_custom_attribute(b.get("name"), b.get("dataType"), b.get("objectSchema"))  # type: ignore[arg-type]
             return Response(200, {"customAttributes": self.custom_attributes()})
 
+        @admin
+        def person_failures(req: Request) -> Response:
+            b = body_of(req)
+            self.fail_persons(error=b.get("error") or (), omit=b.get("omit") or (), code=b.get("code"))
+            return Response(200, self.person_faults.as_dict())
+
         r.add("GET", "/__sandbox__/state", state)
         r.add("POST", "/__sandbox__/reset", reset)
         r.add("POST", "/__sandbox__/latency", latency)
@@ -266,3 +286,4 @@ class PeopleSandbox:
         r.add("POST", "/__sandbox__/rate-limit", rate_limit)
         r.add("POST", "/__sandbox__/require-existing-tags", require_tags)
         r.add("POST", "/__sandbox__/custom-attributes", define)
+        r.add("POST", "/__sandbox__/person-failures", person_failures)
