@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from destinations.people.rules import FORBIDDEN_NAME_CHARS, is_valid_email
 from pipelines.mapping import Mapping, load_mapping
-from pipelines.mapping.people_rules import FORBIDDEN_NAME_CHARS, is_valid_email
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MAPPING_PATH = REPO / "mappings" / "customers_to_people.yaml"

@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from destinations.people.rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
 from pipelines.mapping import Issue, Mapping, MappingError, load_mapping, load_mapping_bytes
-from pipelines.mapping.people_rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
 from pipelines.mapping.transforms import FACTORIES
 from tests.fixtures_mapping import DEFAULT_MAPPING_PATH, REPO, write_mapping
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from destinations.people.client import PeopleClient
 from destinations.people.errors import ProvisioningError
-
-DATA_TYPES = frozenset({"STRING", "DECIMAL", "INTEGER", "BOOLEAN", "DATE", "DATE_TIME", "LIST_OF_OBJECTS"})
+from destinations.people.rules import DATA_TYPES
 
 
 @dataclass

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .finalize import make_finalizer
-from .model import MISSING, FieldPlan, MappedRecord
-from .people_rules import (
+from destinations.people.rules import (
     CONTACTS_PER_TYPE_MAX,
     CUSTOM_PREFIX,
     PAYLOAD_ORDER,
 )
+
+from .finalize import make_finalizer
+from .model import MISSING, FieldPlan, MappedRecord
 from .traits import TraitsSpec
 from .transforms import (
     Transform,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .model import FieldPlan
-from .people_rules import (
+from destinations.people.rules import (
     CUSTOM_VALUE_MAX,
     FORBIDDEN_NAME_CHARS,
     INT64_MAX,
@@ -17,6 +16,8 @@ from .people_rules import (
     check_target_value,
     is_valid_email,
 )
+
+from .model import FieldPlan
 from .transforms import InvalidValue, TransformFailure, to_bool, to_float, to_int, to_str
 
 _CUSTOM_COERCE: dict[str, Callable[[Any], Any]] = {

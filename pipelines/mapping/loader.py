@@ -15,6 +15,15 @@ from typing import Any
 
 import yaml
 
+from destinations.people.rules import (
+    CUSTOM_ATTRIBUTE_TYPES,
+    CUSTOM_NAME_FORBIDDEN,
+    CUSTOM_NAME_MAX,
+    CUSTOM_PREFIX,
+    CUSTOM_VALUE_MAX,
+    TARGETS,
+)
+
 from .compiler import (
     PathSyntaxError,
     TemplateSyntaxError,
@@ -25,14 +34,6 @@ from .conditions import make_when
 from .engine import CONTEXT_NAMES, Mapping
 from .finalize import check_final
 from .model import MISSING, FieldPlan, Issue, MappingError
-from .people_rules import (
-    CUSTOM_ATTRIBUTE_TYPES,
-    CUSTOM_NAME_FORBIDDEN,
-    CUSTOM_NAME_MAX,
-    CUSTOM_PREFIX,
-    CUSTOM_VALUE_MAX,
-    TARGETS,
-)
 from .traits import DEFAULT_KEY, TraitsSpec, check_traits
 from .transforms import ArgError, Transform, TransformContext, TransformFailure, build_transform
 

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from destinations.people.rules import Target
+
 from .compiler import CompiledPath, CompiledTemplate
-from .people_rules import Target
 from .transforms import Transform
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberFormat
 
-from .people_rules import FORBIDDEN_NAME_CHARS, is_valid_email, strip_forbidden, to_decimal
+from destinations.people.rules import FORBIDDEN_NAME_CHARS, is_valid_email, strip_forbidden, to_decimal
 
 
 class TransformFailure(ValueError):

@@ -17,7 +17,9 @@ from typing import Any
 FORBIDDEN_NAME_CHARS = frozenset('&<>"/\\\n\r:(){}=;#')
 _FORBIDDEN_TABLE = {ord(c): None for c in FORBIDDEN_NAME_CHARS}
 
-CUSTOM_ATTRIBUTE_TYPES = ("STRING", "DECIMAL", "INTEGER", "BOOLEAN", "DATE", "DATE_TIME")
+# People's custom attribute data types; a mapping may declare every one but LIST_OF_OBJECTS.
+DATA_TYPES = ("STRING", "DECIMAL", "INTEGER", "BOOLEAN", "DATE", "DATE_TIME", "LIST_OF_OBJECTS")
+CUSTOM_ATTRIBUTE_TYPES = DATA_TYPES[:-1]
 CUSTOM_VALUE_MAX = 4096
 CUSTOM_NAME_MAX = 256
 CUSTOM_NAME_FORBIDDEN = frozenset("{}[]")
