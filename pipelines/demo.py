@@ -7,8 +7,10 @@
    with a person People already holds, which People refuses (409100, identifiers of two
    different persons) and the mapping cannot know in advance;
 4. incremental sync with ``--sweep-deletions``;
-5. print both run summaries and the reconciliation table, leave the DuckDB file, and say
-   how to query it.
+5. 30 new orders for 30 customers: an incremental sync re-sends only the customers whose
+   order traits changed (lifetime value, order count, RFM segment, ...);
+6. print the run summaries and the reconciliation table (traits included), leave the DuckDB
+   file, and say how to query it.
 
 The store's clock is advanced between the runs instead of sleeping, so the incremental
 window (store clock minus lag, from the last cursor minus lookback) covers the changes.
@@ -31,6 +33,7 @@ DEFAULT_CUSTOMERS = 5000
 DEFAULT_DB_NAME = "bc2people-demo.duckdb"
 DEMO_SEED = 7
 CHANGED, DELETED, ADDED, CONFLICTING = 50, 5, 20, 3
+NEW_ORDERS = 30
 RULE = "─" * 72
 
 
@@ -42,7 +45,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Start local BigCommerce and People sandboxes, run a full sync, change the store "
             "(50 changed, 5 deleted, 20 new, 3 of which People rejects), run an incremental sync "
-            "with --sweep-deletions, and print the run summaries and the reconciliation."
+            "with --sweep-deletions, add 30 orders and sync again (only their customers' traits "
+            "travel), and print the run summaries and the reconciliation."
         ),
     )
     p.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help=f"store size (default {DEFAULT_CUSTOMERS:,})")
@@ -142,6 +146,20 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
         say("    (people_sync.customers_rejected_by_people) and sent again once their data changes.")
 
     say()
+    say(f"④ Meanwhile in the store: {NEW_ORDERS} new orders from {NEW_ORDERS} customers")
+    bc.clock.advance(120)
+    buyers = add_orders(bc)
+    bc.clock.advance(600)
+    third = run("⑤ Incremental sync: the orders change those customers' traits, and only they travel")
+    if third.exit_code in (1, 2):
+        say(f"\nThe third run failed: {third.error}")
+        return 1
+    say(f"  → {third.counts.get('orders_extracted', 0)} orders read, {third.counts.get('mapped', 0)} customers "
+        f"re-mapped for their new traits (RFM quintiles can move a few neighbours), "
+        f"{third.counts.get('sent', 0)} sent; the other customers were not even mapped.")
+    _show_traits(people, buyers[0])
+
+    say()
     _print_reconciliation(duckdb_path, people)
     say()
     say(RULE)
@@ -201,6 +219,28 @@ def change_store(bc: Any, people: Any) -> list[str]:
     ]
 
 
+def add_orders(bc: Any) -> list[int]:
+    """One new order each for ``NEW_ORDERS`` customers (a few of them first-time buyers)."""
+    rng = random.Random(DEMO_SEED + 1)
+    ids = sorted(c["id"] for c in bc.store.all())
+    buyers = rng.sample(ids, NEW_ORDERS)
+    for n, cid in enumerate(buyers):
+        bc.commerce.create_order_for(cid, round(20 + 7.5 * n, 2))
+    return buyers
+
+
+def _show_traits(people: Any, customer_id: int) -> None:
+    person = people.person_by_external_id(f"bc-{_store_hash()}-{customer_id}") or {}
+    attrs = {k: v for k, v in (person.get("customAttributes") or {}).items()
+             if k in ("bc_order_count", "bc_lifetime_value", "bc_last_order_at", "bc_rfm_segment")}
+    if attrs:
+        say(f"  → customer {customer_id} in People now: " + ", ".join(f"{k}={v}" for k, v in attrs.items()))
+
+
+def _store_hash() -> str:
+    return os.environ.get("SOURCES__BIGCOMMERCE__STORE_HASH", "sandbox1")
+
+
 def _people_phones(people: Any, n: int) -> list[str]:
     """Phone numbers (E.164 digits) already held by People persons."""
     found: list[str] = []
@@ -228,8 +268,12 @@ def _print_reconciliation(duckdb_path: Path, people: Any) -> None:
     con = duckdb.connect(str(duckdb_path))
     try:
         ensure_reconciliation_views(con)
-        say("④ Reconciliation (people_sync.reconcile_summary)")
+        say("⑥ Reconciliation (people_sync.reconcile_summary)")
         say(format_pairs(reconcile_summary(con)))
+        traits = con.execute("SELECT state, customers FROM people_sync.traits_summary ORDER BY state").fetchall()
+        if traits:
+            say("   Traits as computed vs in People (people_sync.traits_summary): "
+                + ", ".join(f"{state} {n:,}" for state, n in traits))
         errors = people_errors(con)
         if errors:
             say()

@@ -24,7 +24,10 @@ def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
     for text in (
         "① Full sync",
         "③ Incremental sync with --sweep-deletions",
-        "④ Reconciliation",
+        "④ Meanwhile in the store: 30 new orders",
+        "⑤ Incremental sync: the orders change",
+        "⑥ Reconciliation",
+        "Traits as computed vs in People",
         "accepted by People",
         "code 409100",
         "Run history",
@@ -37,14 +40,18 @@ def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
     db = tmp_path / "bc2people-demo.duckdb"
     con = duckdb.connect(str(db), read_only=True)
     try:
-        runs = con.execute("SELECT status, extracted, deleted_in_store, created, updated, rejected_by_people "
-                           "FROM people_sync.runs ORDER BY started_at").fetchall()
+        runs = con.execute("SELECT status, extracted, deleted_in_store, created, updated, rejected_by_people, "
+                           "orders_extracted, mapped, sent FROM people_sync.runs ORDER BY started_at").fetchall()
         overall = con.execute("SELECT staged_active, staged_deleted FROM people_sync.reconcile_overall").fetchone()
     finally:
         con.close()
-    assert len(runs) == 2
-    second = runs[1]
+    assert len(runs) == 3
+    second, third = runs[1], runs[2]
     assert second[0] == "rejected_threshold"
     assert second[1] == 70 and second[2] == 5  # 50 changed + 20 added; 5 deletions found
     assert (second[3], second[4], second[5]) == (17, 50, 3)
     assert overall == (200 - 5 + 20, 5)
+    # the 30 new orders: no customer row changed, yet their customers' traits travel (and only
+    # customers whose traits moved are even mapped)
+    assert third[0] == "success" and third[1] == 0 and third[6] == 30
+    assert 30 <= third[7] < 200 and 1 <= third[8] <= third[7]
