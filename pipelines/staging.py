@@ -22,6 +22,7 @@ from pipelines.paths import pipelines_dir_for
 
 STAGING_DATASET = "bigcommerce"
 STAGING_TABLE = "customers"
+ORDERS_TABLE = "orders"
 STAGED_CUSTOMERS = f"{STAGING_DATASET}.{STAGING_TABLE}"
 PIPELINE_NAME = "bc2people_staging"
 DELETED_AT = "_deleted_at"

@@ -349,11 +349,11 @@ def _as_of(window_end: str | None) -> datetime:
 def _order_counts(duckdb_path: Path, mapping: Any, counts: dict[str, int]) -> None:
     """Orders staged in total and guest orders no customer's email matches (for the run summary)."""
     from pipelines.mapping.traits import UNATTRIBUTED_SQL_NAME, count_from_sql
-    from pipelines.staging import count_staged
+    from pipelines.staging import ORDERS_TABLE, count_staged
 
     con = _connect(duckdb_path)
     try:
-        counts["orders_staged"] = count_staged(con, "orders")
+        counts["orders_staged"] = count_staged(con, ORDERS_TABLE)
         if mapping.traits is not None and counts["orders_staged"]:
             sql = Path(mapping.traits.path).with_name(UNATTRIBUTED_SQL_NAME)
             if sql.exists():

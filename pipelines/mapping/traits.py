@@ -30,7 +30,8 @@ from typing import Any
 
 import duckdb
 
-from sources.bigcommerce.settings import CUSTOMER_COLUMNS
+from pipelines.staging import ORDERS_TABLE, STAGING_DATASET, STAGING_TABLE
+from sources.bigcommerce.settings import CUSTOMER_COLUMNS, DELETED_AT_COLUMN, ORDER_COLUMNS
 
 from .model import Issue, MappingError
 
@@ -45,23 +46,10 @@ _CHUNK = 5000
 
 # Empty tables of the staged shapes (dlt type names), standing in for tables not staged yet:
 # the SQL is checked against them, and a run before the first order is staged reads them.
-_ORDER_COLUMNS: dict[str, str] = {
-    "id": "bigint", "customer_id": "bigint", "status_id": "bigint", "status": "text",
-    "items_total": "bigint", "items_shipped": "bigint", "is_deleted": "bool",
-    "date_created": "timestamp", "date_modified": "timestamp", "date_shipped": "timestamp",
-    "currency_code": "text", "currency_exchange_rate": "text", "default_currency_code": "text",
-    "store_default_currency_code": "text", "store_default_to_transactional_exchange_rate": "text",
-    "total_inc_tax": "text", "total_ex_tax": "text", "subtotal_inc_tax": "text",
-    "subtotal_ex_tax": "text", "refunded_amount": "text", "store_credit_amount": "text",
-    "discount_amount": "text", "coupon_discount": "text", "shipping_cost_inc_tax": "text",
-    "payment_method": "text", "payment_status": "text", "channel_id": "bigint",
-    "order_source": "text", "billing_address": "json", "products": "json",
-    "shipping_addresses": "json", "coupons": "json",
-}
 _DLT_COLUMNS = {"_dlt_load_id": "text", "_dlt_id": "text"}
 STAGED_SHAPES: dict[tuple[str, str], dict[str, str]] = {
-    ("bigcommerce", "customers"): {**CUSTOMER_COLUMNS, "_deleted_at": "timestamp", **_DLT_COLUMNS},
-    ("bigcommerce", "orders"): {**_ORDER_COLUMNS, **_DLT_COLUMNS},
+    (STAGING_DATASET, STAGING_TABLE): {**CUSTOMER_COLUMNS, DELETED_AT_COLUMN: "timestamp", **_DLT_COLUMNS},
+    (STAGING_DATASET, ORDERS_TABLE): {**ORDER_COLUMNS, **_DLT_COLUMNS},
 }
 _DUCK_TYPES = {"bigint": "BIGINT", "text": "VARCHAR", "timestamp": "TIMESTAMPTZ", "bool": "BOOLEAN",
                "json": "JSON", "double": "DOUBLE", "decimal": "DECIMAL(38,9)", "date": "DATE"}
