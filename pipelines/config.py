@@ -2,15 +2,18 @@
 
 dlt looks a setting up in environment variables first, then in ``.dlt/secrets.toml`` and
 ``.dlt/config.toml`` (in the working directory, or ``$DLT_PROJECT_DIR``, merged with
-``~/.dlt/``). This module asks dlt for the five settings the job needs *before* any request
-is sent, so a missing one stops the run with exit code 2 and a message naming both the
-environment variable and the TOML key to set -- never the value of a secret.
+``~/.dlt/``). This module asks dlt for the settings the job needs *before* any request is
+sent, so a missing one stops the run with exit code 2 and a message naming both the
+environment variable and the TOML key to set -- never the value of a secret. The values are
+resolved once, here, and checked by their owners (`sources.bigcommerce.check_settings`,
+`destinations.people.destination.people_config`); the run hands them down explicitly.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 EXIT_CONFIG = 2
 
@@ -62,9 +65,10 @@ API_BASE_URL = Setting(
 )
 PEOPLE_BASE_URL = Setting("destination.people.base_url", "Infobip base URL (https://xxxxx.api.infobip.com)")
 PEOPLE_API_KEY = Setting("destination.people.api_key", "Infobip API key", secret=True)
+PEOPLE_TIMEOUT = Setting("destination.people.timeout", "seconds per People request", default="30")
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (STORE_HASH, ACCESS_TOKEN, API_BASE_URL)
-DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY)
+DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PEOPLE_TIMEOUT)
 SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY)
 # Every environment variable whose value output redaction masks: the job's two secrets and
 # the key that guards `bc2people answers serve`.
@@ -80,6 +84,19 @@ class JobSettings:
     people_base_url: str | None
     access_token: str = field(repr=False)
     people_api_key: str | None = field(repr=False, default=None)
+    people_timeout: float = 30.0
+
+    def source_settings(self) -> dict[str, str]:
+        """The settings the ``bigcommerce`` source takes as arguments (so it resolves nothing again)."""
+        return {"store_hash": self.store_hash, "access_token": self.access_token, "api_base_url": self.api_base_url}
+
+    def people_client(self) -> Any:
+        """A People client for these settings (None without a destination: a dry run)."""
+        if self.people_base_url is None or self.people_api_key is None:
+            return None
+        from destinations.people.client import PeopleClient
+
+        return PeopleClient(self.people_base_url, self.people_api_key, timeout=self.people_timeout)
 
 
 def lookup(setting: Setting) -> str | None:
@@ -105,16 +122,25 @@ def resolve_settings(*, need_destination: bool = True) -> JobSettings:
     if missing:
         lines = [f"  - {s.label}: {s.how_to_set()}" for s in missing]
         raise ConfigError("missing configuration:\n" + "\n".join(lines))
-    for s in (API_BASE_URL, PEOPLE_BASE_URL):
-        url = values.get(s.key)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{s.label} must start with http:// or https:// ({s.env_var})")
+    from destinations.people.destination import people_config
+    from sources.bigcommerce import check_settings
+
+    store_hash, token, api_base_url = values[STORE_HASH.key], values[ACCESS_TOKEN.key], values[API_BASE_URL.key]
+    try:
+        check_settings(store_hash, token, api_base_url)
+        people = (people_config(values[PEOPLE_BASE_URL.key], values[PEOPLE_API_KEY.key], values[PEOPLE_TIMEOUT.key])
+                  if need_destination else None)
+    except Exception as exc:  # the owners' configuration errors (exit code 2)
+        if getattr(exc, "exit_code", None) != EXIT_CONFIG:
+            raise
+        raise ConfigError(str(exc)) from None
     return JobSettings(
-        store_hash=values[STORE_HASH.key] or "",
-        access_token=values[ACCESS_TOKEN.key] or "",
-        api_base_url=(values[API_BASE_URL.key] or "").rstrip("/"),
-        people_base_url=(values.get(PEOPLE_BASE_URL.key) or None),
-        people_api_key=values.get(PEOPLE_API_KEY.key),
+        store_hash=(store_hash or "").strip(),
+        access_token=(token or "").strip(),
+        api_base_url=(api_base_url or "").rstrip("/"),
+        people_base_url=people.base_url if people else None,
+        people_api_key=people.api_key if people else None,
+        people_timeout=people.timeout if people else 30.0,
     )
 
 

@@ -285,6 +285,7 @@ def _do_run(
         full_refresh=options["full_refresh"],
         sweep_deletions=options["sweep_deletions"],
         progress=progress,
+        **settings.source_settings(),
     )
     _done(progress, "extract")
     result.pages = getattr(staged, "pages", None)
@@ -317,6 +318,7 @@ def _do_run(
         retry_rejected=options["retry_rejected"],
         progress=progress,
         as_of=_as_of(staged.window_end),
+        client=None if options["dry_run"] else settings.people_client(),
     )
     _done(progress, "push")
     for key in PUSH_COUNTS:

@@ -39,7 +39,7 @@ def test_env_vars_resolve_and_secrets_stay_out_of_repr(env: pytest.MonkeyPatch) 
     for k, v in ALL_ENV.items():
         env.setenv(k, v)
     s = resolve_settings()
-    assert (s.store_hash, s.people_base_url) == ("abc123", "https://xyz.api.infobip.com/")
+    assert (s.store_hash, s.people_base_url) == ("abc123", "https://xyz.api.infobip.com")  # normalised by People's check
     assert s.api_base_url == "https://api.bigcommerce.com"  # the documented default
     assert s.access_token == "tok-config-test-1234" and s.people_api_key == "key-config-test-5678"
     assert "tok-config" not in repr(s) and "key-config" not in repr(s)
@@ -118,3 +118,34 @@ def test_secrets_example_lists_every_secret_setting() -> None:
         "SOURCES__BIGCOMMERCE__ACCESS_TOKEN",
         "DESTINATION__PEOPLE__API_KEY",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "owner_says"),
+    [
+        ("SOURCES__BIGCOMMERCE__STORE_HASH", "stores/abc123", "must be the store hash"),
+        ("DESTINATION__PEOPLE__BASE_URL", "xyz.api.infobip.com", "must be a full URL"),
+        ("DESTINATION__PEOPLE__TIMEOUT", "soon", "must be a number of seconds"),
+    ],
+)
+def test_the_job_validates_each_setting_the_way_its_owner_does(
+    env: pytest.MonkeyPatch, name: str, value: str, owner_says: str
+) -> None:
+    """One resolution, one validation: the job's message is the source's or the destination's own."""
+    for k, v in ALL_ENV.items():
+        env.setenv(k, v)
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=owner_says):
+        resolve_settings()
+
+
+def test_the_run_hands_the_resolved_settings_down(env: pytest.MonkeyPatch) -> None:
+    for k, v in ALL_ENV.items():
+        env.setenv(k, v)
+    env.setenv("DESTINATION__PEOPLE__TIMEOUT", "7.5")
+    s = resolve_settings()
+    assert s.source_settings() == {"store_hash": "abc123", "access_token": "tok-config-test-1234",
+                                   "api_base_url": "https://api.bigcommerce.com"}
+    client = s.people_client()
+    assert client is not None and client.timeout == 7.5
+    assert resolve_settings(need_destination=False).people_client() is None

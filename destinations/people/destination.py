@@ -44,12 +44,17 @@ class PeopleConfig:
 
 
 def load_people_config(base_url: str | None = None, api_key: str | None = None) -> PeopleConfig:
-    """Resolve base URL and API key from arguments, then dlt config/secrets (env or TOML).
+    """Resolve base URL, API key and timeout from arguments, then dlt config/secrets (env or TOML).
 
     Raises `PeopleConfigError` (exit_code 2) naming the env var and TOML key when missing.
     """
     base_url = base_url or dlt.config.get("destination.people.base_url", str)
     api_key = api_key or dlt.secrets.get("destination.people.api_key", str)
+    return people_config(base_url, api_key, dlt.config.get("destination.people.timeout"))
+
+
+def people_config(base_url: str | None, api_key: str | None, timeout: Any = None) -> PeopleConfig:
+    """Check People settings however they were resolved: the one place they are validated."""
     missing = []
     if not base_url:
         missing.append("base URL: set DESTINATION__PEOPLE__BASE_URL or [destination.people] base_url in .dlt/config.toml")
@@ -63,7 +68,6 @@ def load_people_config(base_url: str | None = None, api_key: str | None = None) 
             "DESTINATION__PEOPLE__BASE_URL ([destination.people] base_url) must be a full URL such as "
             "https://xxxxx.api.infobip.com"
         )
-    timeout: Any = dlt.config.get("destination.people.timeout")
     try:
         timeout_s = DEFAULT_TIMEOUT_S if timeout in (None, "") else float(timeout)
     except (TypeError, ValueError):

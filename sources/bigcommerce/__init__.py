@@ -63,6 +63,7 @@ __all__ = [
     "QuotaBudget",
     "bigcommerce",
     "bigcommerce_source",
+    "check_settings",
     "make_client",
     "store_time",
 ]
@@ -186,6 +187,12 @@ def make_client(
     **options: Any,
 ) -> BigCommerceClient:
     """A client for one store; invalid settings raise `BigCommerceConfigError` (exit code 2)."""
+    check_settings(store_hash, access_token, api_base_url)
+    return BigCommerceClient(api_base_url, store_hash.strip(), access_token.strip(), **options)
+
+
+def check_settings(store_hash: Any, access_token: Any, api_base_url: Any = DEFAULT_API_BASE_URL) -> None:
+    """Check the source's settings however they were resolved: the one place they are validated."""
     if not isinstance(store_hash, str) or not store_hash.strip():
         raise BigCommerceConfigError(missing_setting_message("store_hash"))
     if not isinstance(access_token, str) or not access_token.strip():
@@ -199,7 +206,6 @@ def make_client(
         raise BigCommerceConfigError(
             f"SOURCES__BIGCOMMERCE__API_BASE_URL must be an http(s) URL such as {DEFAULT_API_BASE_URL}"
         )
-    return BigCommerceClient(api_base_url, store_hash.strip(), access_token.strip(), **options)
 
 
 def bigcommerce_source(**overrides: Any) -> Any:
