@@ -25,12 +25,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config import ConfigError, JobSettings, resolve_settings
 from pipelines.ledger import ORDER_COUNTS, PUSH_COUNTS
 from pipelines.output import event, install_redaction, redact
 from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+
+if TYPE_CHECKING:
+    from pipelines.mapping import Mapping
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
@@ -199,7 +202,7 @@ def run_lock(duckdb_path: Path) -> Iterator[None]:
 
 
 def _run_locked(
-    mapping: Any,
+    mapping: Mapping,
     mapping_path: str | Path,
     settings: JobSettings,
     duckdb_path: Path,
@@ -271,7 +274,7 @@ def _flags(options: dict[str, Any]) -> dict[str, Any]:
 
 def _do_run(
     result: SyncResult,
-    mapping: Any,
+    mapping: Mapping,
     settings: JobSettings,
     duckdb_path: Path,
     options: dict[str, Any],
@@ -288,13 +291,13 @@ def _do_run(
         **settings.source_settings(),
     )
     _done(progress, "extract")
-    result.pages = getattr(staged, "pages", None)
-    result.requests = getattr(staged, "requests", None)
-    result.window = (getattr(staged, "window_start", None), getattr(staged, "window_end", None))
+    result.pages = staged.pages
+    result.requests = staged.requests
+    result.window = (staged.window_start, staged.window_end)
     counts = {k: 0 for k in RUN_COUNTS}
     result.counts = counts  # filled in as the run goes, so a failed run still records them
-    counts["extracted"] = int(getattr(staged, "extracted", 0) or 0)
-    counts["deleted_in_store"] = int(getattr(staged, "deleted_marked", 0) or 0)
+    counts["extracted"] = staged.extracted
+    counts["deleted_in_store"] = staged.deleted_marked
     counts["orders_extracted"] = staged.orders_extracted
     counts["orders_odd"] = staged.orders_odd
     _order_counts(duckdb_path, mapping, counts)
@@ -324,7 +327,7 @@ def _do_run(
     for key in PUSH_COUNTS:
         counts[key] = int((pushed.counts or {}).get(key, 0) or 0)
     counts["staged"] = _count_staged(duckdb_path)
-    result.sample_diffs = list(getattr(pushed, "sample_diffs", None) or [])
+    result.sample_diffs = list(pushed.sample_diffs)
     result.plan = {k: int(v or 0) for k, v in (pushed.counts or {}).items() if str(k).startswith("would_")}
     result.rejected_pct = rejected_share(counts)
     if options["dry_run"]:
@@ -348,7 +351,7 @@ def _as_of(window_end: str | None) -> datetime:
     return datetime.now(UTC)
 
 
-def _order_counts(duckdb_path: Path, mapping: Any, counts: dict[str, int]) -> None:
+def _order_counts(duckdb_path: Path, mapping: Mapping, counts: dict[str, int]) -> None:
     """Orders staged in total and guest orders no customer's email matches (for the run summary)."""
     from pipelines.mapping.traits import UNATTRIBUTED_SQL_NAME, count_from_sql
     from pipelines.staging import ORDERS_TABLE, count_staged
@@ -386,7 +389,7 @@ def _count_staged(duckdb_path: Path) -> int:
         con.close()
 
 
-def _start_run(duckdb_path: Path, run_id: str, mapping: Any, options: dict[str, Any]) -> None:
+def _start_run(duckdb_path: Path, run_id: str, mapping: Mapping, options: dict[str, Any]) -> None:
     import duckdb
 
     from pipelines.ledger import ensure_ledger, start_run
@@ -400,7 +403,7 @@ def _start_run(duckdb_path: Path, run_id: str, mapping: Any, options: dict[str, 
         raise SetupError(f"cannot open the DuckDB file {duckdb_path}: {text}") from None
     try:
         ensure_ledger(con)
-        start_run(con, run_id, str(getattr(mapping, "path", "")), getattr(mapping, "sha256", None), options)
+        start_run(con, run_id, str(mapping.path or ""), mapping.sha256, options)
     finally:
         con.close()
 
