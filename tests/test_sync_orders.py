@@ -119,3 +119,25 @@ def test_a_token_without_the_orders_scope_still_syncs_customers(world) -> None: 
     assert result.counts["orders_extracted"] == 0 and result.counts["mapped"] == 150
     assert result.error is not None and "Orders" in result.error and "customers-only-token" not in result.error
     assert len(people.persons()) > 100
+
+
+def test_a_traits_sql_error_stops_the_run_before_any_request(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from pipelines.sync import SetupError
+
+    bc, people, db = world
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPING.parent, mappings)
+    sql = mappings / "customer_traits.sql"
+    lines = sql.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if "FROM bigcommerce.orders" in line)
+    lines[at] = lines[at].replace("bigcommerce.orders", "bigcommerce.orderz")
+    sql.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bc_before, people_before = sum(bc.requests_served.values()), sum(people.requests_served.values())
+    with pytest.raises(SetupError) as err:
+        run_sync(mappings / "customers_to_people.yaml", db)
+    assert err.value.exit_code == 2
+    assert f"customer_traits.sql:{at + 1}:" in str(err.value) and "orderz" in str(err.value)
+    assert (sum(bc.requests_served.values()), sum(people.requests_served.values())) == (bc_before, people_before)
+    assert not db.exists()
