@@ -17,6 +17,8 @@ Choices where the spec is silent (see also ``validation.py`` and ``store.py``):
   ``require_existing_tags``, else it is created; queries matching nobody are skipped; 200
   with an empty body. ``DELETE`` on the same path removes the tag (404 for an unknown tag).
 - Tag and custom-attribute names in paths are URL-decoded and case-insensitive.
+- DATE_TIME values: both ``...SSZ`` and ``...SS`` unless ``datetime_format`` says one of them
+  (see ``datetime_mode.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import unquote
 
 from sandbox.http import BadJSON, Request, Response, Router
 from sandbox.people import errors as E
+from sandbox.people.datetime_mode import datetime_details
 from sandbox.people.shapes import to_v2
 from sandbox.people.store import ORDER_FIELDS, DuplicateName
 from sandbox.people.validation import DATA_TYPES, SCALAR_TYPES, validate_person
@@ -120,6 +123,9 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
         candidates, errors = sb.person_faults.split(persons)  # chosen persons People fails on
         for i, raw in candidates:
             person, details = validate_person(raw, i, attrs, known)
+            if person is not None and sb.datetime_format != "any":
+                details = datetime_details(person, i, attrs, sb.datetime_format)
+                person = None if details else person
             if person is None:
                 errors.append(
                     {

@@ -14,6 +14,8 @@ fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`
 - ``POST /__sandbox__/rate-limit`` ``{"perSecond": 5 | null}``
 - ``POST /__sandbox__/require-existing-tags`` ``{"value": true}``
 - ``POST /__sandbox__/custom-attributes`` ``{"name", "dataType", "objectSchema"?}``
+- ``POST /__sandbox__/datetime-format`` ``{"value": "any" | "utc_z" | "naive"}``: which DATE_TIME
+  form the upsert accepts (see ``datetime_mode.py``)
 - ``POST /__sandbox__/person-failures`` ``{"error": [externalId...], "omit": [...], "code"?: 500100}``:
   the upsert fails on those persons inside its 207 (see ``person_faults.py``); empty lists clear
 """
@@ -28,6 +30,7 @@ from typing import Any
 from sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
 from sandbox.people import errors as E
 from sandbox.people.api import build_router, check_attribute_definition
+from sandbox.people.datetime_mode import check_mode
 from sandbox.people.person_faults import PersonFaults
 from sandbox.people.ratelimit import FixedWindowLimiter
 from sandbox.people.shapes import to_v2
@@ -47,12 +50,15 @@ class PeopleSandbox:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        datetime_format: str = "any",
     ) -> None:
         self._api_key = api_key
         self._auth_value = f"App {api_key}".encode()
         self._default_rate_limit = rate_limit
         self._default_require_tags = require_existing_tags
         self.require_existing_tags = require_existing_tags
+        self._default_datetime_format = check_mode(datetime_format)
+        self.datetime_format = self._default_datetime_format  # "any", "utc_z" or "naive"
         self.store = PeopleStore()
         self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
@@ -167,6 +173,7 @@ class PeopleSandbox:
         self.limiter.reset()
         self.limiter.limit = self._default_rate_limit
         self.require_existing_tags = self._default_require_tags
+        self.datetime_format = self._default_datetime_format
         self.server.requests_served.clear()
         self.server.latency_ms = 0.0
         self.server.faults.configure(rate=0.0)
@@ -222,6 +229,7 @@ class PeopleSandbox:
                     "latencyMs": self.latency_ms,
                     "rateLimit": self.rate_limit,
                     "requireExistingTags": self.require_existing_tags,
+                    "datetimeFormat": self.datetime_format,
                     "faultsInjected": dict(self.faults.injected),
                     "personFailures": self.person_faults.as_dict(),
                 },
@@ -279,6 +287,12 @@ class PeopleSandbox:
             self.fail_persons(error=b.get("error") or (), omit=b.get("omit") or (), code=b.get("code"))
             return Response(200, self.person_faults.as_dict())
 
+        @admin
+        def datetime_format(req: Request) -> Response:
+            self.datetime_format = check_mode(body_of(req).get("value"))
+            return Response(200, {"datetimeFormat": self.datetime_format})
+
+        r.add("POST", "/__sandbox__/datetime-format", datetime_format)
         r.add("GET", "/__sandbox__/state", state)
         r.add("POST", "/__sandbox__/reset", reset)
         r.add("POST", "/__sandbox__/latency", latency)
