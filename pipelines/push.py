@@ -51,6 +51,8 @@ DEFAULT_WORKERS = 8
 COUNT_KEYS = PUSH_COUNTS
 # person_state.deleted_action once the mapping's on_deleted action is done for a person
 DELETED_ACTION_RECORD = {"none": "none", "tag": "tagged", "delete": "deleted"}
+# outcome of a deletion tag that cannot apply because People has no such person
+NOT_IN_PEOPLE = "NOT_IN_PEOPLE"
 _STATUS_COUNT = {"CREATED": "created", "UPDATED": "updated", "NOT_MODIFIED": "not_modified",
                  REJECTED_BY_TARGET: "rejected_by_people", FAILED: "failed"}
 
@@ -263,10 +265,21 @@ def _apply_deletions(
     if action == "tag" and tag and acting:
         for start in range(0, len(acting), 1000):
             chunk = acting[start : start + 1000]
-            client.tag_persons(tag, [d["key"] for d in chunk])
-            writer.write([{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
-                           "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True} for d in chunk])
-            done += len(chunk)
+            result = client.tag_persons_isolating(tag, [d["key"] for d in chunk])
+            tagged = set(result.tagged)
+            entries = [{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                        "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True}
+                       for d in chunk if d["key"] in tagged]
+            # People has no such person: the tag cannot apply. Done, with the reason recorded
+            # (and the person no longer counted as accepted), so it never blocks a later batch.
+            entries += [{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                         "deleted_action": "tagged", "last_status": "DELETED", "error_code": NOT_IN_PEOPLE,
+                         "error_message": f"{tag} not applied: People has no person with this externalId "
+                                          f"({result.missing[d['key']]})"[:1000],
+                         "outcome_status": NOT_IN_PEOPLE, "attempted": True, "outcome": True}
+                        for d in chunk if d["key"] in result.missing]
+            writer.write(entries)  # persons in result.failed stay pending: tried again next run
+            done += len(tagged)
     elif action == "delete":
         for d in acting:
             client.delete_person(d["key"])

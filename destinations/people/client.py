@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -265,6 +265,46 @@ class PeopleClient:
         self._raise_for_status(resp, "delete person")
         return True
 
+    def tag_persons_isolating(self, tag: str, external_ids: Iterable[str]) -> TagBatchResult:
+        """Add ``tag`` to persons by externalId so that persons People does not have never fail
+        the others: a per-item 409/404 result names them; a whole-request 404 (documented for
+        this operation) splits the batch in halves until each missing person stands alone (a
+        vanished tag is re-created once first). See `TagBatchResult`."""
+        out = TagBatchResult()
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), MAX_BATCH):
+            self._tag_isolating(tag, ids[start : start + MAX_BATCH], out)
+        return out
+
+    def _tag_isolating(self, tag: str, ids: list[str], out: TagBatchResult) -> None:
+        body = {"people": [{"query": {"type": "EXTERNAL_ID", "identifier": i}} for i in ids]}
+        resp = self.request("tag_persons", "PATCH", f"/people/2/tags/{quote(tag, safe='')}/persons", body=body)
+        out.requests += 1
+        if resp.status_code < 300:
+            failed = _tag_item_failures(_json(resp), ids)
+            for ext, (status, message) in failed.items():
+                if status in (404, 409):
+                    out.missing[ext] = f"HTTP {status} {message}".strip()
+                else:
+                    out.failed[ext] = f"HTTP {status} {message}".strip()
+            out.tagged.extend(i for i in ids if i not in failed)
+            return
+        if resp.status_code != 404:
+            self._raise_for_status(resp, f"tag persons with {tag!r}")
+        if not out.tag_checked:
+            out.tag_checked = True
+            if self.get_tag(tag) is None:  # the tag itself is gone: create it and try again
+                self.create_tag(tag)
+                self._tag_isolating(tag, ids, out)
+                return
+        if len(ids) == 1:
+            code, message = error_text(_json(resp))
+            out.missing[ids[0]] = f"HTTP 404 {code or ''} {message}".replace("  ", " ").strip()
+            return
+        half = len(ids) // 2
+        self._tag_isolating(tag, ids[:half], out)
+        self._tag_isolating(tag, ids[half:], out)
+
     def tag_persons(self, tag: str, external_ids: Iterable[str]) -> int:
         """Add ``tag`` to persons by externalId (≤1000 per request); returns requests sent."""
         ids = list(external_ids)
@@ -348,6 +388,43 @@ class PeopleClient:
             status=resp.status_code,
             code=code,
         )
+
+
+@dataclass
+class TagBatchResult:
+    """What a tag batch did: ``tagged`` externalIds, ``missing`` (People has no such person:
+    externalId -> People's answer), ``failed`` (another per-item error: try again later) and
+    the number of ``requests`` it took."""
+
+    tagged: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    tag_checked: bool = False
+
+
+def _tag_item_failures(body: Any, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """externalId -> (status, message) of the per-item results a v2 batch answer lists (only
+    unsuccessful entries are listed, by ``query`` or by ``index``)."""
+    out: dict[str, tuple[int, str]] = {}
+    items = body.get("results") if isinstance(body, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        status = item.get("status")
+        status = int(status) if isinstance(status, int | str) and str(status).isdigit() else 0
+        if 200 <= status < 300:
+            continue
+        query = item.get("query")
+        ext = query.get("identifier") if isinstance(query, dict) else None
+        idx = item.get("index")
+        if ext not in ids and isinstance(idx, int) and 0 <= idx < len(ids):
+            ext = ids[idx]
+        if ext in ids:
+            errors = item.get("errors") or []
+            message = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message"))
+            out[ext] = (status, message)
+    return out
 
 
 def parse_upsert_response(body: dict[str, Any], size: int) -> list[RecordOutcome]:

@@ -14,8 +14,8 @@ Choices where the spec is silent (see also ``validation.py`` and ``store.py``):
   chosen externalIds get a 5xx-class ``errors[]`` item or no entry at all in the 207.
 - ``GET /people/2/tags`` returns a bare JSON array of tags, as the spec's schema declares.
 - ``PATCH /people/2/tags/{name}/persons``: an unknown tag is 404 when
-  ``require_existing_tags``, else it is created; queries matching nobody are skipped; 200
-  with an empty body. ``DELETE`` on the same path removes the tag (404 for an unknown tag).
+  ``require_existing_tags``, else it is created; queries matching nobody are skipped (200
+  with an empty body), or answered as ``tag_missing_person`` says (see ``tag_batches.py``). ``DELETE`` on the same path removes the tag (404 for an unknown tag).
 - Tag and custom-attribute names in paths are URL-decoded and case-insensitive.
 - DATE_TIME values: both ``...SSZ`` and ``...SS`` unless ``datetime_format`` says one of them
   (see ``datetime_mode.py``).
@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from sandbox.http import BadJSON, Request, Response, Router
 from sandbox.people import errors as E
+from sandbox.people import tag_batches
 from sandbox.people.datetime_mode import datetime_details
 from sandbox.people.shapes import to_v2
 from sandbox.people.store import ORDER_FIELDS, DuplicateName
@@ -275,8 +276,18 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
                 )
             queries.append((query["type"], query["identifier"]))
         name = unquote(req.path_params["name"])
+        mode = sb.tag_missing_person
+        if mode != "skip" and (store.tag(name) is not None or (add_tag and not sb.require_existing_tags)):
+            missing = store.missing(queries)
+            refused = tag_batches.refuse_whole(mode, missing)
+            if refused is not None:
+                return refused
+        else:
+            missing = []
         changed = store.tag_persons(name, queries, add=add_tag, create=not sb.require_existing_tags)
-        return E.not_found("Tag not found") if changed is None else Response(200)
+        if changed is None:
+            return E.not_found("Tag not found")
+        return tag_batches.answer(mode, queries, missing)
 
     add("GET", "/people/2/tags", list_tags)
     add("POST", "/people/2/tags", create_tag)

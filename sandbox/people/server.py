@@ -16,6 +16,8 @@ fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`
 - ``POST /__sandbox__/custom-attributes`` ``{"name", "dataType", "objectSchema"?}``
 - ``POST /__sandbox__/datetime-format`` ``{"value": "any" | "utc_z" | "naive"}``: which DATE_TIME
   form the upsert accepts (see ``datetime_mode.py``)
+- ``POST /__sandbox__/tag-missing-person`` ``{"value": "skip" | "404" | "409"}``: how a tag batch
+  answers a query matching nobody (see ``tag_batches.py``)
 - ``POST /__sandbox__/person-failures`` ``{"error": [externalId...], "omit": [...], "code"?: 500100}``:
   the upsert fails on those persons inside its 207 (see ``person_faults.py``); empty lists clear
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
 from sandbox.people import errors as E
+from sandbox.people import tag_batches
 from sandbox.people.api import build_router, check_attribute_definition
 from sandbox.people.datetime_mode import check_mode
 from sandbox.people.person_faults import PersonFaults
@@ -51,6 +54,7 @@ class PeopleSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         datetime_format: str = "any",
+        tag_missing_person: str = "skip",
     ) -> None:
         self._api_key = api_key
         self._auth_value = f"App {api_key}".encode()
@@ -59,6 +63,8 @@ class PeopleSandbox:
         self.require_existing_tags = require_existing_tags
         self._default_datetime_format = check_mode(datetime_format)
         self.datetime_format = self._default_datetime_format  # "any", "utc_z" or "naive"
+        self._default_tag_missing = tag_batches.check_mode(tag_missing_person)
+        self.tag_missing_person = self._default_tag_missing  # "skip", "404" or "409" (tag_batches.py)
         self.store = PeopleStore()
         self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
@@ -174,6 +180,7 @@ class PeopleSandbox:
         self.limiter.limit = self._default_rate_limit
         self.require_existing_tags = self._default_require_tags
         self.datetime_format = self._default_datetime_format
+        self.tag_missing_person = self._default_tag_missing
         self.server.requests_served.clear()
         self.server.latency_ms = 0.0
         self.server.faults.configure(rate=0.0)
@@ -230,6 +237,7 @@ class PeopleSandbox:
                     "rateLimit": self.rate_limit,
                     "requireExistingTags": self.require_existing_tags,
                     "datetimeFormat": self.datetime_format,
+                    "tagMissingPerson": self.tag_missing_person,
                     "faultsInjected": dict(self.faults.injected),
                     "personFailures": self.person_faults.as_dict(),
                 },
@@ -292,6 +300,12 @@ class PeopleSandbox:
             self.datetime_format = check_mode(body_of(req).get("value"))
             return Response(200, {"datetimeFormat": self.datetime_format})
 
+        @admin
+        def tag_missing(req: Request) -> Response:
+            self.tag_missing_person = tag_batches.check_mode(body_of(req).get("value"))
+            return Response(200, {"tagMissingPerson": self.tag_missing_person})
+
+        r.add("POST", "/__sandbox__/tag-missing-person", tag_missing)
         r.add("POST", "/__sandbox__/datetime-format", datetime_format)
         r.add("GET", "/__sandbox__/state", state)
         r.add("POST", "/__sandbox__/reset", reset)

@@ -271,6 +271,11 @@ class PeopleStore:
             pid = self._lookup(id_type, identifier)
             return copy.deepcopy(self.persons[pid]) if pid is not None else None
 
+    def missing(self, queries: list[tuple[str, str]]) -> list[int]:
+        """Indexes of the (type, identifier) queries that match no person."""
+        with self.lock:
+            return [i for i, (t, ident) in enumerate(queries) if self._lookup(t, ident) is None]
+
     def delete(self, id_type: str, identifier: str) -> bool:
         """Delete the person ``identifier`` names; False when there is none."""
         with self.lock:
