@@ -3,8 +3,10 @@
 - ``PATCH /people/3/persons/upsert`` (≤1000 persons, always 207 with ``results[]`` and
   ``errors[]`` attributed by ``index``),
 - custom attribute definitions (``/people/2/customAttributes``), tags (``/people/2/tags``),
-  batch tag assignment (``PATCH /people/2/tags/{name}/persons``) and single-person delete
-  (``DELETE /people/2/persons?identifier=..&type=EXTERNAL_ID``).
+  batch tag assignment (``PATCH /people/2/tags/{name}/persons``), single-person delete
+  (``DELETE /people/2/persons?identifier=..&type=EXTERNAL_ID``), removal of old contacts
+  (``DELETE /people/2/persons/contactInformation``) and identity matching
+  (``POST /people/2/persons/match``, 15 requests/s).
 
 Every request first takes a slot from the process-wide limiter of its operation. 429 is
 retried with exponential jittered backoff; 5xx, timeouts and connection resets are retried
@@ -263,6 +265,26 @@ class PeopleClient:
         if resp.status_code == 404:
             return False
         self._raise_for_status(resp, "delete person")
+        return True
+
+    def remove_contacts(self, external_id: str, emails: Sequence[str] = (), phones: Sequence[str] = ()) -> bool:
+        """Remove emails/phones from one person (``DELETE /people/2/persons/contactInformation``,
+        body ``PersonDestinationRequest``); False when People has no such person (404)."""
+        contacts: dict[str, list[dict[str, str]]] = {}
+        if emails:
+            contacts["email"] = [{"address": e} for e in emails]
+        if phones:
+            contacts["phone"] = [{"number": p} for p in phones]
+        resp = self.request(
+            "contact_information",
+            "DELETE",
+            "/people/2/persons/contactInformation",
+            params={"identifier": external_id, "type": "EXTERNAL_ID"},
+            body={"contactInformation": contacts},
+        )
+        if resp.status_code == 404:
+            return False
+        self._raise_for_status(resp, "remove old contact information")
         return True
 
     def tag_persons_isolating(self, tag: str, external_ids: Iterable[str]) -> TagBatchResult:

@@ -65,6 +65,7 @@ class PeopleSandbox:
         self.datetime_format = self._default_datetime_format  # "any", "utc_z" or "naive"
         self._default_tag_missing = tag_batches.check_mode(tag_missing_person)
         self.tag_missing_person = self._default_tag_missing  # "skip", "404" or "409" (tag_batches.py)
+        self.contact_removal_failures = 0  # the next n DELETE .../contactInformation answer 500
         self.store = PeopleStore()
         self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
@@ -181,6 +182,7 @@ class PeopleSandbox:
         self.require_existing_tags = self._default_require_tags
         self.datetime_format = self._default_datetime_format
         self.tag_missing_person = self._default_tag_missing
+        self.contact_removal_failures = 0
         self.server.requests_served.clear()
         self.server.latency_ms = 0.0
         self.server.faults.configure(rate=0.0)

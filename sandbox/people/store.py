@@ -271,6 +271,24 @@ class PeopleStore:
             pid = self._lookup(id_type, identifier)
             return copy.deepcopy(self.persons[pid]) if pid is not None else None
 
+    def remove_contacts(self, id_type: str, identifier: str, emails: Iterable[str],
+                        phones: Iterable[str]) -> dict[str, Any] | None:
+        """Remove the given emails (any case) and phones from one person; contacts it does not
+        have are ignored. Returns a copy of the person, or None when there is no such person."""
+        with self.lock:
+            pid = self._lookup(id_type, identifier)
+            if pid is None:
+                return None
+            person = self.persons[pid]
+            gone = {("EMAIL", e.lower()) for e in emails} | {("PHONE", normalize_phone(p) or p) for p in phones}
+            keep = [c for c in person["contactInformation"] if contact_key(c) not in gone]
+            if len(keep) != len(person["contactInformation"]):
+                self._unindex(person)
+                person["contactInformation"] = keep
+                person["modifiedAt"] = now_stamp()
+                self._index(person, pid)
+            return copy.deepcopy(person)
+
     def missing(self, queries: list[tuple[str, str]]) -> list[int]:
         """Indexes of the (type, identifier) queries that match no person."""
         with self.lock:
