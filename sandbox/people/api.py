@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 from sandbox.http import BadJSON, Request, Response, Router
 from sandbox.people import errors as E
-from sandbox.people import tag_batches
+from sandbox.people import matching, tag_batches
 from sandbox.people.datetime_mode import datetime_details
 from sandbox.people.shapes import to_v2
 from sandbox.people.store import ORDER_FIELDS, DuplicateName
@@ -210,6 +210,7 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
         return E.not_found("Person not found") if person is None else Response(200, to_v2(person))
 
     add("DELETE", "/people/2/persons/contactInformation", delete_contacts)
+    add("POST", "/people/2/persons/match", lambda req: matching.match(sb, req, ID_TYPES))
     add("GET", "/people/2/persons", get_persons)
     add("DELETE", "/people/2/persons", delete_person)
 

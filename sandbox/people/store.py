@@ -11,7 +11,8 @@ Upsert semantics (sandbox choices where the spec is silent):
 
 - Matching: the externalId, every email and every phone of the item are looked up. If they
   hit more than one person, or the one person hit by a contact has a *different* non-empty
-  externalId, the item fails with 409100 (no silent merge, no externalId takeover).
+  externalId, the item fails with 409100 (no silent merge, no externalId takeover), unless a
+  ``match_order`` is set (see ``matching.py``).
 - PATCH keeps fields the item omits, **appends** tags and contacts (v2 PATCH analogy; an
   existing contact is matched by type and identifier, email case-insensitively, and takes the
   new spelling and ``primary``) and merges ``customAttributes`` (``null``/``""`` removes one).
@@ -34,6 +35,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox.people.matching import resolve
 from sandbox.people.validation import AttributeDef, normalize_phone
 
 META = ("id", "createdAt", "modifiedAt")
@@ -69,6 +71,7 @@ class PeopleStore:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.match_order: tuple[str, ...] | None = None  # see matching.py; None = conflicts are 409100
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +123,10 @@ class PeopleStore:
             pid = (self._by_email if ctype == "EMAIL" else self._by_phone).get(key)
             if pid is not None:
                 hits.setdefault(pid, []).append(f"{ctype.lower()} {c['identifier']!r}")
+        if self.match_order and len(hits) > 1:  # first identifier type in the order wins
+            winner, p = resolve(self.match_order, hits, p, self._owner)
+            if winner is not None:
+                hits = {winner: hits[winner]}
         target = None
         if len(hits) == 1:
             (pid,) = hits
@@ -162,6 +169,10 @@ class PeopleStore:
         self.persons[pid] = new
         self._index(new, pid)
         return {"id": pid, "index": index, "status": "UPDATED"}
+
+    def _owner(self, contact: dict[str, Any]) -> int | None:
+        ctype, key = contact_key(contact)
+        return (self._by_email if ctype == "EMAIL" else self._by_phone).get(key)
 
     @staticmethod
     def _build(p: dict[str, Any]) -> dict[str, Any]:
