@@ -10,7 +10,9 @@ from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 DESCRIPTION = """Map the staged customers that changed, diff them against the last payloads
 sent to People, and show counts of creates / updates / unchanged / rejects with a sample of
 field-level diffs. Reads the DuckDB file only: no request is sent, nothing is written.
-(`bc2people sync --dry-run` also stages first.)"""
+(`bc2people sync --dry-run` also stages first.) With --match it also asks People's match
+endpoint (read-only) how many customers would attach to a person People already has (same
+email/phone, no externalId of ours), would conflict (409100), or would be new.)"""
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +27,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--sample", metavar="N", type=int, default=10, help="how many diffs to show (default 10)")
+    p.add_argument("--match", action="store_true",
+                   help="also ask People (match endpoint, read-only) how many customers would attach to an "
+                        "existing person, conflict (409100) or be new; needs the People settings")
     p.set_defaults(func=main)
 
 
@@ -41,5 +46,14 @@ def main(args: argparse.Namespace) -> int:
     if not store_hash:
         raise ConfigError(f"{STORE_HASH.label} is not set: {STORE_HASH.how_to_set()}")
     result = plan(args.duckdb, mapping, store_hash=store_hash, sample=args.sample)
+    if getattr(args, "match", False):
+        from destinations.people.client import PeopleClient
+        from destinations.people.destination import load_people_config
+        from pipelines.plan_match import match_report
+
+        cfg = load_people_config()
+        client = PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
+        result.match = match_report(args.duckdb, mapping, store_hash=store_hash, client=client,
+                                    sample=args.sample).as_dict()
     print(render_json(result) if args.json else render_text(result))
     return 0

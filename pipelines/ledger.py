@@ -36,6 +36,7 @@ RUN_COUNTS = (
     "failed",
     "deleted_in_store",
     "delete_actions",
+    "contacts_removed",
     *ORDER_COUNTS,
 )
 # The counts a push produces (the run's other counts come from staging).

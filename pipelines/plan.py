@@ -36,16 +36,20 @@ class PlanResult:
     mapping_path: str | None = None
     mapping_hash: str | None = None
     on_deleted: str = "none"
+    match: dict[str, Any] | None = None  # `pipelines.plan_match.MatchResult.as_dict()` with --match
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``--json`` prints)."""
-        return {
+        out = {
             "mapping": self.mapping_path,
             "mapping_sha256": self.mapping_hash,
             "on_deleted": self.on_deleted,
             "counts": dict(self.counts),
             "sample_diffs": self.sample_diffs,
         }
+        if self.match is not None:
+            out["match"] = self.match
+        return out
 
 
 def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: int = 10) -> PlanResult:
@@ -108,6 +112,11 @@ def render_text(result: PlanResult) -> str:
             lines.append(f"  {d['kind']} {d['external_id']} (customer {d['customer_id']})")
             for ch in d["changes"]:
                 lines.append(f"    {ch['field']}: {_value(ch['before'])} → {_value(ch['after'])}")
+    if result.match is not None:
+        from pipelines.plan_match import MatchResult, render_match_text
+
+        m = result.match
+        lines.append(render_match_text(MatchResult(m["counts"], m["requests"], m["samples"])))
     return "\n".join(lines)
 
 

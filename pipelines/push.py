@@ -12,9 +12,11 @@
 5. sends the changed persons through the ``people`` dlt destination (batches of ≤1000, several
    load files in parallel, one shared rate limiter), each batch's outcomes written to the
    ledger as it completes;
-6. applies the mapping's ``on_deleted`` action to customers deleted in the store.
+6. applies the mapping's ``on_deleted`` action to customers deleted in the store;
+7. removes from People the emails/phones an accepted person no longer maps
+   (`pipelines.contact_removals`; failures stay queued for the next run).
 
-With ``dry_run`` steps 1, 4, 5 and 6 are skipped and nothing is written.
+With ``dry_run`` steps 1, 4, 5, 6 and 7 are skipped and nothing is written.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.contact_removals import ContactTracker, remove_pending
 from pipelines.core import (
     Delivery,
     Derived,
@@ -51,6 +54,8 @@ DEFAULT_WORKERS = 8
 COUNT_KEYS = PUSH_COUNTS
 # person_state.deleted_action once the mapping's on_deleted action is done for a person
 DELETED_ACTION_RECORD = {"none": "none", "tag": "tagged", "delete": "deleted"}
+# outcome of a deletion tag that cannot apply because People has no such person
+NOT_IN_PEOPLE = "NOT_IN_PEOPLE"
 _STATUS_COUNT = {"CREATED": "created", "UPDATED": "updated", "NOT_MODIFIED": "not_modified",
                  REJECTED_BY_TARGET: "rejected_by_people", FAILED: "failed"}
 
@@ -63,7 +68,9 @@ class PushResult:
     mapping), ``would_create``/``would_update`` (persons sent that People never / already
     accepted), ``still_rejected`` (rejected by People before, payload unchanged, not resent;
     included in ``unchanged``), ``deleted_in_store_seen``, ``resumed`` (persons of an earlier
-    run's pending load package delivered first) and ``traits`` (customers with traits). Each
+    run's pending load package delivered first), ``traits`` (customers with traits),
+    ``contacts_removed`` (old emails/phones removed from People) and ``contact_removals_pending``
+    (still queued after this run). Each
     diff: ``{external_id, customer_id, kind: create|update, changes: [{field, before, after}]}``.
     """
 
@@ -117,8 +124,12 @@ def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None
     )
 
 
-def people_delivery(client: Any) -> Delivery:
-    """How People receives persons: the ``people`` dlt destination, its 207 read into outcomes."""
+def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id: str = "") -> Delivery:
+    """How People receives persons: the ``people`` dlt destination, its 207 read into outcomes.
+
+    With ``contacts``, the contacts of every accepted person are tracked (and the ones People
+    still has but the person no longer maps are queued for removal) before the batch is recorded.
+    """
     from destinations.people.client import RecordOutcome
     from destinations.people.destination import people_destination
     from destinations.people.errors import PeopleError
@@ -131,7 +142,10 @@ def people_delivery(client: Any) -> Delivery:
 
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:
-            sink([_current_row(r) for r in rows], [outcome(o) for o in outcomes])
+            current, outs = [_current_row(r) for r in rows], [outcome(o) for o in outcomes]
+            if contacts is not None:
+                contacts.accepted(current, [o.status for o in outs], run_id)
+            sink(current, outs)
 
         return people_destination(client, people_sink, batch_size=batch_size, workers=workers)
 
@@ -194,10 +208,12 @@ def push_persons(
     try:
         ensure_ledger(con)
         writer = ledger(con)
+        tracker = None
         if not dry_run:
             client = client or _client()
-            resumed = resume_pending(pipelines_dir, people_delivery(client), writer, run_id, workers=workers,
-                                     batch_size=batch_size, progress=progress)
+            tracker = ContactTracker(con, LEDGER_DATASET, TARGET, writer.lock)
+            resumed = resume_pending(pipelines_dir, people_delivery(client, tracker, run_id), writer, run_id,
+                                     workers=workers, batch_size=batch_size, progress=progress)
             if resumed:
                 counts["resumed"] = sum(resumed.values())
                 _merge_outcomes(counts, resumed)
@@ -222,12 +238,13 @@ def push_persons(
                 tags.append(tag)
             provision(client, dict(mapping.custom_attributes), tags)
         if sel.to_send:
-            outcome = deliver(pipelines_dir, people_delivery(client), writer, run_id, sel.to_send,
+            outcome = deliver(pipelines_dir, people_delivery(client, tracker, run_id), writer, run_id, sel.to_send,
                               workers=workers, batch_size=batch_size, progress=progress)
             _merge_outcomes(counts, outcome)
             counts["failed"] += len(sel.to_send) - sum(outcome.values())
         if sel.deletions:
             counts["delete_actions"] += _apply_deletions(client, writer, run_id, sel.deletions, action, tag)
+        counts["contacts_removed"], counts["contact_removals_pending"] = remove_pending(client, writer, run_id)
         return PushResult(dict(counts), sel.sample_diffs)
     finally:
         con.close()
@@ -263,10 +280,21 @@ def _apply_deletions(
     if action == "tag" and tag and acting:
         for start in range(0, len(acting), 1000):
             chunk = acting[start : start + 1000]
-            client.tag_persons(tag, [d["key"] for d in chunk])
-            writer.write([{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
-                           "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True} for d in chunk])
-            done += len(chunk)
+            result = client.tag_persons_isolating(tag, [d["key"] for d in chunk])
+            tagged = set(result.tagged)
+            entries = [{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                        "deleted_action": "tagged", "outcome_status": "TAGGED", "outcome": True}
+                       for d in chunk if d["key"] in tagged]
+            # People has no such person: the tag cannot apply. Done, with the reason recorded
+            # (and the person no longer counted as accepted), so it never blocks a later batch.
+            entries += [{"key": d["key"], "entity_id": d["entity_id"], "run_id": run_id,
+                         "deleted_action": "tagged", "last_status": "DELETED", "error_code": NOT_IN_PEOPLE,
+                         "error_message": f"{tag} not applied: People has no person with this externalId "
+                                          f"({result.missing[d['key']]})"[:1000],
+                         "outcome_status": NOT_IN_PEOPLE, "attempted": True, "outcome": True}
+                        for d in chunk if d["key"] in result.missing]
+            writer.write(entries)  # persons in result.failed stay pending: tried again next run
+            done += len(tagged)
     elif action == "delete":
         for d in acting:
             client.delete_person(d["key"])

@@ -35,7 +35,7 @@ def test_default_mapping_on_a_realistic_customer(default_mapping: Mapping, custo
         "tags": ["accepts-marketing", "bc-group-3", "bigcommerce", "newsletter"],
         "customAttributes": {
             "bc_accepts_marketing": True, "bc_channel_ids": "1,2", "bc_company": "ACME Ltd", "bc_country_code": "US",
-            "bc_customer_group_id": 3, "bc_date_created": "2020-02-06T17:46:33", "bc_date_modified": "2024-05-01T08:00:00",
+            "bc_customer_group_id": 3, "bc_date_created": "2020-02-06T17:46:33Z", "bc_date_modified": "2024-05-01T08:00:00Z",
             "bc_newsletter": True, "bc_origin_channel_id": 1, "bc_postal_code": "94103", "bc_state": "California",
             "bc_store_credit": 12.75,
         },

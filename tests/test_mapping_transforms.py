@@ -126,13 +126,13 @@ def test_email_normalises_and_validates() -> None:
     ("name", "value", "arg", "expected"),
     [
         ("date", "2020-02-06T17:46:33Z", None, "2020-02-06"),
-        ("datetime", "2020-02-06T17:46:33Z", None, "2020-02-06T17:46:33"),
-        ("datetime", "2020-02-06T17:46:33+02:00", None, "2020-02-06T15:46:33"),
+        ("datetime", "2020-02-06T17:46:33Z", None, "2020-02-06T17:46:33Z"),
+        ("datetime", "2020-02-06T17:46:33+02:00", None, "2020-02-06T15:46:33Z"),
         ("date", "Tue, 20 Nov 2012 00:00:00 +0000", None, "2012-11-20"),
         ("date", 0, None, "1970-01-01"),
         ("date", "06/02/2020", {"input": "%d/%m/%Y"}, "2020-02-06"),
         ("date", "2020-02-06", "%d.%m.%Y", "06.02.2020"),
-        ("datetime", "2020-02-06", None, "2020-02-06T00:00:00"),
+        ("datetime", "2020-02-06", None, "2020-02-06T00:00:00Z"),
     ],
 )
 def test_dates(name: str, value: Any, arg: Any, expected: str) -> None:

@@ -338,7 +338,7 @@ def test_the_default_mapping_sends_the_traits(con: Any) -> None:
     assert attrs["bc_order_count"] == 2
     assert attrs["bc_lifetime_value"] == 50.5
     assert attrs["bc_average_order_value"] == 25.25
-    assert attrs["bc_first_order_at"] == "2024-01-02T03:04:05"
-    assert attrs["bc_last_order_at"] == "2024-03-04T05:06:07"
+    assert attrs["bc_first_order_at"] == "2024-01-02T03:04:05Z"
+    assert attrs["bc_last_order_at"] == "2024-03-04T05:06:07Z"
     assert attrs["bc_rfm_segment"] == "lost"  # the store's only buyer scores 1 on every count
     assert "bc_days_since_last_order" not in attrs

@@ -3,8 +3,10 @@
 - ``PATCH /people/3/persons/upsert`` (≤1000 persons, always 207 with ``results[]`` and
   ``errors[]`` attributed by ``index``),
 - custom attribute definitions (``/people/2/customAttributes``), tags (``/people/2/tags``),
-  batch tag assignment (``PATCH /people/2/tags/{name}/persons``) and single-person delete
-  (``DELETE /people/2/persons?identifier=..&type=EXTERNAL_ID``).
+  batch tag assignment (``PATCH /people/2/tags/{name}/persons``), single-person delete
+  (``DELETE /people/2/persons?identifier=..&type=EXTERNAL_ID``), removal of old contacts
+  (``DELETE /people/2/persons/contactInformation``) and identity matching
+  (``POST /people/2/persons/match``, 15 requests/s).
 
 Every request first takes a slot from the process-wide limiter of its operation. 429 is
 retried with exponential jittered backoff; 5xx, timeouts and connection resets are retried
@@ -21,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +40,8 @@ MAX_BATCH = 1000
 ACCEPTED = ("CREATED", "UPDATED", "NOT_MODIFIED")
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 DUPLICATE_CODES = frozenset({"40002", "40006", "DUPLICATE", "DUPLICATE_NAME"})
+OPERATION_RATES = {"match": 15.0}  # documented requests/s where People allows more than 5
+MATCH_BATCH = 1000  # identities per match request (the spec gives no limit; the batches' 1000)
 
 
 @dataclass(frozen=True)
@@ -117,14 +121,16 @@ class PeopleClient:
         self.stats_lock = threading.Lock()
         self.throttled = 0
         self.retried = 0
+        self.match_requests = 0
 
     def __repr__(self) -> str:
         return f"PeopleClient(base_url={self.base_url!r}, api_key=<redacted>)"
 
     # -- plumbing ------------------------------------------------------------------------
     def limiter(self, operation: str) -> RateLimiter:
-        """The shared limiter of one operation (upsert, tags, ...) for this account."""
-        return shared_limiter(self.base_url, operation, self.rate)
+        """The shared limiter of one operation (upsert, tags, ...) for this account; operations
+        People documents faster than 5/s (match: 15/s) get that multiple of ``rate``."""
+        return shared_limiter(self.base_url, operation, self.rate * OPERATION_RATES.get(operation, 5.0) / 5.0)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -265,6 +271,88 @@ class PeopleClient:
         self._raise_for_status(resp, "delete person")
         return True
 
+    def remove_contacts(self, external_id: str, emails: Sequence[str] = (), phones: Sequence[str] = ()) -> bool:
+        """Remove emails/phones from one person (``DELETE /people/2/persons/contactInformation``,
+        body ``PersonDestinationRequest``); False when People has no such person (404)."""
+        contacts: dict[str, list[dict[str, str]]] = {}
+        if emails:
+            contacts["email"] = [{"address": e} for e in emails]
+        if phones:
+            contacts["phone"] = [{"number": p} for p in phones]
+        resp = self.request(
+            "contact_information",
+            "DELETE",
+            "/people/2/persons/contactInformation",
+            params={"identifier": external_id, "type": "EXTERNAL_ID"},
+            body={"contactInformation": contacts},
+        )
+        if resp.status_code == 404:
+            return False
+        self._raise_for_status(resp, "remove old contact information")
+        return True
+
+    def match_persons(self, identities: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """``POST /people/2/persons/match``: `identity_key` -> People's person id, for the
+        identities that match someone (≤`MATCH_BATCH` per request). A 404 (documented, body
+        unspecified) is read as "nothing matched"."""
+        found: dict[tuple[str, str], int] = {}
+        unique = list(dict.fromkeys(identities))
+        for start in range(0, len(unique), MATCH_BATCH):
+            chunk = unique[start : start + MATCH_BATCH]
+            body = {"identities": [{"type": t, "identifier": i} for t, i in chunk]}
+            resp = self.request("match", "POST", "/people/2/persons/match", body=body)
+            with self.stats_lock:
+                self.match_requests += 1
+            if resp.status_code == 404:
+                continue
+            self._raise_for_status(resp, "match identities")
+            data = _json(resp)
+            for m in (data.get("matches") if isinstance(data, dict) else None) or []:
+                pid = m.get("personId") if isinstance(m, dict) else None
+                if isinstance(pid, int) and isinstance(m.get("type"), str) and isinstance(m.get("identifier"), str):
+                    found[identity_key(m["type"], m["identifier"])] = pid
+        return found
+
+    def tag_persons_isolating(self, tag: str, external_ids: Iterable[str]) -> TagBatchResult:
+        """Add ``tag`` to persons by externalId so that persons People does not have never fail
+        the others: a per-item 409/404 result names them; a whole-request 404 (documented for
+        this operation) splits the batch in halves until each missing person stands alone (a
+        vanished tag is re-created once first). See `TagBatchResult`."""
+        out = TagBatchResult()
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), MAX_BATCH):
+            self._tag_isolating(tag, ids[start : start + MAX_BATCH], out)
+        return out
+
+    def _tag_isolating(self, tag: str, ids: list[str], out: TagBatchResult) -> None:
+        body = {"people": [{"query": {"type": "EXTERNAL_ID", "identifier": i}} for i in ids]}
+        resp = self.request("tag_persons", "PATCH", f"/people/2/tags/{quote(tag, safe='')}/persons", body=body)
+        out.requests += 1
+        if resp.status_code < 300:
+            failed = _tag_item_failures(_json(resp), ids)
+            for ext, (status, message) in failed.items():
+                if status in (404, 409):
+                    out.missing[ext] = f"HTTP {status} {message}".strip()
+                else:
+                    out.failed[ext] = f"HTTP {status} {message}".strip()
+            out.tagged.extend(i for i in ids if i not in failed)
+            return
+        if resp.status_code != 404:
+            self._raise_for_status(resp, f"tag persons with {tag!r}")
+        if not out.tag_checked:
+            out.tag_checked = True
+            if self.get_tag(tag) is None:  # the tag itself is gone: create it and try again
+                self.create_tag(tag)
+                self._tag_isolating(tag, ids, out)
+                return
+        if len(ids) == 1:
+            code, message = error_text(_json(resp))
+            out.missing[ids[0]] = f"HTTP 404 {code or ''} {message}".replace("  ", " ").strip()
+            return
+        half = len(ids) // 2
+        self._tag_isolating(tag, ids[:half], out)
+        self._tag_isolating(tag, ids[half:], out)
+
     def tag_persons(self, tag: str, external_ids: Iterable[str]) -> int:
         """Add ``tag`` to persons by externalId (≤1000 per request); returns requests sent."""
         ids = list(external_ids)
@@ -348,6 +436,52 @@ class PeopleClient:
             status=resp.status_code,
             code=code,
         )
+
+
+def identity_key(kind: str, identifier: str) -> tuple[str, str]:
+    """How People compares identities: emails case-insensitively, phones without a ``+``."""
+    if kind == "EMAIL":
+        return kind, identifier.strip().lower()
+    if kind == "PHONE":
+        return kind, identifier.strip().lstrip("+")
+    return kind, identifier
+
+
+@dataclass
+class TagBatchResult:
+    """What a tag batch did: ``tagged`` externalIds, ``missing`` (People has no such person:
+    externalId -> People's answer), ``failed`` (another per-item error: try again later) and
+    the number of ``requests`` it took."""
+
+    tagged: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    tag_checked: bool = False
+
+
+def _tag_item_failures(body: Any, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """externalId -> (status, message) of the per-item results a v2 batch answer lists (only
+    unsuccessful entries are listed, by ``query`` or by ``index``)."""
+    out: dict[str, tuple[int, str]] = {}
+    items = body.get("results") if isinstance(body, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        status = item.get("status")
+        status = int(status) if isinstance(status, int | str) and str(status).isdigit() else 0
+        if 200 <= status < 300:
+            continue
+        query = item.get("query")
+        ext = query.get("identifier") if isinstance(query, dict) else None
+        idx = item.get("index")
+        if ext not in ids and isinstance(idx, int) and 0 <= idx < len(ids):
+            ext = ids[idx]
+        if ext in ids:
+            errors = item.get("errors") or []
+            message = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message"))
+            out[ext] = (status, message)
+    return out
 
 
 def parse_upsert_response(body: dict[str, Any], size: int) -> list[RecordOutcome]:

@@ -28,6 +28,13 @@ TAG_MAX = 256
 CONTACT_MAX = 255
 CONTACTS_PER_TYPE_MAX = 100
 
+# How a DATE_TIME value is written (mapping setting ``defaults.datetime_format``). People's docs
+# never state it; Infobip's own Mobile Messaging SDK sends custom DATE_TIME attributes as UTC
+# ``yyyy-MM-dd'T'HH:mm:ss'Z'`` (``DateTimeUtil.dateTimeToISO8601UTCString``), while People's own
+# timestamps (createdAt/modifiedAt) are shown without a zone. Both are accepted by validation.
+DATETIME_FORMATS = {"utc_z": "%Y-%m-%dT%H:%M:%SZ", "utc_naive": "%Y-%m-%dT%H:%M:%S"}
+DEFAULT_DATETIME_FORMAT = "utc_z"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -76,7 +83,7 @@ _EMAIL_RE = re.compile(
 )
 _LANG_RE = re.compile(r"^[A-Za-z]{2}(?:[-_][A-Za-z]{2})?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?$")
 _URL_RE = re.compile(r"^https?://[^\s]+$")
 
 
@@ -109,11 +116,11 @@ def is_date(text: str) -> bool:
 
 
 def is_datetime(text: str) -> bool:
-    """True for ``YYYY-MM-DDTHH:MM:SS`` (People's own timestamp format, no zone)."""
+    """True for UTC ``YYYY-MM-DDTHH:MM:SSZ`` or ``YYYY-MM-DDTHH:MM:SS`` (both `DATETIME_FORMATS`)."""
     if not _DATETIME_RE.match(text):
         return False
     try:
-        datetime.fromisoformat(text)
+        datetime.fromisoformat(text[:19])
     except ValueError:
         return False
     return True
@@ -173,7 +180,7 @@ def check_custom_value(data_type: str, value: Any) -> str | None:
     if data_type == "DATE_TIME":
         if isinstance(value, str) and is_datetime(value):
             return None
-        return "must be a date-time written YYYY-MM-DDTHH:MM:SS"
+        return "must be a UTC date-time written YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS"
     return f"has an unknown data type {data_type}"
 
 

@@ -21,6 +21,8 @@ from destinations.people.rules import (
     CUSTOM_NAME_MAX,
     CUSTOM_PREFIX,
     CUSTOM_VALUE_MAX,
+    DATETIME_FORMATS,
+    DEFAULT_DATETIME_FORMAT,
     TARGETS,
 )
 
@@ -45,6 +47,7 @@ TRAITS_KEYS = {"sql", "key"}
 FIELD_KEYS = {"to", "from", "template", "value", "take", "default", "transforms", "when",
               "on_invalid", "on_empty", "type", "primary", "note"}
 SUPPORTED_VERSIONS = (1,)
+DEFAULT_KEYS = ("phone_region", "datetime_format")
 
 # Which transform outputs a custom attribute type can hold (runtime coercion does the rest).
 _FITS = {
@@ -60,7 +63,7 @@ _FIT_HINT = {
     "DECIMAL": "end the chain with `- cast: decimal`",
     "BOOLEAN": "end the chain with `- cast: boolean`",
     "DATE": "use the `date` transform (YYYY-MM-DD)",
-    "DATE_TIME": "use the `datetime` transform (YYYY-MM-DDTHH:MM:SS)",
+    "DATE_TIME": "use the `datetime` transform (UTC YYYY-MM-DDTHH:MM:SSZ, see defaults.datetime_format)",
 }
 
 
@@ -159,7 +162,8 @@ def _check_kind_fits(doc: _Doc, plan: FieldPlan, out_kind: str, path: PathKey) -
         doc.add(path, name, f"{name} takes text", "remove the cast")
 
 
-def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None) -> FieldPlan | None:
+def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None,
+                   datetime_format: str = DEFAULT_DATETIME_FORMAT) -> FieldPlan | None:
     path: PathKey = ("fields", index)
     if not isinstance(f, dict):
         doc.add(path, f"fields[{index}]", "each field must be a mapping with `to:` and a source",
@@ -297,7 +301,7 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None) -> F
             bad = True
 
     max_len = std.max_len if std is not None else (CUSTOM_VALUE_MAX if custom_type == "STRING" else None)
-    tctx = TransformContext(to, max_len, phone_region)
+    tctx = TransformContext(to, max_len, phone_region, datetime_format)
     specs = _parse_transforms(doc, f.get("transforms"), (*path, "transforms"), name)
     if specs is None:
         return None
@@ -466,16 +470,24 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
                 "write `version: 1`")
     defaults = raw.get("defaults") or {}
     phone_region = None
+    datetime_format = DEFAULT_DATETIME_FORMAT
     if not isinstance(defaults, dict):
         doc.add(("defaults",), "defaults", "defaults must be a mapping", "e.g. `defaults: {phone_region: US}`")
     else:
         for key in defaults:
-            if key != "phone_region":
-                doc.add(("defaults", key, "__key__"), f"defaults.{key}", f"unknown default {key!r}", "known: phone_region")
+            if key not in DEFAULT_KEYS:
+                doc.add(("defaults", key, "__key__"), f"defaults.{key}", f"unknown default {key!r}",
+                        "known: " + ", ".join(DEFAULT_KEYS))
         phone_region = defaults.get("phone_region")
         if phone_region is not None and not isinstance(phone_region, str):
             doc.add(("defaults", "phone_region"), "defaults.phone_region", "must be a region code", "e.g. US")
             phone_region = None
+        fmt = defaults.get("datetime_format", DEFAULT_DATETIME_FORMAT)
+        if not isinstance(fmt, str) or fmt not in DATETIME_FORMATS:
+            doc.add(("defaults", "datetime_format"), "defaults.datetime_format", f"unknown datetime format {fmt!r}",
+                    "utc_z (2020-02-06T17:46:33Z, the default) or utc_naive (2020-02-06T17:46:33)")
+        else:
+            datetime_format = fmt
     on_deleted = _on_deleted(doc, raw.get("on_deleted"))
     traits, traits_sql = _traits(doc, raw.get("traits"))
 
@@ -487,7 +499,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
     seen: dict[str, int] = {}
     primaries: set[str] = set()
     for i, f in enumerate(fields):
-        plan = _compile_field(doc, f, i, phone_region)
+        plan = _compile_field(doc, f, i, phone_region, datetime_format)
         if plan is None:
             continue
         key = plan.target.lower() if plan.kind == "custom" else plan.target

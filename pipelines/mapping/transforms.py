@@ -22,7 +22,14 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberFormat
 
-from destinations.people.rules import FORBIDDEN_NAME_CHARS, is_valid_email, strip_forbidden, to_decimal
+from destinations.people.rules import (
+    DATETIME_FORMATS,
+    DEFAULT_DATETIME_FORMAT,
+    FORBIDDEN_NAME_CHARS,
+    is_valid_email,
+    strip_forbidden,
+    to_decimal,
+)
 
 
 class TransformFailure(ValueError):
@@ -48,6 +55,7 @@ class TransformContext:
     target: str
     max_len: int | None
     phone_region: str | None
+    datetime_format: str = DEFAULT_DATETIME_FORMAT  # a key of DATETIME_FORMATS (defaults.datetime_format)
 
 
 @dataclass(frozen=True)
@@ -234,46 +242,55 @@ def parse_when(value: Any, input_format: str | None) -> datetime:
     return dt
 
 
-def _date_factory(name: str, default_out: str, out_type: str) -> Callable[[Any, TransformContext], Transform]:
+def _date_factory(name: str, default_out: str | None, out_type: str) -> Callable[[Any, TransformContext], Transform]:
+    """``default_out`` None: the mapping's ``defaults.datetime_format`` (UTC with or without Z)."""
+
     def factory(arg: Any, ctx: TransformContext) -> Transform:
-        in_fmt, out_fmt = None, default_out
-        if isinstance(arg, str):
-            out_fmt = arg
-        elif isinstance(arg, dict):
-            unknown = set(arg) - {"input", "output"}
-            if unknown:
-                raise ArgError(f"{name} has no option {sorted(unknown)[0]!r}", "options: input, output (strftime formats)")
-            in_fmt, out_fmt = arg.get("input"), arg.get("output", default_out)
-        elif arg is not None:
-            raise ArgError(f"{name} takes an output format or {{input, output}}")
-        for fmt in (in_fmt, out_fmt):
-            if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
-                raise ArgError(f"{name} format {fmt!r} is not a strftime format", "e.g. '%Y-%m-%d'")
-        try:
-            datetime(2001, 2, 3, 4, 5, 6).strftime(out_fmt)
-        except ValueError as exc:
-            raise ArgError(f"{name} output format {out_fmt!r}: {exc}") from None
-        kind = out_type if out_fmt == default_out else "str"
-        fast = in_fmt is None and out_fmt == default_out
-        cut = 10 if out_type == "date" else 19
-
-        def fn(value: Any) -> Any:
-            if fast and type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
-                # BigCommerce's own "2020-02-06T17:46:33Z": already UTC, just validate and cut
-                try:
-                    datetime.fromisoformat(value[:19])
-                except ValueError:
-                    pass
-                else:
-                    return value[:cut]
-            dt = parse_when(value, in_fmt)
-            if dt.year < 1:
-                raise TransformFailure("year out of range")
-            return dt.strftime(out_fmt)
-
-        return Transform(name, fn, kind)
+        default = default_out if default_out is not None else DATETIME_FORMATS[ctx.datetime_format]
+        return _date_transform(name, arg, default, out_type)
 
     return factory
+
+
+def _date_transform(name: str, arg: Any, default_out: str, out_type: str) -> Transform:
+    """One date/datetime transform writing ``default_out`` unless its argument gives a format."""
+    in_fmt, out_fmt = None, default_out
+    if isinstance(arg, str):
+        out_fmt = arg
+    elif isinstance(arg, dict):
+        unknown = set(arg) - {"input", "output"}
+        if unknown:
+            raise ArgError(f"{name} has no option {sorted(unknown)[0]!r}", "options: input, output (strftime formats)")
+        in_fmt, out_fmt = arg.get("input"), arg.get("output", default_out)
+    elif arg is not None:
+        raise ArgError(f"{name} takes an output format or {{input, output}}")
+    for fmt in (in_fmt, out_fmt):
+        if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+            raise ArgError(f"{name} format {fmt!r} is not a strftime format", "e.g. '%Y-%m-%d'")
+    try:
+        datetime(2001, 2, 3, 4, 5, 6).strftime(out_fmt)
+    except ValueError as exc:
+        raise ArgError(f"{name} output format {out_fmt!r}: {exc}") from None
+    kind = out_type if out_fmt == default_out else "str"
+    fast = in_fmt is None and out_fmt == default_out
+    cut = 10 if out_type == "date" else 19
+    suffix = "Z" if out_type == "datetime" and default_out.endswith("Z") else ""
+
+    def fn(value: Any) -> Any:
+        if fast and type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
+            # BigCommerce's own "2020-02-06T17:46:33Z": already UTC, just validate and cut
+            try:
+                datetime.fromisoformat(value[:19])
+            except ValueError:
+                pass
+            else:
+                return value[:cut] + suffix
+        dt = parse_when(value, in_fmt)
+        if dt.year < 1:
+            raise TransformFailure("year out of range")
+        return dt.strftime(out_fmt)
+
+    return Transform(name, fn, kind)
 
 
 _BOOL_WORDS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
@@ -455,7 +472,7 @@ FACTORIES: dict[str, Callable[[Any, TransformContext], Transform]] = {
     "phone_e164": _phone_e164,
     "email": _email,
     "date": _date_factory("date", "%Y-%m-%d", "date"),
-    "datetime": _date_factory("datetime", "%Y-%m-%dT%H:%M:%S", "datetime"),
+    "datetime": _date_factory("datetime", None, "datetime"),
     "lookup": _lookup,
     "cast": _cast,
     "sum": _sum,

@@ -14,9 +14,14 @@ Choices where the spec is silent (see also ``validation.py`` and ``store.py``):
   chosen externalIds get a 5xx-class ``errors[]`` item or no entry at all in the 207.
 - ``GET /people/2/tags`` returns a bare JSON array of tags, as the spec's schema declares.
 - ``PATCH /people/2/tags/{name}/persons``: an unknown tag is 404 when
-  ``require_existing_tags``, else it is created; queries matching nobody are skipped; 200
-  with an empty body. ``DELETE`` on the same path removes the tag (404 for an unknown tag).
+  ``require_existing_tags``, else it is created; queries matching nobody are skipped (200
+  with an empty body), or answered as ``tag_missing_person`` says (see ``tag_batches.py``). ``DELETE`` on the same path removes the tag (404 for an unknown tag).
 - Tag and custom-attribute names in paths are URL-decoded and case-insensitive.
+- ``DELETE /people/2/persons/contactInformation``: removes the listed emails (any case) and
+  phones from the person, ignoring ones it does not have; 200 with the person, 404 when the
+  identifier matches nobody. ``contact_removal_failures`` = n answers the next n with 500.
+- DATE_TIME values: both ``...SSZ`` and ``...SS`` unless ``datetime_format`` says one of them
+  (see ``datetime_mode.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from urllib.parse import unquote
 
 from sandbox.http import BadJSON, Request, Response, Router
 from sandbox.people import errors as E
+from sandbox.people import matching, tag_batches
+from sandbox.people.datetime_mode import datetime_details
 from sandbox.people.shapes import to_v2
 from sandbox.people.store import ORDER_FIELDS, DuplicateName
 from sandbox.people.validation import DATA_TYPES, SCALAR_TYPES, validate_person
@@ -120,6 +127,9 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
         candidates, errors = sb.person_faults.split(persons)  # chosen persons People fails on
         for i, raw in candidates:
             person, details = validate_person(raw, i, attrs, known)
+            if person is not None and sb.datetime_format != "any":
+                details = datetime_details(person, i, attrs, sb.datetime_format)
+                person = None if details else person
             if person is None:
                 errors.append(
                     {
@@ -183,6 +193,24 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
             return ident
         return Response(200) if store.delete(*ident) else E.not_found("Person not found")
 
+    def delete_contacts(req: Request) -> Response:
+        if sb.contact_removal_failures > 0:  # a test's way to make People fail here alone
+            sb.contact_removal_failures -= 1
+            return E.service_exception(500)
+        ident = _identity(req)
+        if isinstance(ident, Response):
+            return ident
+        body = _json_object(req)
+        if isinstance(body, Response):
+            return body
+        parsed = contact_removal(body)
+        if isinstance(parsed, Response):
+            return parsed
+        person = store.remove_contacts(*ident, *parsed)
+        return E.not_found("Person not found") if person is None else Response(200, to_v2(person))
+
+    add("DELETE", "/people/2/persons/contactInformation", delete_contacts)
+    add("POST", "/people/2/persons/match", lambda req: matching.match(sb, req, ID_TYPES))
     add("GET", "/people/2/persons", get_persons)
     add("DELETE", "/people/2/persons", delete_person)
 
@@ -269,8 +297,18 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
                 )
             queries.append((query["type"], query["identifier"]))
         name = unquote(req.path_params["name"])
+        mode = sb.tag_missing_person
+        if mode != "skip" and (store.tag(name) is not None or (add_tag and not sb.require_existing_tags)):
+            missing = store.missing(queries)
+            refused = tag_batches.refuse_whole(mode, missing)
+            if refused is not None:
+                return refused
+        else:
+            missing = []
         changed = store.tag_persons(name, queries, add=add_tag, create=not sb.require_existing_tags)
-        return E.not_found("Tag not found") if changed is None else Response(200)
+        if changed is None:
+            return E.not_found("Tag not found")
+        return tag_batches.answer(mode, queries, missing)
 
     add("GET", "/people/2/tags", list_tags)
     add("POST", "/people/2/tags", create_tag)
@@ -278,6 +316,22 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
     add("PATCH", "/people/2/tags/{name}/persons", lambda req: tag_persons(req, True))
     add("DELETE", "/people/2/tags/{name}/persons", lambda req: tag_persons(req, False))
     return router, templates
+
+
+def contact_removal(body: dict[str, Any]) -> tuple[list[str], list[str]] | Response:
+    """(emails, phones) from a ``PersonDestinationRequest`` body, or the 400 answer."""
+    info = body.get("contactInformation")
+    if not isinstance(info, dict):
+        return E.bad_request("contactInformation is required", "contactInformation")
+    out: list[list[str]] = []
+    for kind, key in (("email", "address"), ("phone", "number")):
+        items = info.get(kind) or []
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get(key), str) and i[key] for i in items
+        ):
+            return E.bad_request(f"contactInformation.{kind} must be a list of {{{key}}}", f"contactInformation.{kind}")
+        out.append([i[key] for i in items])
+    return out[0], out[1]
 
 
 def check_attribute_definition(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | None] | str:

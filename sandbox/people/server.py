@@ -14,6 +14,12 @@ fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`
 - ``POST /__sandbox__/rate-limit`` ``{"perSecond": 5 | null}``
 - ``POST /__sandbox__/require-existing-tags`` ``{"value": true}``
 - ``POST /__sandbox__/custom-attributes`` ``{"name", "dataType", "objectSchema"?}``
+- ``POST /__sandbox__/datetime-format`` ``{"value": "any" | "utc_z" | "naive"}``: which DATE_TIME
+  form the upsert accepts (see ``datetime_mode.py``)
+- ``POST /__sandbox__/tag-missing-person`` ``{"value": "skip" | "404" | "409"}``: how a tag batch
+  answers a query matching nobody (see ``tag_batches.py``)
+- ``POST /__sandbox__/match-order`` ``{"order": null | ["EXTERNAL_ID", "EMAIL", "PHONE"], "none404"?: bool}``:
+  the upsert's matching order and the match endpoint's empty answer (see ``matching.py``)
 - ``POST /__sandbox__/person-failures`` ``{"error": [externalId...], "omit": [...], "code"?: 500100}``:
   the upsert fails on those persons inside its 207 (see ``person_faults.py``); empty lists clear
 """
@@ -27,7 +33,10 @@ from typing import Any
 
 from sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
 from sandbox.people import errors as E
+from sandbox.people import tag_batches
 from sandbox.people.api import build_router, check_attribute_definition
+from sandbox.people.datetime_mode import check_mode
+from sandbox.people.matching import check_order
 from sandbox.people.person_faults import PersonFaults
 from sandbox.people.ratelimit import FixedWindowLimiter
 from sandbox.people.shapes import to_v2
@@ -47,12 +56,20 @@ class PeopleSandbox:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        datetime_format: str = "any",
+        tag_missing_person: str = "skip",
     ) -> None:
         self._api_key = api_key
         self._auth_value = f"App {api_key}".encode()
         self._default_rate_limit = rate_limit
         self._default_require_tags = require_existing_tags
         self.require_existing_tags = require_existing_tags
+        self._default_datetime_format = check_mode(datetime_format)
+        self.datetime_format = self._default_datetime_format  # "any", "utc_z" or "naive"
+        self._default_tag_missing = tag_batches.check_mode(tag_missing_person)
+        self.tag_missing_person = self._default_tag_missing  # "skip", "404" or "409" (tag_batches.py)
+        self.contact_removal_failures = 0  # the next n DELETE .../contactInformation answer 500
+        self.match_none_404 = False  # POST .../match answers 404 when nothing matches (matching.py)
         self.store = PeopleStore()
         self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
@@ -157,6 +174,16 @@ class PeopleSandbox:
         stored. Replaces the previous choice; ``fail_persons()`` clears it."""
         self.person_faults.configure(error=error, omit=omit, code=code)
 
+    @property
+    def match_order(self) -> tuple[str, ...] | None:
+        """How the upsert resolves identifiers naming different persons: None (409100, the
+        default) or an order of EXTERNAL_ID/EMAIL/PHONE whose first match wins (matching.py)."""
+        return self.store.match_order
+
+    @match_order.setter
+    def match_order(self, order: Any) -> None:
+        self.store.match_order = check_order(order)
+
     def tags(self) -> set[str]:
         """Names of the defined tags."""
         return {e["name"] for e in self.store.tag_list()}
@@ -167,6 +194,11 @@ class PeopleSandbox:
         self.limiter.reset()
         self.limiter.limit = self._default_rate_limit
         self.require_existing_tags = self._default_require_tags
+        self.datetime_format = self._default_datetime_format
+        self.tag_missing_person = self._default_tag_missing
+        self.contact_removal_failures = 0
+        self.match_none_404 = False
+        self.store.match_order = None
         self.server.requests_served.clear()
         self.server.latency_ms = 0.0
         self.server.faults.configure(rate=0.0)
@@ -222,6 +254,8 @@ class PeopleSandbox:
                     "latencyMs": self.latency_ms,
                     "rateLimit": self.rate_limit,
                     "requireExistingTags": self.require_existing_tags,
+                    "datetimeFormat": self.datetime_format,
+                    "tagMissingPerson": self.tag_missing_person,
                     "faultsInjected": dict(self.faults.injected),
                     "personFailures": self.person_faults.as_dict(),
                 },
@@ -279,6 +313,27 @@ class PeopleSandbox:
             self.fail_persons(error=b.get("error") or (), omit=b.get("omit") or (), code=b.get("code"))
             return Response(200, self.person_faults.as_dict())
 
+        @admin
+        def datetime_format(req: Request) -> Response:
+            self.datetime_format = check_mode(body_of(req).get("value"))
+            return Response(200, {"datetimeFormat": self.datetime_format})
+
+        @admin
+        def tag_missing(req: Request) -> Response:
+            self.tag_missing_person = tag_batches.check_mode(body_of(req).get("value"))
+            return Response(200, {"tagMissingPerson": self.tag_missing_person})
+
+        @admin
+        def match_order(req: Request) -> Response:
+            b = body_of(req)
+            self.match_order = b.get("order")
+            if "none404" in b:
+                self.match_none_404 = bool(b["none404"])
+            return Response(200, {"matchOrder": self.match_order, "matchNone404": self.match_none_404})
+
+        r.add("POST", "/__sandbox__/match-order", match_order)
+        r.add("POST", "/__sandbox__/tag-missing-person", tag_missing)
+        r.add("POST", "/__sandbox__/datetime-format", datetime_format)
         r.add("GET", "/__sandbox__/state", state)
         r.add("POST", "/__sandbox__/reset", reset)
         r.add("POST", "/__sandbox__/latency", latency)

@@ -11,7 +11,8 @@ Upsert semantics (sandbox choices where the spec is silent):
 
 - Matching: the externalId, every email and every phone of the item are looked up. If they
   hit more than one person, or the one person hit by a contact has a *different* non-empty
-  externalId, the item fails with 409100 (no silent merge, no externalId takeover).
+  externalId, the item fails with 409100 (no silent merge, no externalId takeover), unless a
+  ``match_order`` is set (see ``matching.py``).
 - PATCH keeps fields the item omits, **appends** tags and contacts (v2 PATCH analogy; an
   existing contact is matched by type and identifier, email case-insensitively, and takes the
   new spelling and ``primary``) and merges ``customAttributes`` (``null``/``""`` removes one).
@@ -34,6 +35,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox.people.matching import resolve
 from sandbox.people.validation import AttributeDef, normalize_phone
 
 META = ("id", "createdAt", "modifiedAt")
@@ -69,6 +71,7 @@ class PeopleStore:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.match_order: tuple[str, ...] | None = None  # see matching.py; None = conflicts are 409100
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +123,10 @@ class PeopleStore:
             pid = (self._by_email if ctype == "EMAIL" else self._by_phone).get(key)
             if pid is not None:
                 hits.setdefault(pid, []).append(f"{ctype.lower()} {c['identifier']!r}")
+        if self.match_order and len(hits) > 1:  # first identifier type in the order wins
+            winner, p = resolve(self.match_order, hits, p, self._owner)
+            if winner is not None:
+                hits = {winner: hits[winner]}
         target = None
         if len(hits) == 1:
             (pid,) = hits
@@ -162,6 +169,10 @@ class PeopleStore:
         self.persons[pid] = new
         self._index(new, pid)
         return {"id": pid, "index": index, "status": "UPDATED"}
+
+    def _owner(self, contact: dict[str, Any]) -> int | None:
+        ctype, key = contact_key(contact)
+        return (self._by_email if ctype == "EMAIL" else self._by_phone).get(key)
 
     @staticmethod
     def _build(p: dict[str, Any]) -> dict[str, Any]:
@@ -270,6 +281,29 @@ class PeopleStore:
         with self.lock:
             pid = self._lookup(id_type, identifier)
             return copy.deepcopy(self.persons[pid]) if pid is not None else None
+
+    def remove_contacts(self, id_type: str, identifier: str, emails: Iterable[str],
+                        phones: Iterable[str]) -> dict[str, Any] | None:
+        """Remove the given emails (any case) and phones from one person; contacts it does not
+        have are ignored. Returns a copy of the person, or None when there is no such person."""
+        with self.lock:
+            pid = self._lookup(id_type, identifier)
+            if pid is None:
+                return None
+            person = self.persons[pid]
+            gone = {("EMAIL", e.lower()) for e in emails} | {("PHONE", normalize_phone(p) or p) for p in phones}
+            keep = [c for c in person["contactInformation"] if contact_key(c) not in gone]
+            if len(keep) != len(person["contactInformation"]):
+                self._unindex(person)
+                person["contactInformation"] = keep
+                person["modifiedAt"] = now_stamp()
+                self._index(person, pid)
+            return copy.deepcopy(person)
+
+    def missing(self, queries: list[tuple[str, str]]) -> list[int]:
+        """Indexes of the (type, identifier) queries that match no person."""
+        with self.lock:
+            return [i for i, (t, ident) in enumerate(queries) if self._lookup(t, ident) is None]
 
     def delete(self, id_type: str, identifier: str) -> bool:
         """Delete the person ``identifier`` names; False when there is none."""

@@ -1,0 +1,161 @@
+"""Old emails and phones leave People when a customer changes them.
+
+People's PATCH upsert keeps what it is not given and appends contacts (reference §5: v2 PATCH
+appends contacts; PATCH upsert "updates only with the provided data"), so a customer who
+changes email in BigCommerce would keep the old one in People: still reachable, and the next
+customer who takes that address would hit 409100. So, for the persons this job sends:
+
+- ``people_sync.person_contacts`` keeps, per externalId, the contacts of the last payload People
+  ACCEPTED (written when People's 207 says so, before the ledger records the batch). A person
+  not tracked yet starts from its ledger row: ``last_payload`` when ``accepted_hash`` equals
+  ``payload_hash`` (the last payload sent was the one accepted), else nothing.
+- When People accepts a payload without a contact the tracked set has, that contact is queued in
+  ``people_sync.contact_removals`` (durable: a crash or a failed removal keeps it); a contact the
+  new payload has again leaves the queue.
+- `remove_pending` then sends one ``DELETE /people/2/persons/contactInformation`` per person with
+  queued contacts. Done: the rows leave the queue and an outcome ``CONTACT_REMOVED`` is recorded;
+  People has no such person (404): ``CONTACT_REMOVAL_SKIPPED``; any other failure keeps the rows
+  (attempts, last_error, outcome ``CONTACT_REMOVAL_FAILED``) for the next run. The upsert itself
+  is already recorded either way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
+
+CONTACT_REMOVED = "CONTACT_REMOVED"
+CONTACT_REMOVAL_SKIPPED = "CONTACT_REMOVAL_SKIPPED"
+CONTACT_REMOVAL_FAILED = "CONTACT_REMOVAL_FAILED"
+Contact = tuple[str, str]  # (type EMAIL|PHONE, identifier as sent)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {ds}.person_contacts (key VARCHAR PRIMARY KEY, contacts JSON, updated_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS {ds}.contact_removals (key VARCHAR NOT NULL, type VARCHAR NOT NULL,
+    identifier VARCHAR NOT NULL, queued_at TIMESTAMP, run_id VARCHAR, attempts INTEGER DEFAULT 0,
+    last_error VARCHAR, PRIMARY KEY (key, type, identifier));
+"""
+
+
+def ensure_tables(con: Any, dataset: str) -> None:
+    """Create the two tables when missing (idempotent)."""
+    con.execute(_DDL.format(ds=dataset))
+
+
+def contacts_of(payload: Any) -> dict[Contact, str]:
+    """(type, identity) -> identifier as sent, for the emails and phones of a v3 person payload
+    (dict or JSON text); emails compare case-insensitively, as People matches them."""
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    out: dict[Contact, str] = {}
+    for c in (payload or {}).get("contactInformation") or []:
+        kind, ident = c.get("type"), c.get("identifier")
+        if kind in ("EMAIL", "PHONE") and isinstance(ident, str) and ident:
+            out[(kind, ident.lower() if kind == "EMAIL" else ident)] = ident
+    return out
+
+
+class ContactTracker:
+    """Keeps ``person_contacts`` in step with what People accepted and queues what it dropped.
+
+    Called by the People delivery's sink for each batch, from the load worker threads, before
+    the ledger records the batch; writes go through the ledger's connection and lock.
+    """
+
+    def __init__(self, con: Any, dataset: str, target: str, lock: threading.Lock) -> None:
+        self.con = con
+        self.dataset = dataset
+        self.target = target
+        self.lock = lock
+        ensure_tables(con, dataset)
+
+    def accepted(self, rows: Sequence[dict[str, Any]], statuses: Sequence[str], run_id: str) -> int:
+        """Record the contacts of the rows People accepted; returns how many removals were queued."""
+        done = [(r["key"], contacts_of(r["payload"])) for r, s in zip(rows, statuses, strict=True)
+                if s in ACCEPTED_STATUSES and r.get("payload")]
+        if not done:
+            return 0
+        ds, keys = self.dataset, [k for k, _ in done]
+        with self.lock:
+            tracked = dict(self.con.execute(
+                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN (SELECT unnest($keys))",
+                {"keys": keys}).fetchall())
+            baseline = dict(self.con.execute(
+                f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = $t AND key IN (SELECT unnest($keys)) "
+                "AND accepted_hash = payload_hash", {"t": self.target, "keys": keys}).fetchall())
+            now, queued = utcnow(), []
+            for key, new in done:
+                if key in tracked:
+                    old = {(t, i.lower() if t == "EMAIL" else i): i for t, i in json.loads(tracked[key] or "[]")}
+                else:
+                    old = contacts_of(baseline.get(key))
+                queued += [(key, t, old[(t, n)]) for t, n in old if (t, n) not in new]
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                if queued:
+                    self.con.executemany(
+                        f"INSERT INTO {ds}.contact_removals (key, type, identifier, queued_at, run_id, attempts) "
+                        "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+                        [(k, t, i, now, run_id) for k, t, i in queued])
+                for key, new in done:  # a contact sent again is no longer to remove
+                    for (t, n), _ident in new.items():
+                        self.con.execute(
+                            f"DELETE FROM {ds}.contact_removals WHERE key = ? AND type = ? AND "
+                            "(CASE WHEN type = 'EMAIL' THEN lower(identifier) ELSE identifier END) = ?", [key, t, n])
+                self.con.executemany(
+                    f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) VALUES (?, ?, ?)",
+                    [(key, json.dumps([[t, i] for (t, _n), i in sorted(new.items())]), now) for key, new in done])
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        return len(queued)
+
+
+def pending(con: Any, dataset: str) -> dict[str, list[Contact]]:
+    """externalId -> queued (type, identifier) contacts, in key order."""
+    out: dict[str, list[Contact]] = {}
+    for key, kind, ident in con.execute(
+        f"SELECT key, type, identifier FROM {dataset}.contact_removals ORDER BY key, type, identifier"
+    ).fetchall():
+        out.setdefault(key, []).append((kind, ident))
+    return out
+
+
+def remove_pending(client: Any, writer: Ledger, run_id: str) -> tuple[int, int]:
+    """Remove every queued contact from People, one request per person; returns (contacts
+    removed, contacts still queued). Failures stay queued; an auth error is raised."""
+    from destinations.people.errors import PeopleAuthError, PeopleError
+
+    con, ds = writer.con, writer.dataset
+    removed = 0
+    for key, contacts in pending(con, ds).items():
+        emails = [i for t, i in contacts if t == "EMAIL"]
+        phones = [i for t, i in contacts if t == "PHONE"]
+        what = ", ".join(f"{t.lower()} {i}" for t, i in contacts)
+        try:
+            found = client.remove_contacts(key, emails, phones)
+        except PeopleAuthError:
+            raise
+        except PeopleError as exc:
+            with writer.lock:
+                con.execute(f"UPDATE {ds}.contact_removals SET attempts = attempts + 1, last_error = ? WHERE key = ?",
+                            [str(exc)[:500], key])
+            writer.write([{"key": key, "run_id": run_id, "outcome_status": CONTACT_REMOVAL_FAILED, "outcome": True,
+                           "error_message": f"could not remove {what}: {exc}"[:1000]}])
+            continue
+        with writer.lock:
+            con.execute(f"DELETE FROM {ds}.contact_removals WHERE key = ?", [key])
+        if found:
+            removed += len(contacts)
+            writer.write([{"key": key, "run_id": run_id, "outcome_status": CONTACT_REMOVED, "outcome": True,
+                           "error_message": f"removed {what} (no longer mapped)"[:1000]}])
+        else:
+            writer.write([{"key": key, "run_id": run_id, "outcome_status": CONTACT_REMOVAL_SKIPPED, "outcome": True,
+                           "error_message": f"not removed, People has no such person: {what}"[:1000]}])
+    row = con.execute(f"SELECT count(*) FROM {ds}.contact_removals").fetchone()
+    return removed, int(row[0]) if row else 0
