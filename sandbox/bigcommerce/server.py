@@ -89,6 +89,10 @@ class BigCommerceSandbox:
         self.quota = Quota(*(quota if quota is not None else (None, DEFAULT_WINDOW_S)))
         self.on_request: Callable[[Request], None] | None = None
         self.scoped_tokens: dict[str, frozenset[str]] = {}  # extra tokens -> their OAuth scopes (403 without)
+        # Modes for behaviour the docs leave open (see `sandbox.bigcommerce.customers`):
+        self.strict_date_bounds = False  # date_*:min / :max exclusive instead of inclusive
+        self.refuse_encoded_dates = False  # 422 for date filters sent with %3A
+        self.address_edits_touch_customer = True  # `edit_address` bumps the customer's date_modified
         self._rng = random.Random(seed)
         self.router = Router()
         customers_routes.install(self, self.router)
