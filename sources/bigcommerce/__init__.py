@@ -163,13 +163,16 @@ def customers_resource(
         stats.window_start = format_ts(window.start) if window.start is not None else None
         stats.window_end = format_ts(window.end)
         reader = WindowReader(CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
+        seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
         try:
             for rows in reader:
                 if stats.total is None:
                     stats.total = reader.total
-                stats.page_read(len(rows))
-                if rows:
-                    yield rows
+                fresh = [r for r in rows if r["id"] not in seen]
+                seen.update(r["id"] for r in fresh)
+                stats.page_read(len(fresh))
+                if fresh:
+                    yield fresh
         finally:
             stats.took_requests(client)
             stats.splits = reader.splits
