@@ -252,6 +252,26 @@ class BigCommerceSandbox:
             self.store.replace(new)
             return copy.deepcopy(new)
 
+    def edit_address(self, customer_id: int, index: int = 0, **fields: Any) -> dict[str, Any]:
+        """Change fields of one of a customer's addresses (``index`` in its ``addresses``), as
+        ``PUT /v3/customers/addresses`` would.
+
+        Whether that bumps the customer's ``date_modified`` is undocumented (and the webhook
+        docs say ``store/customer/updated`` ignores address changes): it does unless
+        ``address_edits_touch_customer`` is False. Raises KeyError / IndexError.
+        """
+        with self.store.lock:
+            existing = self.store.get(customer_id)
+            if existing is None:
+                raise KeyError(f"customer {customer_id} not found")
+            new = copy.deepcopy(existing)
+            addresses = new.get("addresses") or []
+            addresses[index].update(copy.deepcopy(fields))
+            if self.address_edits_touch_customer:
+                new["date_modified"] = self.clock.iso()
+            self.store.replace(new)
+            return copy.deepcopy(new)
+
     def delete_customer(self, customer_id: int) -> bool:
         """Delete one customer; False when it did not exist."""
         return bool(self.store.delete([customer_id]))

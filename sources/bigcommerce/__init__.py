@@ -93,13 +93,17 @@ def bigcommerce(
     orders: bool = True,
     order_products: bool = False,
     order_stats: OrderStats | None = None,
+    recheck_addresses: bool = False,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
     ``full_refresh`` re-reads every customer and order ignoring the cursors (rows are still
     merged); ``stats`` / ``order_stats`` (optional) are filled with pages, records, each
     resource's share of the requests, the window read and (orders) the oddities seen.
-    ``order_products`` needs ``orders``.
+    ``order_products`` needs ``orders``. ``recheck_addresses`` re-reads every customer (the
+    orders stay incremental): whether an address edit bumps the customer's ``date_modified``
+    is undocumented, so only a full read is sure to see it (the merge and the People diff
+    keep the cost to the real changes).
     """
     client = make_client(
         store_hash,
@@ -117,7 +121,7 @@ def bigcommerce(
     resources = [
         customers_resource(
             client.scoped(),
-            **window,
+            **{**window, "full_refresh": full_refresh or recheck_addresses},
             max_workers=max_workers,
             split_pages=split_pages,
             stats=stats if stats is not None else ExtractStats(),
