@@ -66,6 +66,12 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
         help="re-read the whole store (the diff still sends only changed persons)",
     )
     p.add_argument(
+        "--recheck-addresses",
+        action="store_true",
+        help="re-read every customer (orders stay incremental): address edits may not change a customer's "
+        "date_modified; the diff still sends only changed persons. Schedule it, e.g. weekly",
+    )
+    p.add_argument(
         "--sweep-deletions", action="store_true", help="walk every customer id to find customers deleted in the store"
     )
     p.add_argument(
@@ -113,6 +119,7 @@ def main(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             full_refresh=args.full_refresh,
             sweep_deletions=args.sweep_deletions,
+            recheck_addresses=args.recheck_addresses,
             retry_rejected=args.retry_rejected,
             max_rejected_pct=args.max_rejected_pct,
             progress=progress,

@@ -3,7 +3,8 @@
 `stage_customers` runs the dlt pipeline ``bc2people_staging`` (customers, orders and, when
 configured, order_products; each merged on ``id``, nested
 values as JSON columns, parquet loader files) with its working state beside the DuckDB file
-(`pipelines.paths.pipelines_dir_for`). `iter_staged_customers` reads the staged rows back in
+(`pipelines.paths.pipelines_dir_for`), bound to the DuckDB file and healed before each run
+(`prepare_working_folder`). `iter_staged_customers` reads the staged rows back in
 the exact shape the API returned them. `sweep_deletions` marks staged customers the store no
 longer has.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,15 +76,36 @@ def make_pipeline(duckdb_path: str | Path) -> Any:
     )
 
 
+def prepare_working_folder(duckdb_path: str | Path) -> list[str]:
+    """Bind dlt's working folder to the DuckDB file and heal it (see `pipelines.core.workdir`):
+    a DuckDB file replaced under an old folder, or a folder a killed run left damaged, must
+    not fail every later run. Returns what was done (also logged)."""
+    import duckdb
+
+    from pipelines.core.workdir import bind_working_folder
+
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        done = bind_working_folder(con, pipelines_dir_for(duckdb_path))
+    finally:
+        con.close()
+    for line in done:
+        logging.getLogger("bc2people").warning(line)
+    return done
+
+
 def stage_customers(
     duckdb_path: str | Path,
     *,
     full_refresh: bool = False,
     sweep_deletions: bool = False,
+    recheck_addresses: bool = False,
     progress: ProgressFn | None = None,
     **source_overrides: Any,
 ) -> StageResult:
-    """Pull changed customers (or all, with ``full_refresh``) into ``bigcommerce.customers``.
+    """Pull changed customers (or all, with ``full_refresh`` or ``recheck_addresses``) into
+    ``bigcommerce.customers``; ``recheck_addresses`` re-reads the customers only (address
+    edits may leave a customer's ``date_modified`` as it was).
 
     ``source_overrides`` are passed to the `sources.bigcommerce.bigcommerce` source
     (``store_hash``, ``access_token``, ``api_base_url``, ``max_workers``, ...); anything not
@@ -96,7 +119,10 @@ def stage_customers(
 
     stats = ExtractStats(progress)
     order_stats = OrderStats(progress)
+    if recheck_addresses:
+        source_overrides = {**source_overrides, "recheck_addresses": True}
     source = bigcommerce_source(full_refresh=full_refresh, stats=stats, order_stats=order_stats, **source_overrides)
+    prepare_working_folder(duckdb_path)
     pipeline = make_pipeline(duckdb_path)
     user_set = dlt.config.get(_NO_COMPRESSION_KEY) is not None
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})

@@ -140,6 +140,7 @@ def run_sync(
     max_rejected_pct: float = DEFAULT_MAX_REJECTED_PCT,
     progress: ProgressFn | None = None,
     run_id: str | None = None,
+    recheck_addresses: bool = False,
 ) -> SyncResult:
     """Run the job once; returns the result (exit code inside) or raises ``SetupError`` (exit 2)."""
     from pipelines.mapping import MappingError, load_mapping
@@ -167,7 +168,7 @@ def run_sync(
         return _run_locked(
             mapping, mapping_path, settings, duckdb_path, run_id, progress,
             dry_run=dry_run, full_refresh=full_refresh, sweep_deletions=sweep_deletions,
-            retry_rejected=retry_rejected, max_rejected_pct=max_rejected_pct,
+            retry_rejected=retry_rejected, max_rejected_pct=max_rejected_pct, recheck_addresses=recheck_addresses,
         )  # fmt: skip
 
 
@@ -214,8 +215,10 @@ def _run_locked(
     sweep_deletions: bool,
     retry_rejected: bool,
     max_rejected_pct: float,
+    recheck_addresses: bool = False,
 ) -> SyncResult:
     options = {
+        "recheck_addresses": recheck_addresses,
         "dry_run": dry_run,
         "full_refresh": full_refresh,
         "sweep_deletions": sweep_deletions,
@@ -287,6 +290,7 @@ def _do_run(
         str(duckdb_path),
         full_refresh=options["full_refresh"],
         sweep_deletions=options["sweep_deletions"],
+        recheck_addresses=options.get("recheck_addresses", False),
         progress=progress,
         **settings.source_settings(),
     )

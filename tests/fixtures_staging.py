@@ -38,6 +38,8 @@ def stg_sandbox(_stg_server: BigCommerceSandbox) -> BigCommerceSandbox:
     sb.latency_ms = 0
     sb.faults.configure(rate=0.0)
     sb.set_quota(None)
+    sb.strict_date_bounds = sb.refuse_encoded_dates = False
+    sb.address_edits_touch_customer = True
     sb.store.delete([c["id"] for c in sb.customers()])
     sb.clock.freeze(1_780_000_000)  # 2026-05-28T20:26:40Z, after the generator's data
     return sb

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from pipelines.staging import STAGING_DATASET, iter_staged_customers, make_pipeline, stage_customers
 from sandbox.bigcommerce import BigCommerceSandbox
@@ -17,6 +19,16 @@ from tests.fixtures_staging import api_view
 
 FULL_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 CUSTOMERS = "/v3/customers"
+
+
+@pytest.fixture(params=["inclusive", "strict"])
+def bounds(request: pytest.FixtureRequest, stg_sandbox: BigCommerceSandbox) -> Iterator[str]:
+    """The loss-free tests run against both readings of ``date_modified:min/max`` (issue 14)."""
+    stg_sandbox.strict_date_bounds = request.param == "strict"
+    try:
+        yield request.param
+    finally:
+        stg_sandbox.strict_date_bounds = False
 
 
 def staged(db: Path, ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
@@ -73,7 +85,7 @@ def test_window_is_sent_as_full_utc_datetimes_with_sort_include_and_limit(
 
 
 def test_customers_modified_while_a_run_is_paging_are_not_skipped(
-    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any], bounds: str
 ) -> None:
     stg_sandbox.add_customers(generate_customers(1000, seed=5))
     source = {**stg_source, "max_workers": 1, "lag_seconds": 0, "lookback_seconds": 0}
@@ -106,7 +118,7 @@ def test_customers_modified_while_a_run_is_paging_are_not_skipped(
 
 
 def test_customers_sharing_one_second_across_page_boundaries_are_all_loaded(
-    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any], bounds: str
 ) -> None:
     now = stg_sandbox.clock.now()
     same = format_ts(now - 120)
@@ -128,7 +140,7 @@ def test_customers_sharing_one_second_across_page_boundaries_are_all_loaded(
 
 
 def test_big_windows_are_split_into_slices_read_concurrently(
-    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any], bounds: str
 ) -> None:
     stg_sandbox.add_customers(generate_customers(2500, seed=8))
     served: list[dict[str, str]] = []

@@ -4,7 +4,8 @@ The target supplies a `Delivery`: the dlt pipeline and table names its load pack
 a factory for its dlt destination. The destination calls the sink after each request with the
 batch's rows and one `Outcome` per row, and the sink writes them to the ledger before dlt
 commits the batch, so a crash re-sends at most the batch in flight (the targets' writes are
-idempotent by key). A package left by a killed run is finished first, on the next run.
+idempotent by key). A package left by a killed run is finished first, on the next run; a
+pipeline folder a kill left damaged is discarded first (`workdir.heal_pipeline_dir`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from .ledger import LIVE, Ledger
 from .model import ProgressFn
+from .workdir import heal_pipeline_dir
 
 # The columns of a row sent through the destination (pass-through ones come back to the sink).
 ROW_COLUMNS = ("key", "entity_id", "payload_hash", "payload", "run_id", "source_version", "derived_hash",
@@ -95,6 +97,7 @@ class Recorder:
 def _pipeline(pipelines_dir: Path, delivery: Delivery, destination: Any) -> Any:
     import dlt
 
+    heal_pipeline_dir(pipelines_dir / delivery.pipeline_name)  # a damaged folder would fail every run
     return dlt.pipeline(pipeline_name=delivery.pipeline_name, pipelines_dir=str(pipelines_dir),
                         destination=destination, dataset_name=delivery.dataset_name)
 
@@ -131,6 +134,7 @@ def resume_pending(
     progress: ProgressFn | None = None,
 ) -> Counter[str]:
     """Finish a load package an earlier run left behind; returns its outcome tally by status."""
+    heal_pipeline_dir(pipelines_dir / delivery.pipeline_name)
     if not (pipelines_dir / delivery.pipeline_name).exists():
         return Counter()  # never delivered from here: nothing can be pending
     recorder = Recorder(ledger, run_id, progress, 0)

@@ -12,6 +12,10 @@ Behaviour, with the choices made where the spec and docs are silent:
   (that exact second) and their ``:min``/``:max`` (**inclusive**, whole seconds UTC).
   Unknown parameters are ignored, like the real API; an empty list (``id:in=``) matches
   nothing (safer for a client that sends an empty batch than matching everything).
+  Two modes for what the docs leave open (both off by default): ``strict_date_bounds``
+  makes ``:min``/``:max`` **exclusive** (the spec says "after"/"before"), and
+  ``refuse_encoded_dates`` answers 422 when a date filter's name or value came
+  percent-encoded (``%3A``), as a BigCommerce docs issue reports of the real store.
 - **Date values**: ``2024-05-14T09:34:00Z``, ``+00:00`` or any other offset, naive (= UTC),
   fractional seconds (truncated), or unix seconds. A **bare date** ``2024-05-14`` means that
   date plus the store clock's current time of day (the documented trap). Anything else,
@@ -62,6 +66,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 from sandbox.bigcommerce.errors import v3_error
 from sandbox.bigcommerce.store import Row
@@ -165,7 +170,7 @@ def _copy_list(value: Any) -> Any:
 class Query:
     """A parsed ``GET /v3/customers`` query; ``errors`` maps parameter -> message."""
 
-    def __init__(self, q: dict[str, str], now_epoch: int) -> None:
+    def __init__(self, q: dict[str, str], now_epoch: int, *, strict_bounds: bool = False) -> None:
         self.errors: dict[str, str] = {}
         self.limit = self._int(q, "limit", DEFAULT_LIMIT)
         if "limit" not in self.errors and not 1 <= self.limit <= MAX_LIMIT:
@@ -202,6 +207,8 @@ class Query:
                         f"{q[key]!r} is not a valid date ({exc}); use e.g. 2024-05-14T09:34:00Z or unix seconds"
                     )
                     continue
+                if strict_bounds and which != "eq":  # exclusive bounds, in whole seconds
+                    t = t + 1 if which == "min" else t - 1
                 if which in ("eq", "min"):
                     lo = t if lo is None else max(lo, t)
                 if which in ("eq", "max"):
@@ -270,6 +277,20 @@ class Query:
         return out
 
 
+_DATE_FILTER_RE = re.compile(r"^date_(created|modified)(:(min|max))?$")
+
+
+def encoded_date_filters(raw_query: str) -> dict[str, str]:
+    """Errors for date filters whose name or value holds a percent-encoded colon (``%3A``)."""
+    errors: dict[str, str] = {}
+    for part in raw_query.split("&"):
+        raw_name, _, raw_value = part.partition("=")
+        name = unquote_plus(raw_name)
+        if _DATE_FILTER_RE.match(name) and ("%3a" in raw_name.lower() or "%3a" in raw_value.lower()):
+            errors[name] = "send the filter and its value with ':' unencoded, not as %3A"
+    return errors
+
+
 def _split(value: str) -> list[str]:
     return value.split(",") if value != "" else []
 
@@ -293,7 +314,9 @@ def _combine(preds: list[Pred]) -> Pred | None:
 # -- the list endpoint --------------------------------------------------------------------
 def list_customers(sb: BigCommerceSandbox, req: Request) -> Response:
     """``GET /v3/customers``."""
-    query = Query(req.query, sb.clock.now())
+    query = Query(req.query, sb.clock.now(), strict_bounds=sb.strict_date_bounds)
+    if sb.refuse_encoded_dates:
+        query.errors.update(encoded_date_filters(req.raw_query))
     if query.errors:
         return v3_error(422, "The filter(s) are not valid: " + ", ".join(sorted(query.errors)), query.errors)
     store = sb.store

@@ -28,7 +28,13 @@ from typing import Any, Protocol
 
 from .client import BigCommerceClient
 from .helpers import BigCommerceError, MalformedResponse, parse_ts
-from .settings import CUSTOMER_INCLUDE, CUSTOMER_SORT, CUSTOMERS_PATH, PAGE_LIMIT
+from .settings import (
+    CUSTOMER_BOUND_OVERLAP_SECONDS,
+    CUSTOMER_INCLUDE,
+    CUSTOMER_SORT,
+    CUSTOMERS_PATH,
+    PAGE_LIMIT,
+)
 from .windows import Slice, split_slice
 
 MAX_FALLBACK_STEPBACKS = 50
@@ -120,7 +126,7 @@ class CustomerPages:
             params["include"] = self.include
         params["limit"] = self.limit
         if piece is not None:
-            params.update(piece.params())
+            params.update(piece.params(CUSTOMER_BOUND_OVERLAP_SECONDS))
         params.update({k: v for k, v in extra.items() if v is not None})
         return params
 

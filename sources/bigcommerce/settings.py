@@ -15,6 +15,9 @@ PAGE_LIMIT = 250  # the documented maximum page size
 DEFAULT_LOOKBACK_SECONDS = 300
 DEFAULT_LAG_SECONDS = 60
 CURSOR_STATE_KEY = "last_window_end"
+# Window and slice bounds go out widened by this many seconds on each side: whether
+# `date_modified:min`/`:max` are inclusive is undocumented (see `windows`).
+CUSTOMER_BOUND_OVERLAP_SECONDS = 1
 
 # Concurrency: a window (or slice) whose first page reports more than SPLIT_PAGES pages is
 # cut into date_modified slices read by up to MAX_WORKERS threads sharing one quota budget.

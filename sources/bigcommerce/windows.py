@@ -1,8 +1,11 @@
 """Window and slice planning for the incremental customers read.
 
-A run reads one fixed window of ``date_modified`` (inclusive on both ends, whole UTC
-seconds): from the last committed window end minus a lookback, up to the store's clock
-minus a lag. Rows modified while the run pages move *out* of the fixed window (their new
+A run reads one fixed window of ``date_modified`` (whole UTC seconds, both ends meant
+inclusive): from the last committed window end minus a lookback, up to the store's clock
+minus a lag. Whether the API's ``:min``/``:max`` are inclusive is undocumented (the spec
+says "after"/"before"), so requests widen every bound by an overlap (`Slice.params`):
+under strict bounds each second of the slice is still inside, and neighbouring slices and
+windows overlap instead of meeting on an edge; the run drops the rows read twice. Rows modified while the run pages move *out* of the fixed window (their new
 ``date_modified`` is past its end) and are read by the next run, whose window starts at or
 before this run's end; rows merged on ``id`` make the overlap harmless. A big window is cut
 into contiguous slices so several threads can read it; slices never leave a gap.
@@ -22,11 +25,13 @@ class Slice:
     start: int | None
     end: int
 
-    def params(self) -> dict[str, str]:
-        """The filter as query parameters: full UTC datetimes, never bare dates."""
-        out = {"date_modified:max": format_ts(self.end)}
+    def params(self, overlap: int = 0) -> dict[str, str]:
+        """The filter as query parameters: full UTC datetimes, never bare dates, each bound
+        widened by ``overlap`` seconds (so the slice is covered whether bounds are inclusive
+        or strict)."""
+        out = {"date_modified:max": format_ts(self.end + overlap)}
         if self.start is not None:
-            out = {"date_modified:min": format_ts(self.start), **out}
+            out = {"date_modified:min": format_ts(self.start - overlap), **out}
         return out
 
     def describe(self) -> str:

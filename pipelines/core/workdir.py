@@ -1,0 +1,128 @@
+"""dlt's working folder beside a DuckDB file: bound to that file, and self-healing.
+
+dlt keeps each pipeline's local state (state, schemas, pending load packages) in a working
+folder; the DuckDB file holds what is durable (the loaded data and dlt's state table, from
+which dlt restores a lost working folder). Two ways the two can disagree, each fixed here
+before a pipeline is opened:
+
+- **A DuckDB file replaced under an old working folder** (deleted, restored from a backup,
+  copied from elsewhere). dlt notices an empty destination and wipes its folder itself,
+  file by file: a process killed in the middle leaves a folder dlt cannot open again
+  (``load/`` with ``.version`` but no ``normalized/``: every later run fails). So the
+  folder and the file carry one identity (a marker file in the folder, a row in the
+  DuckDB file); when they differ the pipelines' folders are discarded here, atomically
+  (renamed aside, then deleted), and dlt rebuilds them from the DuckDB file.
+- **A damaged pipeline folder** (a wipe interrupted by an earlier version, a disk
+  clean-up): a dlt storage folder that lacks one of its own sub-folders. The pipeline's
+  folder is discarded the same way; nothing durable is lost (load packages not yet loaded
+  carry no committed cursor, and delivery outcomes not yet recorded are re-sent: writes
+  are idempotent by key).
+
+A deployment from before the marker (no identity in either place, dlt state present in the
+DuckDB file) is adopted as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+MARKER = "working_folder_identity"  # file in the pipelines directory
+IDENTITY_TABLE = "main.working_folder_identity"  # table in the DuckDB file
+DISCARDED = ".discarded-"  # prefix of folders renamed aside, deleted at once or on the next run
+# dlt's versioned storages inside a pipeline folder and the sub-folders each must hold.
+_STORAGES = {"load": ("new", "normalized", "loaded"), "normalize": ("extracted",)}
+
+
+def bind_working_folder(con: Any, pipelines_dir: Path) -> list[str]:
+    """Make ``pipelines_dir`` (dlt's folder beside the DuckDB file of ``con``) belong to that
+    file and be openable; returns what was done (empty when all was well)."""
+    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    done = _sweep_discarded(pipelines_dir)
+    db_id = _db_identity(con)
+    folder_id = _folder_identity(pipelines_dir)
+    if db_id is None:
+        if folder_id is not None or not _has_dlt_state(con):
+            done += discard_pipelines(pipelines_dir, reason="the DuckDB file is new or was replaced")
+        db_id = uuid.uuid4().hex
+        con.execute(f"CREATE TABLE IF NOT EXISTS {IDENTITY_TABLE} (identity VARCHAR, created_at TIMESTAMPTZ)")
+        con.execute(f"INSERT INTO {IDENTITY_TABLE} VALUES (?, now())", [db_id])
+    elif folder_id != db_id:
+        done += discard_pipelines(pipelines_dir, reason="the working folder belongs to another DuckDB file")
+    if folder_id != db_id:
+        _write_atomically(pipelines_dir / MARKER, db_id)
+    for child in _pipeline_dirs(pipelines_dir):
+        done += heal_pipeline_dir(child)
+    return done
+
+
+def heal_pipeline_dir(pipeline_dir: Path) -> list[str]:
+    """Discard one pipeline's folder when a dlt storage in it lacks a sub-folder."""
+    for storage, subs in _STORAGES.items():
+        root = pipeline_dir / storage
+        if root.is_dir() and any(not (root / s).is_dir() for s in subs):
+            return [_discard(pipeline_dir, f"{storage}/ was incomplete")]
+    return []
+
+
+def discard_pipelines(pipelines_dir: Path, *, reason: str) -> list[str]:
+    """Discard every pipeline folder in ``pipelines_dir`` (files such as locks stay)."""
+    return [_discard(d, reason) for d in _pipeline_dirs(pipelines_dir)]
+
+
+def _pipeline_dirs(pipelines_dir: Path) -> list[Path]:
+    if not pipelines_dir.is_dir():
+        return []
+    return sorted(p for p in pipelines_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _discard(folder: Path, reason: str) -> str:
+    """Rename ``folder`` aside (atomic: a kill leaves it whole or gone), then delete it."""
+    aside = folder.with_name(f"{DISCARDED}{folder.name}-{uuid.uuid4().hex[:8]}")
+    os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    return f"discarded dlt working folder {folder.name}/ ({reason})"
+
+
+def _sweep_discarded(pipelines_dir: Path) -> list[str]:
+    out = []
+    for p in pipelines_dir.iterdir():
+        if p.is_dir() and p.name.startswith(DISCARDED):
+            shutil.rmtree(p, ignore_errors=True)
+            out.append(f"removed {p.name}/ left by an interrupted clean-up")
+    return out
+
+
+def _db_identity(con: Any) -> str | None:
+    schema, table = IDENTITY_TABLE.split(".")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute(f"SELECT identity FROM {IDENTITY_TABLE} ORDER BY created_at LIMIT 1").fetchone()
+    return str(row[0]) if row else None
+
+
+def _has_dlt_state(con: Any) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = '_dlt_pipeline_state'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _folder_identity(pipelines_dir: Path) -> str | None:
+    with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
+        text = (pipelines_dir / MARKER).read_text(encoding="utf-8").strip()
+        return text or None
+    return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
