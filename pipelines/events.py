@@ -141,8 +141,11 @@ def _item(row: dict[str, Any], key: str) -> str:
 def push_events(
     duckdb_path: str, mapping: Mapping, run_id: str, *, client: Any = None, backfill_days: int | None = None,
     retry_rejected: bool = False, journal: str | None = None, workers: int = DEFAULT_WORKERS, progress: Any = None,
+    max_items: int | None = None,
 ) -> EventsResult:
-    """Derive, check and deliver this run's events; see the module docstring."""
+    """Derive, check and deliver this run's events; see the module docstring. ``client`` (a
+    `PeopleClient`) defaults to one built from dlt config; ``max_items`` caps a batch below
+    People's 5,000 (tests); ``journal`` is the cart webhook journal (`journal_path`)."""
     import duckdb
 
     counts: Counter[str] = Counter({k: 0 for k in EVENT_COUNTS})
@@ -165,7 +168,7 @@ def push_events(
         ready = _screen(con, ledger, rows, spec.create_persons, now, counts)
         if ready:
             client = client or _client()
-            _send(ledger, client, mapping, ready, retry_rejected, workers, counts, progress)
+            _send(ledger, client, mapping, ready, retry_rejected, workers, counts, progress, max_items)
         return EventsResult(dict(counts))
     finally:
         con.close()
@@ -206,7 +209,7 @@ def _screen(con: Any, ledger: EventLedger, rows: list[dict[str, Any]], create_pe
 
 
 def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[dict[str, Any], str]],
-          retry_rejected: bool, workers: int, counts: Counter[str], progress: Any) -> None:
+          retry_rejected: bool, workers: int, counts: Counter[str], progress: Any, max_items: int | None) -> None:
     from destinations.people.events import (
         MAX_BATCH_BYTES,
         MAX_EVENTS,
@@ -261,7 +264,7 @@ def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[
             progress("events", records=done[0], total=total)
 
     tally = core.deliver_events(ledger, outgoing, lambda texts: send_event_batch(client, texts),
-                                max_items=MAX_EVENTS, max_bytes=MAX_BATCH_BYTES, workers=workers,
+                                max_items=min(max_items or MAX_EVENTS, MAX_EVENTS), max_bytes=MAX_BATCH_BYTES, workers=workers,
                                 reason_code=PEOPLE, progress=report)
     counts["events_accepted"] += tally.counts[SENT]
     counts["events_rejected"] += tally.counts[REJECTED]
