@@ -3,6 +3,7 @@ definition type conflicts, and every bad event ending in the ledger with a reaso
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,10 @@ def test_a_batch_people_refuses_whole_is_narrowed_to_the_offender(tmp_path: Path
     db = tmp_path / "b.duckdb"
     make_ledger(db, accepted=range(0))
     people_sandbox.events.define("OrderPlaced", "t", None, [{"name": "total", "type": "Decimal"}])
-    texts = [core.Outgoing(f"id{i}", '{"eventId":"id%d","definitionId":"OrderPlaced","occurredTime":"%s",'
-                           '"identifier":{"id":"p%d","type":"EXTERNAL_ID"},"properties":{"total":%s}}'
-                           % (i, (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), i,
-                              '"bad"' if i == 37 else "1.5"))
+    when = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    texts = [core.Outgoing(f"id{i}", json.dumps({
+        "eventId": f"id{i}", "definitionId": "OrderPlaced", "occurredTime": when,
+        "identifier": {"id": f"p{i}", "type": "EXTERNAL_ID"}, "properties": {"total": "bad" if i == 37 else 1.5}}))
              for i in range(64)]
     add_facts(db, [core.Fact(t.event_id, "OrderPlaced", utcnow(), {}, "x") for t in texts])
     con = duckdb.connect(str(db))
