@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from answers.webhook import CartJournal, CartConverted
+from answers.webhook import CartConverted, CartJournal
 from pipelines.sync import run_sync
 from sandbox.run import env_for, start_sandboxes
 
