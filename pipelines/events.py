@@ -9,8 +9,9 @@ known to People):
 2. takes every PENDING event (and SKIPPED ones still waiting for their person, while they
    are younger than 30 days): too old → TOO_OLD; person not accepted by People → SKIPPED
    (unless ``events.create_persons``); otherwise the person's key is its externalId;
-3. provisions the mapping's event definitions (only when something is to be sent; a type
-   conflict is exit 2 naming both types). A definition that sent events before and is gone
+3. provisions the definitions of the event types about to be sent (in a thread, while the
+   ledger is read and screened; nothing when nothing new is to be sent; a type conflict is
+   exit 2 naming both types). A definition that sent events before and is gone
    from People was deleted there on purpose: it is not re-created, its events are REJECTED
    (``DEFINITION_MISSING``) until ``--retry-rejected`` re-creates it and sends them;
 4. checks each event against the definition People holds (types, unknown properties) and
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -129,13 +132,12 @@ def _kinds(con: Any) -> set[str]:
 
 
 def _item(row: dict[str, Any], key: str) -> str:
-    """The People event item, as JSON text (the payload is already canonical JSON)."""
-    from destinations.people.events import encode, occurred_time
-
-    head = encode({"eventId": row["event_id"], "definitionId": row["kind"],
-                   "occurredTime": occurred_time(row["occurred_at"]),
-                   "identifier": {"id": key, "type": "EXTERNAL_ID"}})
-    return head[:-1] + ',"properties":' + (row["payload"] or "{}") + "}"
+    """The People event item as JSON text. The event id (hex) and the definition id (letters and
+    digits, checked by the mapping) need no escaping; the payload is already canonical JSON."""
+    when = row["occurred_at"].isoformat(timespec="milliseconds") + "Z"
+    return (f'{{"eventId":"{row["event_id"]}","definitionId":"{row["kind"]}","occurredTime":"{when}",'
+            f'"identifier":{{"id":{json.dumps(key, ensure_ascii=False)},"type":"EXTERNAL_ID"}},'
+            f'"properties":{row["payload"] or "{}"}}}')
 
 
 def push_events(
@@ -165,13 +167,39 @@ def push_events(
         if not rows:
             return EventsResult(dict(counts))
         ledger = EventLedger(con, LEDGER_DATASET, EVENT_TARGET, run_id)
-        ready = _screen(con, ledger, rows, spec.create_persons, now, counts)
-        if ready:
-            client = client or _client()
-            _send(ledger, client, mapping, ready, retry_rejected, workers, counts, progress, max_items)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            provisioning = None
+            if any(r["status"] == PENDING for r in rows):  # new events: provision while the rest is read
+                client = client or _client()
+                provisioning = pool.submit(_provision, client, mapping, {r["kind"] for r in rows},
+                                           _sent_kinds(con, retry_rejected))
+            ready = _screen(con, ledger, rows, spec.create_persons, now, counts)
+            if ready:
+                client = client or _client()
+                if provisioning is None:
+                    provisioning = pool.submit(_provision, client, mapping, {r[0]["kind"] for r in ready},
+                                               _sent_kinds(con, retry_rejected))
+                _send(ledger, client, mapping, ready, provisioning, workers, counts, progress, max_items)
+            elif provisioning is not None:
+                provisioning.result()
         return EventsResult(dict(counts))
     finally:
         con.close()
+
+
+def _sent_kinds(con: Any, retry_rejected: bool) -> set[str]:
+    """Definitions that sent events before (gone from People: deleted there, not re-created)."""
+    return set() if retry_rejected else {k.lower() for k in core.kinds_with(con, LEDGER_DATASET, EVENT_TARGET, SENT)}
+
+
+def _provision(client: Any, mapping: Mapping, kinds: set[str], sent_before: set[str]) -> Any:
+    """The definitions of the kinds about to be sent, as People holds them (created when missing)."""
+    from destinations.people.events import provision_event_definitions
+
+    assert mapping.events is not None
+    lowered = {k.lower() for k in kinds}
+    wanted = [d.definition() for d in mapping.events.definitions if d.name.lower() in lowered]
+    return provision_event_definitions(client, wanted, do_not_create=sent_before)
 
 
 def _count_new(con: Any, run_id: str, status: str) -> int:
@@ -209,53 +237,53 @@ def _screen(con: Any, ledger: EventLedger, rows: list[dict[str, Any]], create_pe
 
 
 def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[dict[str, Any], str]],
-          retry_rejected: bool, workers: int, counts: Counter[str], progress: Any, max_items: int | None) -> None:
+          provisioning: Future[Any], workers: int, counts: Counter[str], progress: Any, max_items: int | None) -> None:
     from destinations.people.events import (
         MAX_BATCH_BYTES,
         MAX_EVENTS,
         MAX_ITEM_BYTES,
-        definition_problem,
+        definition_checker,
         item_bytes,
-        provision_event_definitions,
         send_event_batch,
     )
 
     spec = mapping.events
     assert spec is not None
-    sent_before = set() if retry_rejected else {k.lower() for k in core.kinds_with(
-        ledger.con, LEDGER_DATASET, EVENT_TARGET, SENT)}
-    prov = provision_event_definitions(client, [d.definition() for d in spec.definitions], do_not_create=sent_before)
+    prov = provisioning.result()
     missing = {m.lower() for m in prov.missing}
-    declared = {d.name.lower() for d in spec.definitions}
-    updates: list[tuple[str, str, str | None, str | None]] = []
+    checks = {d.name.lower(): definition_checker(prov.definitions.get(d.name.lower()), d.name) for d in spec.definitions}
+    refused: list[tuple[str, str, str | None, str | None]] = []
     keys: dict[str, str] = {}
-    outgoing: list[Outgoing] = []
-    for row, key in ready:
-        kind = row["kind"]
-        keys[row["event_id"]] = key
-        if kind.lower() in missing:
-            updates.append((row["event_id"], REJECTED, DEFINITION_MISSING,
-                            f"event definition {kind!r} was deleted in People after events were sent to it; "
-                            "re-create it with `bc2people sync --retry-rejected` (within 30 days)"))
-            continue
-        if kind.lower() not in declared:
-            updates.append((row["event_id"], REJECTED, DEFINITION, f"event {kind!r} is no longer in the mapping"))
-            continue
-        why = definition_problem(json.loads(row["payload"] or "{}"), prov.definitions.get(kind.lower()), kind)
-        if why:
-            updates.append((row["event_id"], REJECTED, DEFINITION, why))
-            continue
-        text = _item(row, key)
-        if item_bytes(text) > MAX_ITEM_BYTES:
-            updates.append((row["event_id"], REJECTED, TOO_LARGE,
-                            f"{item_bytes(text):,} bytes: People takes at most {MAX_ITEM_BYTES:,} per event"))
-            continue
-        outgoing.append(Outgoing(row["event_id"], text))
-    ledger.set_status(updates, keys)
-    counts["events_rejected"] += len(updates)
-    if outgoing:  # the key is known from here on, whatever People says
-        ledger.set_status([(o.event_id, PENDING, None, None) for o in outgoing], keys)
-    total = len(outgoing)
+
+    def outgoing() -> Iterator[Outgoing]:
+        """Events that pass the checks, prepared while earlier batches are being sent."""
+        for row, key in ready:
+            kind, eid = row["kind"], row["event_id"]
+            check = checks.get(kind.lower())
+            if kind.lower() in missing:
+                keys[eid] = key
+                refused.append((eid, REJECTED, DEFINITION_MISSING,
+                                f"event definition {kind!r} was deleted in People after events were sent to it; "
+                                "re-create it with `bc2people sync --retry-rejected` (within 30 days)"))
+                continue
+            if check is None:
+                keys[eid] = key
+                refused.append((eid, REJECTED, DEFINITION, f"event {kind!r} is no longer in the mapping"))
+                continue
+            why = check(json.loads(row["payload"] or "{}"))
+            if why:
+                keys[eid] = key
+                refused.append((eid, REJECTED, DEFINITION, why))
+                continue
+            text = _item(row, key)
+            if len(text) * 4 > MAX_ITEM_BYTES and item_bytes(text) > MAX_ITEM_BYTES:
+                keys[eid] = key
+                refused.append((eid, REJECTED, TOO_LARGE,
+                                f"{item_bytes(text):,} bytes: People takes at most {MAX_ITEM_BYTES:,} per event"))
+                continue
+            yield Outgoing(eid, text, key)
+
+    total = len(ready)
     done = [0]
 
     def report(n: int) -> None:
@@ -263,9 +291,13 @@ def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[
         if progress is not None:
             progress("events", records=done[0], total=total)
 
-    tally = core.deliver_events(ledger, outgoing, lambda texts: send_event_batch(client, texts),
-                                max_items=min(max_items or MAX_EVENTS, MAX_EVENTS), max_bytes=MAX_BATCH_BYTES, workers=workers,
-                                reason_code=PEOPLE, progress=report)
+    try:
+        tally = core.deliver_events(ledger, outgoing(), lambda texts: send_event_batch(client, texts),
+                                    max_items=min(max_items or MAX_EVENTS, MAX_EVENTS), max_bytes=MAX_BATCH_BYTES,
+                                    workers=workers, reason_code=PEOPLE, progress=report)
+    finally:
+        ledger.set_status(refused, keys)
+        counts["events_rejected"] += len(refused)
     counts["events_accepted"] += tally.counts[SENT]
     counts["events_rejected"] += tally.counts[REJECTED]
     counts["event_requests"] += tally.requests

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -235,19 +235,24 @@ def occurred_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+_SCALAR_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "String": lambda v: isinstance(v, str),
+    "Boolean": lambda v: isinstance(v, bool),
+    "Numeric": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "Decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "DateTime": is_datetime,
+}
+
+
 def value_problem(name: str, value: Any, ftype: str, list_schema: dict[str, str] | None = None) -> str | None:
     """Why ``value`` cannot go into a field of type ``ftype`` (None when it can, or is null)."""
     if value is None:
         return None
-    ok = {
-        "String": lambda v: isinstance(v, str),
-        "Boolean": lambda v: isinstance(v, bool),
-        "Numeric": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "Decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "DateTime": is_datetime,
-    }.get(ftype)
+    ok = _SCALAR_CHECKS.get(ftype)
     if ok is not None:
         return None if ok(value) else f"property {name!r} must be {ftype}, got {type(value).__name__} {value!r:.40}"
+    if ftype != "List":
+        return f"property {name!r} has a type People does not know: {ftype}"
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
         return f"property {name!r} must be a List of objects"
     schema = {k.lower(): (k, t) for k, t in (list_schema or {}).items()}
@@ -262,20 +267,34 @@ def value_problem(name: str, value: Any, ftype: str, list_schema: dict[str, str]
     return None
 
 
+def definition_checker(held: dict[str, Any] | None, definition_id: str) -> Callable[[dict[str, Any]], str | None]:
+    """A function giving why an event's properties do not fit the definition People holds
+    (None when they do); the definition is read once, here."""
+    if held is None:
+        missing = f"event definition {definition_id!r} does not exist in People"
+        return lambda properties: missing
+    fields: dict[str, tuple[str, str, dict[str, str]]] = {}
+    for f in held.get("fields") or ():
+        if isinstance(f, dict):
+            inner = {str(x.get("name")): str(x.get("type")) for x in (f.get("schema") or {}).get("fields") or ()}
+            fields[str(f.get("name", "")).lower()] = (str(f.get("name")), str(f.get("type")), inner)
+
+    def check(properties: dict[str, Any]) -> str | None:
+        for key, value in properties.items():
+            f = fields.get(key.lower())
+            if f is None:
+                return f"property {key!r} is not in People's definition {definition_id!r}"
+            why = value_problem(key, value, f[1], f[2])
+            if why:
+                return why
+        return None
+
+    return check
+
+
 def definition_problem(properties: dict[str, Any], held: dict[str, Any] | None, definition_id: str) -> str | None:
     """Why an event's properties do not fit the definition People holds (None when they do)."""
-    if held is None:
-        return f"event definition {definition_id!r} does not exist in People"
-    fields = {str(f.get("name", "")).lower(): f for f in held.get("fields") or () if isinstance(f, dict)}
-    for key, value in properties.items():
-        f = fields.get(key.lower())
-        if f is None:
-            return f"property {key!r} is not in People's definition {definition_id!r}"
-        inner = {str(x.get("name")): str(x.get("type")) for x in (f.get("schema") or {}).get("fields") or ()}
-        why = value_problem(key, value, str(f.get("type")), inner)
-        if why:
-            return why
-    return None
+    return definition_checker(held, definition_id)(properties)
 
 
 def item_bytes(item_json: str) -> int:

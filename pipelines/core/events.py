@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -103,10 +103,12 @@ class Answer(Protocol):
 
 @dataclass
 class Outgoing:
-    """An event ready to send: its id and its item as the target's JSON text."""
+    """An event ready to send: its id, its item as the target's JSON text, and its key (recorded
+    with the outcome)."""
 
     event_id: str
     text: str
+    key: str | None = None
 
 
 def ensure_events(con: Any, dataset: str) -> None:
@@ -242,21 +244,20 @@ class EventLedger:
                 {"now": utcnow(), "target": self.target, "ids": list(event_ids)})
 
 
-def pack(items: Sequence[Outgoing], max_items: int, max_bytes: int) -> list[list[Outgoing]]:
-    """Consecutive batches of at most ``max_items`` items and ``max_bytes`` bytes (JSON array)."""
-    batches: list[list[Outgoing]] = []
+def pack(items: Iterable[Outgoing], max_items: int, max_bytes: int) -> Iterator[list[Outgoing]]:
+    """Consecutive batches of at most ``max_items`` items and ``max_bytes`` bytes (JSON array),
+    produced as ``items`` come (the caller may still be preparing the rest)."""
     cur: list[Outgoing] = []
     size = 2
     for item in items:
         n = len(item.text.encode("utf-8")) + 1
         if cur and (len(cur) >= max_items or size + n > max_bytes):
-            batches.append(cur)
+            yield cur
             cur, size = [], 2
         cur.append(item)
         size += n
     if cur:
-        batches.append(cur)
-    return batches
+        yield cur
 
 
 @dataclass
@@ -283,8 +284,9 @@ def _send_one(ledger: EventLedger, send: Callable[[list[str]], Answer], batch: l
         ledger.note_attempt([o.event_id for o in part])
         answer = send([o.text for o in part])
         tally.add("requests", 0, 1)
+        keys = {o.event_id: o.key for o in part if o.key is not None}
         if answer.accepted:
-            ledger.set_status([(o.event_id, SENT, None, None) for o in part])
+            ledger.set_status([(o.event_id, SENT, None, None) for o in part], keys)
             tally.add(SENT, len(part))
             if progress is not None:
                 progress(len(part))
@@ -293,7 +295,8 @@ def _send_one(ledger: EventLedger, send: Callable[[list[str]], Answer], batch: l
         if len(part) == 1 and not offenders:
             offenders = {0: answer.general or "refused without a reason"}
         if offenders:
-            ledger.set_status([(part[i].event_id, REJECTED, reason_code, why[:1000]) for i, why in offenders.items()])
+            ledger.set_status([(part[i].event_id, REJECTED, reason_code, why[:1000]) for i, why in offenders.items()],
+                              keys)
             tally.add(REJECTED, len(offenders))
             rest = [o for i, o in enumerate(part) if i not in offenders]
             if rest:
@@ -304,23 +307,30 @@ def _send_one(ledger: EventLedger, send: Callable[[list[str]], Answer], batch: l
 
 
 def deliver_events(
-    ledger: EventLedger, items: Sequence[Outgoing], send: Callable[[list[str]], Answer], *, max_items: int,
+    ledger: EventLedger, items: Iterable[Outgoing], send: Callable[[list[str]], Answer], *, max_items: int,
     max_bytes: int, workers: int = 4, reason_code: str = "TARGET", progress: Callable[[int], None] | None = None,
 ) -> Tally:
-    """Send ``items`` in batches on ``workers`` threads; each batch's outcome is written to the
-    ledger as it completes. An exception (target unreachable, credentials) stops the delivery
-    and is raised; unsent events stay PENDING for the next run."""
+    """Send ``items`` in batches on ``workers`` threads, each batch handed over as soon as it is
+    full (``items`` may be a generator still preparing the rest); each batch's outcome is
+    written to the ledger as it completes. An exception (target unreachable, credentials) stops
+    the delivery and is raised; unsent events stay PENDING for the next run."""
     tally = Tally()
-    batches = pack(items, max_items, max_bytes)
-    if not batches:
-        return tally
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(batches)))) as pool:
-        futures = [pool.submit(_send_one, ledger, send, b, tally, reason_code, progress) for b in batches]
-        done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in not_done:
-            f.cancel()
-        for f in done:
-            exc = f.exception()
-            if exc is not None:
-                raise exc
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running: set[Future[None]] = set()
+
+        def settle(block: bool) -> None:
+            done, _ = wait(running, return_when=FIRST_COMPLETED) if block else ({f for f in running if f.done()}, None)
+            for f in done:
+                running.discard(f)
+                exc = f.exception()
+                if exc is not None:
+                    for other in running:
+                        other.cancel()
+                    raise exc
+
+        for batch in pack(items, max_items, max_bytes):
+            running.add(pool.submit(_send_one, ledger, send, batch, tally, reason_code, progress))
+            settle(block=len(running) >= 2 * max(1, workers))
+        while running:
+            settle(block=True)
     return tally
