@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+AWAITING_FULFILLMENT, SHIPPED = 11, 2
 
-def demo_orders(bc: Any, n: int = 5) -> list[str]:
-    """Place ``n`` orders, cancel one and refund one older order in the BigCommerce sandbox."""
-    customers = sorted(c["id"] for c in bc.store.all())[:n]
-    placed = [bc.commerce.create_order_for(cid, 25.0 + 10 * i)["id"] for i, cid in enumerate(customers)]
-    bc.commerce.set_order_status(placed[0], 5)
-    bc.commerce.refund_order(placed[-1], 5.0)
-    return [f"orders   {len(placed):>3}  placed (one then cancelled, one partly refunded): People events follow"]
+
+def demo_orders(bc: Any, n: int = 6) -> list[str]:
+    """Ship ``n`` orders of registered customers in the BigCommerce sandbox. Shipping keeps an
+    order counted with the same value, so the customers' traits (and the persons sent) stay
+    as they are: only People events follow."""
+    with bc.commerce.lock:
+        ids = sorted(o["id"] for o in bc.commerce.orders.values()
+                     if o.get("customer_id") and o.get("status_id") == AWAITING_FULFILLMENT)[:n]
+    for oid in ids:
+        bc.commerce.set_order_status(oid, SHIPPED)
+    return [f"shipped  {len(ids):>3}  orders (Awaiting Fulfillment -> Shipped): People events follow"]
 
 
 def events_line(result: Any) -> str:
