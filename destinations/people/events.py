@@ -289,7 +289,19 @@ def definition_checker(held: dict[str, Any] | None, definition_id: str) -> Calla
                 return why
         return None
 
-    return check
+    if any(f[1] in ("DateTime", "List") for f in fields.values()):
+        return check  # values, not only their types, decide
+    seen: dict[tuple[tuple[str, type], ...], str | None] = {}
+
+    def check_by_types(properties: dict[str, Any]) -> str | None:
+        """For scalar-only definitions the keys and JSON types decide: one check per shape."""
+        shape = tuple((k, type(v)) for k, v in properties.items())
+        if shape not in seen:
+            seen[shape] = check(properties)
+        why = seen[shape]
+        return None if why is None else check(properties)  # the message names this event's value
+
+    return check_by_types
 
 
 def definition_problem(properties: dict[str, Any], held: dict[str, Any] | None, definition_id: str) -> str | None:
