@@ -262,4 +262,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the adapter on uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
+    from answers.webhook import journal_from_env
+
+    uvicorn.run(create_app(on_cart_converted=journal_from_env()), host=host, port=port, log_level="info",
+                access_log=False)

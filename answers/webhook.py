@@ -10,6 +10,8 @@ cart id alone, identifies the conversion.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -24,6 +26,7 @@ SCOPE = "store/cart/converted"
 HASH_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+JOURNAL_ENV = "ANSWERS__CART_JOURNAL"  # the journal file the sync job reads (its EVENTS__CART_JOURNAL)
 
 
 class WebhookError(AnswersError):
@@ -153,3 +156,36 @@ def register_cart_converted_hook(client: BigCommerceClient, destination: str,
     hook = (client.request("POST", "v3", "hooks", json=body) or {}).get("data") or {}
     return {"id": hook.get("id"), "scope": hook.get("scope"), "destination": hook.get("destination"),
             "is_active": hook.get("is_active"), "header_names": sorted((hook.get("headers") or {}).keys())}
+
+
+class CartJournal:
+    """The durable hand-over to the sync job: one JSON line per conversion, appended and fsynced
+    before the webhook answers (a failed append answers 500, so BigCommerce delivers again).
+
+    Lines: ``{"scope", "cart_id", "order_id", "created_at", "hash", "store_id"}``. The sync job
+    (`pipelines.event_facts.read_journal`) reads the whole file each run and turns each line
+    into at most one CartConverted event (its id is the (cart id, order id) pair), so a line
+    written twice after a restart sends nothing twice. This module never calls an API here.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: CartConverted) -> None:
+        line = json.dumps({"scope": SCOPE, "cart_id": event.cart_id, "order_id": event.order_id,
+                           "created_at": event.created_at, "hash": event.hash, "store_id": event.store_id},
+                          separators=(",", ":")) + "\n"
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def journal_from_env() -> CartJournal | None:
+    """The journal named by ``ANSWERS__CART_JOURNAL``, or None when it is not set."""
+    path = os.environ.get(JOURNAL_ENV, "").strip()
+    return CartJournal(path) if path else None

@@ -66,6 +66,8 @@ def run_check(args: argparse.Namespace) -> int:
           f"{len(mapping.targets)} People fields")
     print(f"  custom attributes: {attrs}")
     print(f"  fixed tags: {', '.join(mapping.fixed_tags) or 'none'}; on_deleted: {deleted}")
+    events = mapping.events.definitions if mapping.events else []
+    print(f"  events: {', '.join(f'{e.name} ({e.on}, {len(e.properties)} properties)' for e in events) or 'none'}")
     print(f"  sha256 {mapping.sha256}")
     return EXIT_OK
 

@@ -30,7 +30,8 @@ exit codes:
   2  configuration or mapping error, found before any request is sent; also credentials
      that BigCommerce or People refuse (401/403: the run is recorded as failed)
   3  finished, but records rejected (by the mapping + by People) exceeded
-     --max-rejected-pct of the records the mapping processed in this run
+     --max-rejected-pct of the records the mapping processed in this run (rejected
+     events count too, against the events checked or sent in this run)
 """
 
 
@@ -78,6 +79,14 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
         "--retry-rejected", action="store_true", help="re-send persons People rejected even if their payload is unchanged"
     )
     p.add_argument(
+        "--backfill-events",
+        metavar="DAYS",
+        type=int,
+        default=None,
+        help="also send, for orders changed in the last DAYS days (at most 30), the events of event definitions "
+        "that never sent any (a definition just added to the mapping); past events are never sent twice",
+    )
+    p.add_argument(
         "--max-rejected-pct",
         metavar="P",
         type=float,
@@ -123,6 +132,7 @@ def main(args: argparse.Namespace) -> int:
             retry_rejected=args.retry_rejected,
             max_rejected_pct=args.max_rejected_pct,
             progress=progress,
+            backfill_events=args.backfill_events,
         )
     except SetupError as exc:
         if args.log_format == "json":

@@ -111,6 +111,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, live: bool, started: float) -> int:
+    from pipelines.demo_events import demo_orders, events_line
     from pipelines.output import Progress, format_run_summary
     from pipelines.sync import run_sync
 
@@ -132,7 +133,7 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
     say()
     say(f"② Meanwhile in the store: {CHANGED} customers change, {DELETED} are deleted, {ADDED} sign up")
     bc.clock.advance(120)
-    changes = change_store(bc, people)
+    changes = change_store(bc, people) + demo_orders(bc)  # the orders make People events (pipelines/demo_events.py)
     for line in changes:
         say(f"   {line}")
     bc.clock.advance(600)  # the next window ends at the store clock minus its lag
@@ -141,6 +142,7 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
     if second.exit_code in (1, 2):
         say(f"\nThe second run failed: {second.error}")
         return 1
+    say(events_line(second))
     if second.exit_code == 3:
         say("  → a scheduler would see exit code 3. The rejected persons are recorded with People's reason")
         say("    (people_sync.customers_rejected_by_people) and sent again once their data changes.")

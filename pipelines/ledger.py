@@ -22,6 +22,10 @@ LEDGER_DATASET = "people_sync"
 TARGET = "person"
 REJECTED_BY_PEOPLE = "REJECTED_BY_PEOPLE"  # the views' name for the core's REJECTED_BY_TARGET
 ORDER_COUNTS = ("orders_extracted", "orders_staged", "orders_odd", "guest_orders_unattributed")
+# What the events push did this run (pipelines/events.py): events derived, sent and accepted,
+# rejected (mapping, checks or People), too old, waiting for their person; requests sent.
+EVENT_COUNTS = ("events_emitted", "events_accepted", "events_rejected", "events_too_old", "events_skipped",
+                "event_requests")
 RUN_COUNTS = (
     "staged",
     "extracted",
@@ -38,10 +42,11 @@ RUN_COUNTS = (
     "delete_actions",
     "contacts_removed",
     *ORDER_COUNTS,
+    *EVENT_COUNTS,
 )
 # The counts a push produces (the run's other counts come from staging).
 PUSH_COUNTS = tuple(
-    c for c in RUN_COUNTS if c not in ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS)
+    c for c in RUN_COUNTS if c not in ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *EVENT_COUNTS)
 )
 RUN_STATUSES = core.RUN_STATUSES
 

@@ -7,13 +7,15 @@
 3. ``start_run`` in the ledger (which also marks a run left ``running`` by a killed process
    as failed);
 4. ``stage_customers`` (incremental, or ``full_refresh``; ``sweep_deletions`` finds deletions);
-5. ``push_persons`` (``dry_run`` sends nothing; ``retry_rejected`` re-sends rejected persons);
+5. ``push_persons`` (``dry_run`` sends nothing; ``retry_rejected`` re-sends rejected persons),
+   then ``push_events`` (the mapping's commerce events; not in a dry run);
 6. ``finish_run`` with every count and the final status, then refresh the reconciliation views.
 
 Any exception after step 3 ends the run as ``failed`` with a secret-free message (exit 1);
 nothing half-recorded survives, because staging commits per load and the ledger per batch.
 Exit 3 when the records rejected (by the mapping and by People) exceed ``max_rejected_pct``
-of the records the mapping processed in this run (mapped + rejected by mapping).
+of the records the mapping processed in this run (mapped + rejected by mapping); events count
+too (rejected events over events accepted + rejected in this run, added to both sides).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import ConfigError, JobSettings, resolve_settings
-from pipelines.ledger import ORDER_COUNTS, PUSH_COUNTS
+from pipelines.ledger import EVENT_COUNTS, ORDER_COUNTS, PUSH_COUNTS
 from pipelines.output import event, install_redaction, redact
 from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
 
-RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *PUSH_COUNTS)  # display order
+RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *PUSH_COUNTS, *EVENT_COUNTS)  # display order
 
 ProgressFn = Callable[..., None]
 
@@ -114,8 +116,9 @@ def rejected_share(counts: dict[str, int]) -> float | None:
     (``mapped + rejected_by_mapping``), so a run where the mapping rejects everything is
     100 %, not undefined. ``None`` when the mapping processed nothing in this run.
     """
-    total = processed(counts)
-    rejected = int(counts.get("rejected_by_mapping") or 0) + int(counts.get("rejected_by_people") or 0)
+    events_rejected = int(counts.get("events_rejected") or 0)
+    total = processed(counts) + int(counts.get("events_accepted") or 0) + events_rejected
+    rejected = int(counts.get("rejected_by_mapping") or 0) + int(counts.get("rejected_by_people") or 0) + events_rejected
     if total <= 0:
         return None
     return 100.0 * rejected / total
@@ -141,6 +144,7 @@ def run_sync(
     progress: ProgressFn | None = None,
     run_id: str | None = None,
     recheck_addresses: bool = False,
+    backfill_events: int | None = None,
 ) -> SyncResult:
     """Run the job once; returns the result (exit code inside) or raises ``SetupError`` (exit 2)."""
     from pipelines.mapping import MappingError, load_mapping
@@ -148,6 +152,8 @@ def run_sync(
     install_redaction()
     if max_rejected_pct < 0:
         raise SetupError("--max-rejected-pct must be 0 or more")
+    if backfill_events is not None and not 1 <= backfill_events <= 30:
+        raise SetupError("--backfill-events DAYS must be 1 to 30 (People keeps events of the last 30 days)")
     try:
         mapping = load_mapping(str(mapping_path))
     except MappingError as exc:
@@ -169,6 +175,7 @@ def run_sync(
             mapping, mapping_path, settings, duckdb_path, run_id, progress,
             dry_run=dry_run, full_refresh=full_refresh, sweep_deletions=sweep_deletions,
             retry_rejected=retry_rejected, max_rejected_pct=max_rejected_pct, recheck_addresses=recheck_addresses,
+            backfill_events=backfill_events,
         )  # fmt: skip
 
 
@@ -216,6 +223,7 @@ def _run_locked(
     retry_rejected: bool,
     max_rejected_pct: float,
     recheck_addresses: bool = False,
+    backfill_events: int | None = None,
 ) -> SyncResult:
     options = {
         "recheck_addresses": recheck_addresses,
@@ -224,6 +232,7 @@ def _run_locked(
         "sweep_deletions": sweep_deletions,
         "retry_rejected": retry_rejected,
         "max_rejected_pct": max_rejected_pct,
+        "backfill_events": backfill_events,
         "duckdb": str(duckdb_path),
     }
     result = SyncResult(
@@ -330,6 +339,14 @@ def _do_run(
     _done(progress, "push")
     for key in PUSH_COUNTS:
         counts[key] = int((pushed.counts or {}).get(key, 0) or 0)
+    if not options["dry_run"]:
+        from pipelines.events import journal_path, push_events
+
+        pushed_events = push_events(str(duckdb_path), mapping, result.run_id, backfill_days=options["backfill_events"],
+                                    retry_rejected=options["retry_rejected"], journal=journal_path(),
+                                    progress=progress)
+        _done(progress, "events")
+        counts.update({k: int(v or 0) for k, v in pushed_events.counts.items() if k in EVENT_COUNTS})
     counts["staged"] = _count_staged(duckdb_path)
     result.sample_diffs = list(pushed.sample_diffs)
     result.plan = {k: int(v or 0) for k, v in (pushed.counts or {}).items() if str(k).startswith("would_")}
@@ -339,13 +356,19 @@ def _do_run(
     elif result.rejected_pct is not None and result.rejected_pct > options["max_rejected_pct"]:
         result.status, result.exit_code = "rejected_threshold", EXIT_REJECTED
         result.error = (
-            f"{result.rejected_pct:.2f}% of the {processed(counts):,} records mapped in this run were rejected "
+            f"{result.rejected_pct:.2f}% of the {processed(counts):,} records mapped{_and_events(counts)} "
+            "in this run were rejected "
             f"(limit --max-rejected-pct {options['max_rejected_pct']:g})"
         )
     else:
         result.status, result.exit_code = "success", EXIT_OK
     if staged.orders_skipped and result.error is None:
         result.error = f"orders were not staged, customers were: {staged.orders_skipped}"
+
+
+def _and_events(counts: dict[str, int]) -> str:
+    judged = int(counts.get("events_accepted") or 0) + int(counts.get("events_rejected") or 0)
+    return f" and {judged:,} events checked or sent" if judged else ""
 
 
 def _as_of(window_end: str | None) -> datetime:

@@ -19,6 +19,7 @@ from destinations.people.rules import (
     PAYLOAD_ORDER,
 )
 
+from .events import EventsSpec
 from .finalize import make_finalizer
 from .model import MISSING, FieldPlan, MappedRecord
 from .traits import TraitsSpec
@@ -223,6 +224,7 @@ class Mapping:
     on_deleted: dict[str, Any]
     phone_region: str | None = None
     traits: TraitsSpec | None = None  # the per-customer traits SQL, read as $.traits.<column>
+    events: EventsSpec | None = None  # the `events` section (commerce events for People)
     custom_attributes: dict[str, str] = field(init=False)
     fixed_tags: list[str] = field(init=False)
     _steps: tuple[Any, ...] = field(init=False, repr=False)

@@ -34,6 +34,7 @@ from .compiler import (
 )
 from .conditions import make_when
 from .engine import CONTEXT_NAMES, Mapping
+from .events import parse_events
 from .finalize import check_final
 from .model import MISSING, FieldPlan, Issue, MappingError
 from .traits import DEFAULT_KEY, TraitsSpec, check_traits
@@ -42,7 +43,7 @@ from .transforms import ArgError, Transform, TransformContext, TransformFailure,
 Pos = tuple[int, int]
 PathKey = tuple[Any, ...]
 
-TOP_KEYS = {"version", "description", "defaults", "on_deleted", "traits", "fields"}
+TOP_KEYS = {"version", "description", "defaults", "on_deleted", "traits", "events", "fields"}
 TRAITS_KEYS = {"sql", "key"}
 FIELD_KEYS = {"to", "from", "template", "value", "take", "default", "transforms", "when",
               "on_invalid", "on_empty", "type", "primary", "note"}
@@ -490,6 +491,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
             datetime_format = fmt
     on_deleted = _on_deleted(doc, raw.get("on_deleted"))
     traits, traits_sql = _traits(doc, raw.get("traits"))
+    events = parse_events(doc, raw.get("events"))
 
     fields = raw.get("fields")
     plans: list[FieldPlan] = []
@@ -535,6 +537,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         on_deleted=on_deleted,
         phone_region=phone_region,
         traits=traits,
+        events=events,
     )
 
 

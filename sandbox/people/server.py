@@ -8,7 +8,8 @@ fixed 1 s window, 429 TOO_MANY_REQUESTS) → route. Paths under ``/__sandbox__/`
 - ``GET  /__sandbox__/state``: persons, customAttributes, tags, requestsServed, latencyMs,
   rateLimit, requireExistingTags, faultsInjected, personFailures
 - ``POST /__sandbox__/reset``: back to construction defaults (data, counters, latency, faults,
-  per-person failures, rate limit)
+  per-person failures, rate limit, event definitions and events)
+- ``GET /__sandbox__/events``, ``POST /__sandbox__/event-definitions/delete``: see ``events.py``
 - ``POST /__sandbox__/latency`` ``{"ms": 250}``
 - ``POST /__sandbox__/faults`` ``{"rate", "kinds", "seed", "slow_seconds"}``
 - ``POST /__sandbox__/rate-limit`` ``{"perSecond": 5 | null}``
@@ -36,6 +37,7 @@ from sandbox.people import errors as E
 from sandbox.people import tag_batches
 from sandbox.people.api import build_router, check_attribute_definition
 from sandbox.people.datetime_mode import check_mode
+from sandbox.people.events import EventStore, build_event_router, install_event_admin
 from sandbox.people.matching import check_order
 from sandbox.people.person_faults import PersonFaults
 from sandbox.people.ratelimit import FixedWindowLimiter
@@ -73,10 +75,15 @@ class PeopleSandbox:
         self.store = PeopleStore()
         self.person_faults = PersonFaults()
         self.limiter = FixedWindowLimiter(rate_limit)
+        self.events = EventStore()  # event definitions and stored events (see events.py)
         api_router, self._templates = build_router(self)
+        event_router, event_templates = build_event_router(self)
+        self._templates.update(event_templates)
         self.router = Router()
         self.router.include(api_router)
+        self.router.include(event_router)
         self._install_admin()
+        install_event_admin(self)
         self.server = SandboxServer(
             self.router, host=host, port=port, before=self._before, fault_errors=E.fault_response
         )
@@ -191,6 +198,7 @@ class PeopleSandbox:
     def reset(self) -> None:
         """Back to construction defaults: no data, counters cleared, no latency or faults."""
         self.store.reset()
+        self.events.reset()
         self.limiter.reset()
         self.limiter.limit = self._default_rate_limit
         self.require_existing_tags = self._default_require_tags
