@@ -13,7 +13,9 @@ concurrently with the nightly run; the nightly run's incremental window catches 
 the lane missed (a hook down for a day).
 
 One row per delivery accepted (``seq`` orders them); duplicates (same ``webhook_id`` or
-payload ``hash``) are stored once. ``state``: ``pending`` → ``done`` (with ``fate``: what
+payload ``hash``) are stored once; a same-hash delivery under another message id that arrives
+after its twin was applied re-opens it (a second change within one second has the same
+payload, and must not be lost). ``state``: ``pending`` → ``done`` (with ``fate``: what
 became of it) or ``ignored`` (nothing to sync for its scope); ``collapsed_into`` names the
 entry whose re-fetch covered it.
 """
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     collapsed_into INTEGER,
     run_id TEXT,
     processed_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reopened INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, seq);
 CREATE TABLE IF NOT EXISTS seen_attempts (
@@ -130,7 +133,16 @@ class Intake:
                     [e.webhook_id, e.hash, e.scope, e.kind, e.entity_id, e.created_at, now, e.payload,
                      *((PENDING, None) if e.kind in SYNCED_KINDS else (IGNORED, "no sync target for this scope"))],
                 )
-                out.append("stored" if cur.rowcount else "duplicate")
+                if cur.rowcount:
+                    out.append("stored")
+                    continue
+                out.append("duplicate")
+                if e.hash:
+                    # Same hash, another message: BigCommerce firing twice for one event, or a
+                    # second change within the same second. Already applied? Apply it again
+                    # (a re-fetch that finds nothing new sends nothing).
+                    cur.execute("UPDATE deliveries SET state = ?, reopened = 1 WHERE hash = ? AND state = ? "
+                                "AND webhook_id IS NOT ?", [PENDING, e.hash, DONE, e.webhook_id])
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -141,13 +153,13 @@ class Intake:
     def pending(self, limit: int, after: int = 0) -> list[Pending]:
         """Up to ``limit`` pending entries after ``seq`` ``after``, oldest first."""
         rows = self.con.execute(
-            "SELECT seq, scope, kind, entity_id, received_at FROM deliveries WHERE state = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?", [PENDING, after, limit]).fetchall()
+            "SELECT seq, scope, kind, entity_id, received_at FROM deliveries WHERE state = ? "
+            "AND (seq > ? OR reopened = 1) ORDER BY seq LIMIT ?", [PENDING, after, limit]).fetchall()
         return [Pending(int(s), sc, k, e, float(r)) for s, sc, k, e, r in rows]
 
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one processing attempt for these entries (a crash shows as attempts > 1)."""
-        self._many("UPDATE deliveries SET attempts = attempts + 1 WHERE seq = ?", [[s] for s in seqs])
+        self._many("UPDATE deliveries SET attempts = attempts + 1, reopened = 0 WHERE seq = ?", [[s] for s in seqs])
 
     def record(self, fates: list[tuple[int, str, int | None]], run_id: str, state: str = DONE) -> None:
         """Record each entry's fate: (seq, fate, collapsed_into)."""
