@@ -66,6 +66,10 @@ class DrainStats:
     orders_fetched: int = 0
     orders_gone: int = 0
     stale_skipped: int = 0
+    fetch_s: float = 0.0
+    lock_wait_s: float = 0.0
+    stage_s: float = 0.0
+    push_s: float = 0.0
     push: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,6 +191,7 @@ class Drainer:
         """Collapse repeats and re-fetch what the entries name (no DuckDB access)."""
         from sources.bigcommerce.by_id import fetch_customers, fetch_order
 
+        started = time.monotonic()
         batch = Batch(entries)
         for e in entries:
             if e.entity_id is not None:
@@ -202,16 +207,24 @@ class Drainer:
                 found = list(pool.map(lambda i: fetch_order(self.client, i, now), order_ids))
             batch.orders = [o for o in found if o is not None]
         batch.fetched_at = time.time()
+        self.stats.fetch_s += time.monotonic() - started
         return batch
 
     def apply(self, batch: Batch, intake: Intake, stop: threading.Event | None = None) -> None:
         """Stage, push and record one fetched batch, under the locks."""
         run_id = new_lane_run_id()
+        t0 = time.monotonic()
         with lane_lock(self.duckdb_path, stop=stop) as held:
             if not held:
                 return  # stopping while a nightly run holds the file: the entries stay pending
+            t1 = time.monotonic()
             stale = self._stage(batch)
+            t2 = time.monotonic()
             pushed = self._push(run_id)
+            t3 = time.monotonic()
+        self.stats.lock_wait_s += t1 - t0
+        self.stats.stage_s += t2 - t1
+        self.stats.push_s += t3 - t2
         self.stats.push.update({k: int(v) for k, v in pushed.items() if isinstance(v, int)})
         intake.record(self._fates(batch, stale), run_id)
         self.stats.cycles += 1
