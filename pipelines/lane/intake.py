@@ -141,8 +141,11 @@ class Intake:
                     # Same hash, another message: BigCommerce firing twice for one event, or a
                     # second change within the same second. Already applied? Apply it again
                     # (a re-fetch that finds nothing new sends nothing).
-                    cur.execute("UPDATE deliveries SET state = ?, reopened = 1 WHERE hash = ? AND state = ? "
-                                "AND webhook_id IS NOT ?", [PENDING, e.hash, DONE, e.webhook_id])
+                    # The same goes for a twin already taken by the drain (its re-fetch may predate
+                    # this change): re-opened, its fate is not recorded until it is taken again.
+                    cur.execute("UPDATE deliveries SET state = ?, reopened = 1 WHERE hash = ? AND webhook_id IS NOT ? "
+                                "AND (state = ? OR (state = ? AND attempts > 0))",
+                                [PENDING, e.hash, e.webhook_id, DONE, PENDING])
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -162,10 +165,11 @@ class Intake:
         self._many("UPDATE deliveries SET attempts = attempts + 1, reopened = 0 WHERE seq = ?", [[s] for s in seqs])
 
     def record(self, fates: list[tuple[int, str, int | None]], run_id: str, state: str = DONE) -> None:
-        """Record each entry's fate: (seq, fate, collapsed_into)."""
+        """Record each entry's fate: (seq, fate, collapsed_into); an entry re-opened since it was
+        taken stays pending (it is taken again)."""
         now = time.time()
         self._many("UPDATE deliveries SET state = ?, fate = ?, collapsed_into = ?, run_id = ?, processed_at = ? "
-                   "WHERE seq = ?", [[state, f, c, run_id, now, s] for s, f, c in fates])
+                   "WHERE seq = ? AND reopened = 0", [[state, f, c, run_id, now, s] for s, f, c in fates])
 
     def _many(self, sql: str, params: list[list[Any]]) -> None:
         if not params:
