@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipelines.cli_plan",
     "pipelines.cli_mapping",
     "pipelines.cli_reconcile",
+    "pipelines.cli_lane",
     "pipelines.demo",
     "sandbox.cli",
     "answers.cli",

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
+LANE_LOCK_NAME = "bc2people.lane.lock"  # held by `bc2people drain` around each micro-batch
+LANE_WAIT_S = 120.0
 
 RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *PUSH_COUNTS, *EVENT_COUNTS)  # display order
 
@@ -180,11 +182,13 @@ def run_sync(
 
 
 @contextlib.contextmanager
-def run_lock(duckdb_path: Path) -> Iterator[None]:
+def run_lock(duckdb_path: Path, *, lane_wait_s: float = LANE_WAIT_S) -> Iterator[None]:
     """Hold an exclusive lock for the run: two runs on one DuckDB file would trip over each other.
 
     The lock file lives in dlt's pipelines directory beside the database; the OS releases it
-    when the process dies, so a killed run never leaves a stale lock.
+    when the process dies, so a killed run never leaves a stale lock. When the holder is the
+    webhook lane's drain (it holds ``bc2people.lane.lock`` too, for one micro-batch of
+    seconds), wait up to ``lane_wait_s`` for it instead of failing; another run fails at once.
     """
     from pipelines.paths import pipelines_dir_for
 
@@ -196,17 +200,36 @@ def run_lock(duckdb_path: Path) -> Iterator[None]:
     except ImportError:  # not POSIX: no lock, as before
         yield
         return
+    deadline = time.monotonic() + lane_wait_s
     with open(path, "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInProgress(
-                f"another bc2people run is using {duckdb_path} (lock {path}); try again when it has finished"
-            ) from None
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline and _lane_holds(lock_dir):
+                    time.sleep(0.02)
+                    continue
+                raise RunInProgress(
+                    f"another bc2people run is using {duckdb_path} (lock {path}); try again when it has finished"
+                ) from None
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _lane_holds(lock_dir: Path) -> bool:
+    """Whether the lane's drain holds its lock (so the run lock will be free within a micro-batch)."""
+    import fcntl
+
+    with open(lock_dir / LANE_LOCK_NAME, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 def _run_locked(

@@ -28,6 +28,7 @@ from sandbox.bigcommerce import (
     commerce_checkouts,
     commerce_hooks,
     commerce_orders,
+    webhook_sender,
 )
 from sandbox.bigcommerce.commerce_orders import STATUS_NAMES, change_order, render_order, render_products
 from sandbox.bigcommerce.commerce_state import CommerceState
@@ -46,6 +47,13 @@ class Commerce(CommerceState):
 
     def add_category(self, category_id: int, parent_id: int, name: str, description: str = "") -> dict[str, Any]:
         return commerce_catalog.add_category(self, category_id, parent_id, name, description)
+
+    def abandon_cart(self, cart_id: str) -> None:
+        """Fire ``store/cart/abandoned`` for a cart, as the store does after an hour without activity."""
+        with self.lock:
+            if cart_id not in self.carts:
+                raise KeyError(cart_id)
+        self.fire("store/cart/abandoned", {"type": "cart", "id": cart_id})
 
     def mark_paid(self, order_id: int, status_id: int = 11) -> dict[str, Any]:
         """Move an order to a paid status as a payment would; returns the webhook payload."""
@@ -74,6 +82,8 @@ class Commerce(CommerceState):
                         self.order_index.remove(old)
                     self.orders[int(o["id"])] = o
                     self.order_index.add(o)
+            for o in batch if self.webhooks is not None and self.webhooks.has_hooks() else ():
+                self.fire("store/order/created", {"type": "order", "id": int(o["id"])})
             if batch:
                 floor = max(int(o["id"]) for o in batch) + 1
                 self._ids["order"] = itertools.count(max(floor, self.next_id("order", 100)))
@@ -150,6 +160,7 @@ class Commerce(CommerceState):
                 record["rate"] = rate or "1.0000000000"
             self.orders[oid] = record
             self.order_index.add(record)
+            self.fire("store/order/created", {"type": "order", "id": oid})
             return render_order(record, self.store_hash)
 
 
@@ -192,6 +203,7 @@ def install(sandbox: Any) -> Commerce:
     commerce_orders.register(router, state, v2, partial(commerce_hooks.cart_converted, state))
     commerce_carts.register(router, state, v3)
     commerce_checkouts.register(router, state, v3)
+    webhook_sender.install(sandbox, state, router, v3)  # before /hooks/{id}: /hooks/admin is a path of its own
     commerce_hooks.register(router, state, v3)
     router.add("GET", "/__sandbox__/commerce/webhooks", lambda r: _payloads(state, r))
     return state

@@ -195,6 +195,7 @@ def _body(req: Request) -> Any:
 def touch(state: CommerceState, cart: dict[str, Any]) -> None:
     cart["version"] += 1
     cart["updated"] = state.now()
+    state.fire("store/cart/updated", {"type": "cart", "id": cart["id"]})
 
 
 def check_version(cart: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -232,6 +233,7 @@ def create_cart(state: CommerceState, req: Request) -> Response:
         except CartInputError as exc:
             return v3_error(422, str(exc), {exc.field: str(exc)})
         state.carts[cart["id"]] = cart
+        state.fire("store/cart/created", {"type": "cart", "id": cart["id"]})
         return Response(201, {"data": render_cart(state, cart, req), "meta": {}})
 
 
@@ -272,6 +274,7 @@ def delete_cart(state: CommerceState, req: Request) -> Response:
         if cart is None:
             return v3_error(404, "Cart not found")
         cart["deleted"] = True
+        state.fire("store/cart/deleted", {"type": "cart", "id": cart["id"]})
     return Response(204, None)
 
 

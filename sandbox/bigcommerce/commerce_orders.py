@@ -54,6 +54,7 @@ def create_order(state: CommerceState, *, cart: dict[str, Any], subtotal: float,
         }
         state.orders[oid] = order
         state.order_index.add(order)
+        _order_events(state, order, None)
         return order
 
 
@@ -213,6 +214,7 @@ def change_order(state: CommerceState, order: dict[str, Any], fields: dict[str, 
     store clock (unless ``touch`` is False or ``modified`` is given); fires ``on_paid`` when
     the order moves into a paid status. Callers hold the lock."""
     was_paid = order["status_id"] in PAID_STATUS_IDS
+    was = (order["status_id"], bool(order.get("is_deleted")))
     state.order_index.remove(order)
     try:
         if "billing" in fields:
@@ -224,7 +226,22 @@ def change_order(state: CommerceState, order: dict[str, Any], fields: dict[str, 
         state.order_index.add(order)
     if on_paid is not None and not was_paid and order["status_id"] in PAID_STATUS_IDS:
         on_paid(order)
+    _order_events(state, order, was)
     return order
+
+
+def _order_events(state: CommerceState, order: dict[str, Any], was: tuple[int, bool] | None) -> None:
+    """The order webhooks of one change: created, or updated plus statusUpdated / archived."""
+    oid = int(order["id"])
+    if was is None:
+        state.fire("store/order/created", {"type": "order", "id": oid})
+        return
+    state.fire("store/order/updated", {"type": "order", "id": oid})
+    if was[0] != order["status_id"]:
+        state.fire("store/order/statusUpdated", {"type": "order", "id": oid, "status": {
+            "previous_status_id": was[0], "new_status_id": order["status_id"]}})
+    if not was[1] and order.get("is_deleted"):
+        state.fire("store/order/archived", {"type": "order", "id": oid})
 
 
 def update_order(state: CommerceState, req: Request, on_paid: Callable[[dict[str, Any]], object]) -> Response:

@@ -78,6 +78,12 @@ class CommerceState:
     client_id: str = "sandbox-client"
     # POST billing-address on a checkout that has one: "replace" it, or "refuse" (422); the spec is silent
     billing_post_existing: str = "replace"
+    webhooks: Any = None  # `webhook_sender.WebhookSender`, attached by `commerce.install`
+
+    def fire(self, scope: str, data: dict[str, Any]) -> None:
+        """Send the webhook event ``scope`` to the hooks that want it (nothing when none do)."""
+        if self.webhooks is not None and self.webhooks.has_hooks():
+            self.webhooks.emit(scope, data)
     _ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, kind: str, start: int = 1) -> int:

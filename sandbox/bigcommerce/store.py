@@ -106,6 +106,8 @@ class CustomerStore:
         self.version = 0
         self.next_id = 1
         self.extra: dict[str, Any] = {}
+        # called after each write with [(old, new)] (None for created / deleted): webhooks
+        self.listeners: list[Callable[[list[tuple[dict[str, Any] | None, dict[str, Any] | None]]], None]] = []
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -172,8 +174,8 @@ class CustomerStore:
                 if holder is not None and holder != row.id:
                     raise ValueError(f"customer {row.id}: email already used by customer {holder}")
                 claimed[row.email] = row.id
-            for row in rows:
-                old = self._rows.get(row.id)
+            olds = [self._rows.get(row.id) for row in rows]
+            for old in olds:
                 if old is not None and self._emails.get(old.email) == old.id:
                     del self._emails[old.email]
             for row in rows:
@@ -189,7 +191,13 @@ class CustomerStore:
             # them all (tens of ms per request). Customer objects hold no cycles, so moving
             # them to the permanent generation loses nothing.
             gc.freeze()
+        if self.listeners and rows:
+            self._notify([(None if o is None else o.data, r.data) for o, r in zip(olds, rows, strict=True)])
         return len(rows)
+
+    def _notify(self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> None:
+        for listener in list(self.listeners):
+            listener(changes)
 
     def replace(self, data: dict[str, Any]) -> None:
         """Store a changed object for an existing id (email index and orderings follow)."""
@@ -198,6 +206,7 @@ class CustomerStore:
     def delete(self, ids: Iterable[int]) -> list[int]:
         """Remove customers; returns the ids that existed."""
         gone = []
+        removed: list[dict[str, Any]] = []
         with self.lock:
             for i in ids:
                 row = self._rows.pop(i, None)
@@ -206,8 +215,11 @@ class CustomerStore:
                 if self._emails.get(row.email) == row.id:
                     del self._emails[row.email]
                 gone.append(i)
+                removed.append(row.data)
             if gone:
                 self._changed()
+        if self.listeners and removed:
+            self._notify([(d, None) for d in removed])
         return gone
 
     def allocate_id(self) -> int:
