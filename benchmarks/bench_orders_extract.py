@@ -47,7 +47,7 @@ def _child(args: dict[str, Any]) -> None:
 def main(quick: bool) -> None:
     """Print the orders extraction report (see the module docstring)."""
     from sandbox.bigcommerce import BigCommerceSandbox
-    from tests.test_source_orders import generate_orders  # until sandbox.generator has one
+    from tests.test_source_orders import generate_orders  # lean sandbox records, any count of orders
 
     scale = 10 if quick else 1
     n, window_s, quota, latency = 60_000 // scale, 30.0 / scale, 150 // scale, 150.0
@@ -79,6 +79,11 @@ def main(quick: bool) -> None:
           f"{' (quick: 10x smaller store and window, same quota rate)' if quick else ''}")
     print(f"  orders {n:,}: extract {extract_s:.1f} s -> {rate:,.0f}/s = {100 * rate / bound:.1f}% of the "
           f"{bound:,.0f}/s quota bound; end to end {r['total_s']:.1f} s")
+    full = [w["requests"] for w in windows[:-1]]  # every window but the last, which the run ends in
+    print(f"  quota use: the bound counts 250 orders per allowed request; {r['pages']} pages of orders took "
+          f"{r['requests']} requests = {100 * r['pages'] / max(1, r['requests']):.1f}% of the requests spent carrying "
+          f"orders; full windows used {full} of {quota} allowed (the rate above is inflated by the fresh store's "
+          "first full window)")
     print(f"  {r['requests']} requests ({r['count_requests']} counts) for {r['pages']} pages, {r['splits']} split(s), "
           f"{r['duplicates']} overlap duplicates dropped, {len(windows)} quota windows, "
           f"max {max((w['refused'] for w in windows), default=0)} refused (429) per window")
