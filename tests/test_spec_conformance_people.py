@@ -239,11 +239,13 @@ def test_v2_reads_conform(people_sandbox, people_http: PeopleHTTP, openapi, corr
     person = _request_examples(spec_doc)["valid request - single person"]["persons"][0]
     people_http.upsert([person])
     one = people_http.request("GET", "/people/2/persons", params={"identifier": "3", "type": "EXTERNAL_ID"})
+    assert one.status_code == 200
     assert len(_validate(openapi, one, _attribute_defect)) == 3
     assert list(corrected["person_v2"].iter_errors(one.json())) == []
     listing = people_http.request(
         "GET", "/people/2/persons", params={"limit": 5, "includeTotalCount": "true"}
     )
+    assert listing.status_code == 200
     _validate(openapi, listing)
     assert listing.json()["totalCount"] == 1
     for item in listing.json()["persons"]:
