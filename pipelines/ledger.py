@@ -37,6 +37,7 @@ RUN_COUNTS = (
     "deleted_in_store",
     "delete_actions",
     "contacts_removed",
+    "dropped_values",
     *ORDER_COUNTS,
 )
 # The counts a push produces (the run's other counts come from staging).
