@@ -115,3 +115,29 @@ def open_readonly(path: str | Path) -> tuple[Any, Path]:
         return duckdb.connect(str(copy), read_only=True), copy
     raise DatabaseBusy(f"{db} is in use by another process (a sync in progress?) and no analysts' copy "
                        f"({copy.name}) was published yet; try again when it has finished")
+
+
+def open_overlay(path: str | Path) -> tuple[Any, Path]:
+    """A writable in-memory DuckDB whose tables are read-only views of the file (`open_readonly`'s).
+
+    For read-only commands whose queries create helper tables (the plan's traits): every write
+    lands in memory, the file is only read. Returns (connection, the file actually read).
+    """
+    import duckdb
+
+    probe, opened = open_readonly(path)
+    probe.close()
+    con = duckdb.connect()
+    try:
+        literal = str(opened).replace("'", "''")
+        con.execute(f"ATTACH '{literal}' AS overlay_src (READ_ONLY)")
+        rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_catalog = 'overlay_src' ORDER BY table_type, table_schema, table_name").fetchall()
+        for schema in sorted({r[0] for r in rows}):
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for schema, table in rows:
+            con.execute(f'CREATE VIEW "{schema}"."{table}" AS FROM overlay_src."{schema}"."{table}"')
+    except BaseException:
+        con.close()
+        raise
+    return con, opened

@@ -61,19 +61,18 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
     """Compute the plan for ``mapping`` against the staged customers and the ledger."""
     import duckdb
 
-    from pipelines.cli_common import NoDatabase, open_readonly
+    from pipelines.cli_common import NoDatabase, open_overlay
 
     path = Path(duckdb_path)
     if not path.exists():
         raise NoDatabase(f"no DuckDB file at {path}: run `bc2people sync` (or stage) first")
-    con, _opened = open_readonly(path)
+    con, _opened = open_overlay(path)  # reads the file; the traits' helper tables live in memory
     try:
         sel, staged_live = _select(con, mapping, store_hash, sample, writable=False)
     except duckdb.Error as exc:
         if "read-only" not in str(exc).lower() and "read only" not in str(exc).lower():
             raise
-        # the file lacks the ledger (no run yet) or a staged table the traits read: create them,
-        # as a run would, when no run holds the file
+        # the file has no ledger yet (no run so far): create it, as a run would
         con.close()
         con = duckdb.connect(str(path))
         sel, staged_live = _select(con, mapping, store_hash, sample, writable=True)
