@@ -198,3 +198,13 @@ def test_sandbox_prints_usable_exports_in_a_shell_that_holds_the_previous_ones(t
     text = "".join(lines)
     assert f"export SOURCES__BIGCOMMERCE__ACCESS_TOKEN={ACCESS_TOKEN}" in text, text
     assert f"export DESTINATION__PEOPLE__API_KEY={API_KEY}" in text and "***" not in text
+
+
+def test_emails_are_checked_by_email_validator_punycode_tlds_included() -> None:
+    from destinations.people.rules import is_valid_email
+    from sandbox.people.validation import is_valid_email as people_accepts
+
+    for good in ("ivan@example.xn--p1ai", "jane.doe@example.com", "a+tag@sub.example.co.uk"):
+        assert is_valid_email(good) and people_accepts(good), good
+    for bad in ("a@b", "a..b@x.com", "nasty+ü@example.com", "x@localhost", "a@-x.com", "a@x.invalid"):
+        assert not is_valid_email(bad), bad
