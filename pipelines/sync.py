@@ -181,6 +181,7 @@ def run_sync(
     except ConfigError as exc:
         raise SetupError(str(exc)) from None
     install_redaction([settings.access_token, settings.people_api_key or ""])
+    keep_no_completed_packages()
 
     duckdb_path = Path(duckdb_path)
     if duckdb_path.is_dir():
@@ -203,6 +204,17 @@ def run_sync(
 
         send_alerts(result.as_dict())
     return result
+
+
+def keep_no_completed_packages() -> None:
+    """Completed load packages hold customer PII (staged pages, person payloads): dlt deletes their
+    jobs once loaded (``load.delete_completed_jobs``), unless the operator configured it otherwise."""
+    import os
+
+    from pipelines.config import Setting, lookup
+
+    if lookup(Setting("load.delete_completed_jobs", "delete completed load jobs")) is None:
+        os.environ["LOAD__DELETE_COMPLETED_JOBS"] = "true"
 
 
 def _preflight(settings: JobSettings, mapping: Mapping, dry_run: bool) -> None:
