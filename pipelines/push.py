@@ -139,8 +139,8 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
 
     def outcome(o: RecordOutcome) -> Outcome:
         status = status_of(o)
-        return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code, None,
-                       o.error_message)
+        return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code,
+                       getattr(o, "error_property", None), o.error_message)
 
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:

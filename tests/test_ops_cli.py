@@ -104,8 +104,10 @@ def strict_mapping(where: Path) -> Path:
     for sql in MAPPING.parent.glob("*.sql"):
         (where / sql.name).write_text(sql.read_text(encoding="utf-8"), encoding="utf-8")
     strict = where / "strict.yaml"
-    strict.write_text(MAPPING.read_text(encoding="utf-8").replace("on_invalid: drop", "on_invalid: reject"),
-                      encoding="utf-8")
+    # a comment naming the test makes the mapping's hash its own: every customer is mapped again,
+    # whatever other tests ran before on this database
+    strict.write_text(MAPPING.read_text(encoding="utf-8").replace("on_invalid: drop", "on_invalid: reject")
+                      + f"\n# {where.name}\n", encoding="utf-8")
     return strict
 
 
@@ -208,3 +210,25 @@ def test_emails_are_checked_by_email_validator_punycode_tlds_included() -> None:
         assert is_valid_email(good) and people_accepts(good), good
     for bad in ("a@b", "a..b@x.com", "nasty+ü@example.com", "x@localhost", "a@-x.com", "a@x.invalid"):
         assert not is_valid_email(bad), bad
+
+
+def test_people_errors_are_stored_structured_and_mapping_rejects_name_their_field(
+    world: SyncWorld, tmp_path: Path
+) -> None:
+    from destinations.people.client import person_error
+    from pipelines.core.ledger import REJECTED_BY_MAPPING
+
+    code, prop, message = person_error({"code": "40001", "message": "Invalid person", "index": 3, "details": [
+        {"property": "persons[3].firstName", "message": "Must not contain any of & < >"}]})
+    assert (code, prop) == ("40001", "firstName")
+    assert message == "Invalid person: firstName: Must not contain any of & < >" and "persons[" not in message
+    out = world.cli("sync", "--mapping", str(strict_mapping(tmp_path)), "--duckdb", str(world.duckdb),
+                    "--no-progress", "--max-rejected-pct", "100")
+    assert out.returncode == 0, out
+    con = duckdb.connect(str(world.duckdb), read_only=True)
+    try:
+        rows = con.execute("SELECT error_field, error_message FROM people_sync.sync_state WHERE last_status = ?",
+                           [REJECTED_BY_MAPPING]).fetchall()
+    finally:
+        con.close()
+    assert rows and all(field and message.startswith(f"{field}:") for field, message in rows)
