@@ -168,16 +168,22 @@ def check_people(settings: Any, mapping: Any, report: Preflight, *, strict: bool
     if mapping is None:
         return True
     try:
-        return check_attribute_types(client, mapping, report)
-    except (PeopleError, requests.RequestException) as exc:
+        body = resp.json()
+        items = body.get("customAttributes") if isinstance(body, dict) else None
+        first_page = {str(i["name"]): str(i.get("dataType")) for i in items or [] if isinstance(i, dict)}
+        return check_attribute_types(client, mapping, report,
+                                     first_page if items is not None and len(items) < 1000 else None)
+    except (PeopleError, requests.RequestException, ValueError) as exc:
         return report.add("custom attributes", not strict, f"could not list them: {type(exc).__name__}",
                           EXIT_FAILED)
 
 
-def check_attribute_types(client: Any, mapping: Any, report: Preflight) -> bool:
-    """Each custom attribute the mapping declares has the same data type in People (types never change)."""
+def check_attribute_types(client: Any, mapping: Any, report: Preflight, known: dict[str, str] | None = None) -> bool:
+    """Each custom attribute the mapping declares has the same data type in People (types never
+    change). ``known``: the definitions already read (every page), else they are listed."""
     wanted = dict(getattr(mapping, "custom_attributes", {}) or {})
-    defined = {k.lower(): (k, v) for k, v in client.list_custom_attributes().items()}
+    listed = known if known is not None else client.list_custom_attributes()
+    defined = {k.lower(): (k, v) for k, v in listed.items()}
     clashes = []
     for attr, dtype in sorted(wanted.items()):
         have = defined.get(attr.lower())
