@@ -17,9 +17,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pipelines.cli_common import EXIT_CODES_EPILOG
+
 # (module, attribute) pairs; each registers one or more sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "pipelines.cli_sync",
+    "pipelines.cli_check",
     "pipelines.cli_plan",
     "pipelines.cli_mapping",
     "pipelines.cli_reconcile",
@@ -29,12 +32,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "answers.cli",
 )
 
-EPILOG = """exit codes:
-  0  success
-  1  failure (nothing half-recorded: the next run picks up where this one stopped)
-  2  configuration or mapping error (found before any request is sent)
-  3  finished, but rejected records exceeded --max-rejected-pct
-"""
+def version() -> str:
+    """The installed version of bc2people (``unknown`` when run from an uninstalled tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("bc2people")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bc2people",
         description="Sync BigCommerce customers into Infobip People; BigCommerce functions for Answers.",
-        epilog=EPILOG,
+        epilog=EXIT_CODES_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"bc2people {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -66,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
@@ -76,6 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = getattr(exc, "exit_code", 1)
         print(f"bc2people: error: {exc}", file=sys.stderr)
         return code if isinstance(code, int) else 1
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``| head``): stop quietly, as other command-line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,9 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from pipelines.cli_common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    NoDatabase,
+    add_duckdb,
+    add_json,
+    add_mapping,
+    mapping_path,
+    open_readonly,
+)
 
-EXIT_OK, EXIT_FAILURE, EXIT_MAPPING = 0, 1, 2
+EXIT_FAILURE, EXIT_MAPPING = EXIT_FAILED, EXIT_CONFIG
 DEFAULT_STORE_HASH = "store"
 
 
@@ -24,7 +34,8 @@ def register(subparsers: Any) -> None:
     check = sub.add_parser("check", help="validate a mapping file (exit 0, or 2 with every error as file:line:col)",
                            description="Validate a mapping file without touching any record. Exit 0 when it is "
                                        "usable, 2 with every problem listed as file:line:col: field: message (hint).")
-    check.add_argument("file", nargs="?", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
+    add_mapping(check, legacy_positional=True)
+    add_json(check, "the result")
     check.set_defaults(func=run_check)
 
     preview = sub.add_parser(
@@ -32,12 +43,12 @@ def register(subparsers: Any) -> None:
         description="Run a mapping over customers staged in DuckDB (dataset bigcommerce, table customers) and "
                     "show, per customer, the source values used and the People person produced, or why the "
                     "mapping rejected it. Nothing is sent anywhere.")
-    preview.add_argument("file", nargs="?", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
+    add_mapping(preview, legacy_positional=True)
     preview.add_argument("--limit", type=int, default=10, metavar="N", help="show at most N customers (0 = all; default 10)")
     preview.add_argument("--customer-id", type=int, action="append", metavar="ID", dest="customer_ids",
                          help="only this customer id (repeatable)")
-    preview.add_argument("--json", action="store_true", help="one JSON document on stdout, for machines")
-    preview.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
+    add_json(preview, "one document with every record")
+    add_duckdb(preview)
     preview.set_defaults(func=run_preview)
 
 
@@ -47,6 +58,9 @@ def _load(path: str) -> Any:
 
     try:
         return load_mapping(path)
+    except FileNotFoundError:
+        print(f"bc2people: error: mapping file not found: {path}", file=sys.stderr)
+        return None
     except MappingError as exc:
         for issue in exc.issues:
             print(str(issue), file=sys.stderr)
@@ -57,12 +71,19 @@ def _load(path: str) -> Any:
 
 def run_check(args: argparse.Namespace) -> int:
     """``mapping check``: exit 0 with a short summary, or 2 with the errors."""
-    mapping = _load(args.file)
+    path = mapping_path(args)
+    mapping = _load(path)
     if mapping is None:
         return EXIT_MAPPING
+    if args.json:
+        print(json.dumps({"mapping": path, "ok": True, "version": mapping.version, "sha256": mapping.sha256,
+                          "fields": len(mapping.plans), "targets": mapping.targets,
+                          "custom_attributes": mapping.custom_attributes, "fixed_tags": mapping.fixed_tags,
+                          "on_deleted": mapping.on_deleted}, default=str))
+        return EXIT_OK
     attrs = ", ".join(f"{k} ({v})" for k, v in mapping.custom_attributes.items()) or "none"
     deleted = mapping.on_deleted["action"] + (f" {mapping.on_deleted['tag']}" if mapping.on_deleted["tag"] else "")
-    print(f"OK {args.file}: version {mapping.version}, {len(mapping.plans)} fields -> "
+    print(f"OK {path}: version {mapping.version}, {len(mapping.plans)} fields -> "
           f"{len(mapping.targets)} People fields")
     print(f"  custom attributes: {attrs}")
     print(f"  fixed tags: {', '.join(mapping.fixed_tags) or 'none'}; on_deleted: {deleted}")
@@ -82,7 +103,8 @@ def store_hash_setting() -> tuple[str, bool]:
 
 def run_preview(args: argparse.Namespace) -> int:
     """``mapping preview``: map staged customers and print what People would receive."""
-    mapping = _load(args.file)
+    path = mapping_path(args)
+    mapping = _load(path)
     if mapping is None:
         return EXIT_MAPPING
     if args.limit < 0:
@@ -90,17 +112,13 @@ def run_preview(args: argparse.Namespace) -> int:
         return EXIT_MAPPING
     db = Path(args.duckdb)
     if not db.exists():
-        print(f"bc2people: error: no DuckDB file at {db}; stage customers first (bc2people sync --dry-run)",
-              file=sys.stderr)
-        return EXIT_FAILURE
-    import duckdb
-
+        raise NoDatabase(f"no DuckDB file at {db}; stage customers first (bc2people sync --dry-run)")
     from pipelines.staging import iter_staged_customers
 
     store_hash, configured = store_hash_setting()
     context = {"store_hash": store_hash}
     records = []
-    con = duckdb.connect(str(db), read_only=True)
+    con, _opened = open_readonly(db)
     try:
         for customer in iter_staged_customers(con, customer_ids=args.customer_ids):
             records.append(mapping.map(customer, context))
@@ -108,15 +126,22 @@ def run_preview(args: argparse.Namespace) -> int:
                 break
     finally:
         con.close()
+    cut = bool(args.limit) and len(records) >= args.limit
+    unknown = [] if cut else sorted(set(args.customer_ids or ()) - {r.customer_id for r in records})
+    if unknown:
+        ids = ", ".join(map(str, unknown))
+        print(f"note: no staged customer with id {ids} in {db}", file=sys.stderr)
     if args.json:
         doc = {
-            "mapping": args.file,
+            "mapping": path,
+            "unknown_customer_ids": unknown,
             "mapping_sha256": mapping.sha256,
             "store_hash": store_hash,
             "store_hash_configured": configured,
             "records": [
                 {"customer_id": r.customer_id, "external_id": r.external_id, "payload": r.payload,
-                 "rejection": r.rejection, "rejection_field": r.rejection_field, "sources": r.sources}
+                 "rejection": r.rejection, "rejection_field": r.rejection_field, "sources": r.sources,
+                 "dropped": [{"field": f, "reason": why} for f, why in r.dropped]}
                 for r in records
             ],
         }
@@ -132,7 +157,9 @@ def run_preview(args: argparse.Namespace) -> int:
     for r in records:
         print(format_record(mapping, r))
     rejected = sum(1 for r in records if r.rejection)
-    print(f"{len(records)} customers: {len(records) - rejected} mapped, {rejected} rejected by the mapping")
+    dropped = sum(len(r.dropped) for r in records)
+    print(f"{len(records)} customers: {len(records) - rejected} mapped, {rejected} rejected by the mapping"
+          + (f", {dropped} values dropped (on_invalid: drop)" if dropped else ""))
     return EXIT_OK
 
 
@@ -147,6 +174,8 @@ def format_record(mapping: Any, record: Any) -> str:
     lines = [("REJECTED  " if record.rejection else "OK        ") + head]
     if record.rejection:
         lines.append(f"  reason: {record.rejection}")
+    for fld, why in getattr(record, "dropped", ()):
+        lines.append(f"  dropped {fld}: {why}")
     sources = {p.label: p.source_text for p in mapping.plans}
     width = max((len(k) for k in record.sources), default=10)
     lines.append("  source values:")

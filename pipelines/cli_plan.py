@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from pipelines.cli_common import EXIT_REJECTED, add_duckdb, add_json, add_mapping, mapping_path
 
 DESCRIPTION = """Map the staged customers that changed, diff them against the last payloads
 sent to People, and show counts of creates / updates / unchanged / rejects with a sample of
@@ -23,9 +23,14 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--mapping", metavar="FILE", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
-    p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_mapping(p)
+    add_duckdb(p)
+    add_json(p, "the plan")
+    p.add_argument("--max-rejected-pct", metavar="P", type=float, default=1.0,
+                   help="exit 3, as the run would, when the mapping would reject more than P%% of the records "
+                        "it maps (default 1)")
+    p.add_argument("--max-rejected", metavar="N", type=int, default=0,
+                   help="... and more than N records (default 0)")
     p.add_argument("--sample", metavar="N", type=int, default=10, help="how many diffs to show (default 10)")
     p.add_argument("--match", action="store_true",
                    help="also ask People (match endpoint, read-only) how many customers would attach to an "
@@ -41,7 +46,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise ConfigError("--sample must be 0 or more")
-    mapping = load_mapping(args.mapping)
+    if args.max_rejected_pct < 0 or args.max_rejected < 0:
+        raise ConfigError("--max-rejected-pct and --max-rejected must be 0 or more")
+    mapping = load_mapping(mapping_path(args))
     store_hash = lookup(STORE_HASH)
     if not store_hash:
         raise ConfigError(f"{STORE_HASH.label} is not set: {STORE_HASH.how_to_set()}")
@@ -55,5 +62,8 @@ def main(args: argparse.Namespace) -> int:
         client = PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
         result.match = match_report(args.duckdb, mapping, store_hash=store_hash, client=client,
                                     sample=args.sample).as_dict()
+    from pipelines.sync import threshold_breach
+
+    result.threshold = threshold_breach(result.processed, args.max_rejected_pct, args.max_rejected)
     print(render_json(result) if args.json else render_text(result))
-    return 0
+    return EXIT_REJECTED if result.threshold else 0

@@ -9,19 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import DEFAULT_DUCKDB
+from pipelines.cli_common import DatabaseBusy, NoDatabase, add_duckdb, add_json, open_readonly
 
-
-class NoDatabase(Exception):
-    """The DuckDB file does not exist or holds no ledger yet."""
-
-    exit_code = 2
-
-
-class DatabaseBusy(Exception):
-    """Another process (a running sync) holds the DuckDB file; DuckDB allows one writer process."""
-
-    exit_code = 1
+__all__ = ["DatabaseBusy", "NoDatabase", "open_db", "reconcile_main", "register", "runs_main"]
 
 
 def register(subparsers: Any) -> None:
@@ -31,35 +21,24 @@ def register(subparsers: Any) -> None:
         help="where every staged customer stands in People (summary of the reconciliation views)",
         description="Summarise the people_sync reconciliation views: staged, mapped, pending, accepted, rejected.",
     )
-    p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_duckdb(p)
+    add_json(p, "the summary")
     p.set_defaults(func=reconcile_main)
 
     r = subparsers.add_parser("runs", help="run history", description="The latest runs recorded in people_sync.runs.")
-    r.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
+    add_duckdb(r)
     r.add_argument("--limit", metavar="N", type=int, default=20, help="how many runs, newest first (default 20)")
-    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(r, "the runs")
     r.set_defaults(func=runs_main)
 
 
 def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
-    """Open the DuckDB file and (re)create the reconciliation views; clear errors when it cannot."""
-    import duckdb
+    """Open the DuckDB file read-only (the analysts' copy while a run holds it).
 
-    from pipelines.reconcile import ensure_reconciliation_views
-
-    if not Path(path).exists():
-        raise NoDatabase(f"no DuckDB file at {path}: run `bc2people sync --duckdb {path}` first")
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise DatabaseBusy(
-                f"{path} is in use by another process (a sync in progress?); try again when it has finished"
-            ) from None
-        raise NoDatabase(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
-    if refresh_views:
-        ensure_reconciliation_views(con)
+    The reconciliation views are created by every run; ``refresh_views`` is kept for callers
+    and ignored: a read-only command writes nothing.
+    """
+    con, _opened = open_readonly(path)
     return con
 
 

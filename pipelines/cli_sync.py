@@ -10,28 +10,23 @@ import signal
 import sys
 from typing import Any
 
+from pipelines.cli_common import settings_epilog
 from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
 DESCRIPTION = """Pull changed BigCommerce customers into DuckDB staging, map them with the YAML
 mapping, and upsert into Infobip People only the persons whose mapped payload changed.
 One run id from start to end; counts go to people_sync.runs and the reconciliation views."""
 
-EPILOG = """configuration (environment variables, or .dlt/config.toml / .dlt/secrets.toml):
-  SOURCES__BIGCOMMERCE__STORE_HASH      [sources.bigcommerce] store_hash
-  SOURCES__BIGCOMMERCE__ACCESS_TOKEN    [sources.bigcommerce] access_token   (secret)
-  SOURCES__BIGCOMMERCE__API_BASE_URL    [sources.bigcommerce] api_base_url   (default https://api.bigcommerce.com)
-  DESTINATION__PEOPLE__BASE_URL         [destination.people] base_url
-  DESTINATION__PEOPLE__API_KEY          [destination.people] api_key         (secret)
-
-exit codes:
+SYNC_EXIT_CODES = """exit codes:
   0  success (also a finished --dry-run)
   1  failure: the run is recorded as failed; nothing half-recorded, the next run picks up
-     where this one stopped
-  2  configuration or mapping error, found before any request is sent; also credentials
-     that BigCommerce or People refuse (401/403: the run is recorded as failed)
-  3  finished, but records rejected (by the mapping + by People) exceeded
-     --max-rejected-pct of the records the mapping processed in this run (rejected
-     events count too, against the events checked or sent in this run)
+     where this one stopped (also: interrupted, another run holds the file)
+  2  configuration or mapping error, or a pre-flight check that failed (wrong store hash,
+     token or key, a host name that does not resolve, an attribute type People has otherwise),
+     found before anything is extracted; also credentials refused during the run
+  3  finished, but records rejected (by the mapping + by People) exceeded --max-rejected-pct
+     of the records the mapping processed in this run (and --max-rejected records); rejected
+     events count too, against the events checked or sent in this run
 """
 
 
@@ -49,7 +44,7 @@ def register(subparsers: Any) -> None:
         "sync",
         help="run the sync once: BigCommerce → DuckDB → People",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=settings_epilog() + "\n" + SYNC_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_sync_arguments(p)
@@ -94,6 +89,28 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
         help="exit 3 when rejected records exceed P%% of the records the mapping processed in this run (default 1)",
     )
     p.add_argument(
+        "--max-rejected",
+        metavar="N",
+        type=int,
+        default=0,
+        help="exit 3 only when more than N records were rejected as well (default 0): 3 of 70 on a quiet "
+        "night need not be an alert",
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the pre-flight checks (bc2people check) before extracting")
+    p.add_argument(
+        "--lock-wait",
+        metavar="SECONDS",
+        type=float,
+        default=120.0,
+        help="wait at most this long while another process holds the DuckDB file (default 120)",
+    )
+    p.add_argument(
+        "--no-analysts-copy",
+        action="store_true",
+        help="do not publish the read-only analysts' copy (<duckdb>-analysts.duckdb) at the end",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --log-format json: JSON log lines and summary")
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -116,6 +133,8 @@ def main(args: argparse.Namespace) -> int:
     )
     from pipelines.sync import SetupError, run_sync
 
+    if getattr(args, "json", False):
+        args.log_format = "json"
     install_redaction()
     setup_logging(args.log_format)
     _stop_on_sigterm()
@@ -133,6 +152,10 @@ def main(args: argparse.Namespace) -> int:
             max_rejected_pct=args.max_rejected_pct,
             progress=progress,
             backfill_events=args.backfill_events,
+            max_rejected=args.max_rejected,
+            check=not args.no_check,
+            lock_wait_s=args.lock_wait,
+            analysts_copy=not args.no_analysts_copy,
         )
     except SetupError as exc:
         if args.log_format == "json":

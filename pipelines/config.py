@@ -67,9 +67,22 @@ PEOPLE_BASE_URL = Setting("destination.people.base_url", "Infobip base URL (http
 PEOPLE_API_KEY = Setting("destination.people.api_key", "Infobip API key", secret=True)
 PEOPLE_TIMEOUT = Setting("destination.people.timeout", "seconds per People request", default="30")
 
+ORDERS = Setting("sources.bigcommerce.orders", "stage orders (needs the Orders read-only scope)", default="true")
+ORDER_PRODUCTS = Setting(
+    "sources.bigcommerce.order_products", "also stage each read order's line items (one request per order)",
+    default="false",
+)
+SLACK_HOOK = Setting("runtime.slack_incoming_hook", "Slack incoming webhook for alerts (dlt's own setting)", secret=True)
+ALERT_WEBHOOK = Setting("alerts.webhook_url", "generic webhook URL that receives alerts as JSON", secret=True)
+
 SOURCE_SETTINGS: tuple[Setting, ...] = (STORE_HASH, ACCESS_TOKEN, API_BASE_URL)
 DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PEOPLE_TIMEOUT)
-SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY)
+ALERT_SETTINGS: tuple[Setting, ...] = (SLACK_HOOK, ALERT_WEBHOOK)
+# Every setting the job reads, in the order `sync --help` lists them.
+ALL_SETTINGS: tuple[Setting, ...] = (
+    *SOURCE_SETTINGS, ORDERS, ORDER_PRODUCTS, *DESTINATION_SETTINGS, *ALERT_SETTINGS,
+)
+SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY, SLACK_HOOK, ALERT_WEBHOOK)
 # Every environment variable whose value output redaction masks: the job's two secrets and
 # the key that guards `bc2people answers serve`.
 SECRET_ENV_VARS: tuple[str, ...] = (*(s.env_var for s in SECRET_SETTINGS), "ANSWERS__API_KEY")

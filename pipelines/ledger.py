@@ -41,6 +41,7 @@ RUN_COUNTS = (
     "deleted_in_store",
     "delete_actions",
     "contacts_removed",
+    "dropped_values",
     *ORDER_COUNTS,
     *EVENT_COUNTS,
 )

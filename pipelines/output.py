@@ -90,6 +90,11 @@ class RedactingStream:
         for line in lines:
             self.write(line)
 
+    @property
+    def unredacted(self) -> TextIO:
+        """The wrapped stream, for output whose job is to show a value (``bc2people sandbox``'s exports)."""
+        return self._stream
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
@@ -389,7 +394,8 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                      ("staged", "staged in total"), ("orders_extracted", "orders extracted this run"),
                      ("orders_staged", "orders staged in total"), ("orders_odd", "orders with oddities"),
                      ("guest_orders_unattributed", "guest orders unattributed"))),
-    ("Mapping", (("mapped", "mapped"), ("rejected_by_mapping", "rejected by mapping"))),
+    ("Mapping", (("mapped", "mapped"), ("rejected_by_mapping", "rejected by mapping"),
+                 ("dropped_values", "values dropped (invalid)"))),
     ("People", (("unchanged", "unchanged (not sent)"), ("sent", "sent"), ("created", "created"),
                 ("updated", "updated"), ("not_modified", "not modified"),
                 ("rejected_by_people", "rejected by People"), ("failed", "failed to deliver"),
@@ -407,6 +413,15 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
     status = str(summary.get("status", "?"))
     head = title or "Run"
     lines = [f"{head} {summary.get('run_id', '')}  ·  {status}  ·  {float(summary.get('duration_s') or 0):.1f} s"]
+    if status == "failed":  # the error is the news; counts only when the run got somewhere
+        lines.append(f"  error: {summary.get('error') or 'unknown'}")
+        done = [(k, label) for _, items in SUMMARY_GROUPS for k, label in items if counts.get(k)]
+        if done:
+            lines.append("  before it stopped: " + ", ".join(f"{label} {_cell(counts[k])}" for k, label in done))
+        return _REDACTOR.redact("\n".join(lines))
+    window = window_line(summary)
+    if window:
+        lines.append(window)
     values = {k: _cell(counts.get(k, 0)) for _, items in SUMMARY_GROUPS for k, _ in items}
     lw = max(len(label) for _, items in SUMMARY_GROUPS for _, label in items)  # "would be sent" fits
     vw = max(len(v) for v in values.values())
@@ -426,6 +441,10 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
                 pages = int(summary["pages"])
                 note = f"   {pages:,} page{'' if pages == 1 else 's'}"
             lines.append(f"  {(group if i == 0 else ''):<{gw}}  {label:<{lw}}  {values[key]:>{vw}}{note}")
+    dropped = summary.get("dropped") or {}
+    if dropped:
+        lines.append("  dropped values (on_invalid: drop): "
+                     + ", ".join(f"{f} {_cell(n)}" for f, n in sorted(dropped.items(), key=lambda kv: -kv[1])))
     pct = summary.get("rejected_pct")
     if pct is not None:
         over = " → over the limit: exit code 3" if status == "rejected_threshold" else ""
@@ -438,10 +457,22 @@ def format_run_summary(summary: dict[str, Any], *, title: str | None = None) -> 
     return _REDACTOR.redact("\n".join(lines))
 
 
+def window_line(summary: dict[str, Any]) -> str | None:
+    """``  window read: FROM → TO (lag 60 s: ...)`` for a run summary, or None when none was read."""
+    window = summary.get("window")
+    if not window or window[1] is None:
+        return None
+    start = window[0] or "the beginning"
+    lag = summary.get("window_lag_s")
+    note = f" (ends {lag} s before the store's clock: later edits come with the next run)" if lag else ""
+    return f"  window read: {start} → {window[1]}{note}"
+
+
 RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("run_id", "run"), ("status", "status"), ("started_at", "started (UTC)"), ("seconds", "secs"),
     ("extracted", "extracted"), ("mapped", "mapped"), ("sent", "sent"), ("created", "created"),
-    ("updated", "updated"), ("rejected", "rejected"), ("failed", "failed"), ("deleted_in_store", "deleted"),
+    ("updated", "updated"), ("rejected", "rejected"), ("dropped_values", "dropped"), ("failed", "failed"),
+    ("deleted_in_store", "deleted"),
 )
 
 

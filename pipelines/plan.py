@@ -37,6 +37,9 @@ class PlanResult:
     mapping_hash: str | None = None
     on_deleted: str = "none"
     match: dict[str, Any] | None = None  # `pipelines.plan_match.MatchResult.as_dict()` with --match
+    processed: dict[str, int] = field(default_factory=dict)  # mapped / rejected_by_mapping of the records planned
+    dropped: dict[str, int] = field(default_factory=dict)  # values on_invalid: drop would leave out, per field
+    threshold: str | None = None  # why the run would exit 3, when it would
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``--json`` prints)."""
@@ -46,6 +49,8 @@ class PlanResult:
             "on_deleted": self.on_deleted,
             "counts": dict(self.counts),
             "sample_diffs": self.sample_diffs,
+            "dropped": dict(self.dropped),
+            "threshold": self.threshold,
         }
         if self.match is not None:
             out["match"] = self.match
@@ -56,16 +61,21 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
     """Compute the plan for ``mapping`` against the staged customers and the ledger."""
     import duckdb
 
-    from pipelines.ledger import ensure_ledger
+    from pipelines.cli_common import NoDatabase, open_overlay
 
     path = Path(duckdb_path)
     if not path.exists():
-        raise FileNotFoundError(f"no DuckDB file at {path}: run `bc2people sync` (or stage) first")
-    con = duckdb.connect(str(path))
+        raise NoDatabase(f"no DuckDB file at {path}: run `bc2people sync` (or stage) first")
+    con, _opened = open_overlay(path)  # reads the file; the traits' helper tables live in memory
     try:
-        ensure_ledger(con)
-        sel, _ = select(con, mapping, "plan", store_hash=store_hash, sample=sample)
-        staged_live = count_staged(con, live_only=True)
+        sel, staged_live = _select(con, mapping, store_hash, sample, writable=False)
+    except duckdb.Error as exc:
+        if "read-only" not in str(exc).lower() and "read only" not in str(exc).lower():
+            raise
+        # the file has no ledger yet (no run so far): create it, as a run would
+        con.close()
+        con = duckdb.connect(str(path))
+        sel, staged_live = _select(con, mapping, store_hash, sample, writable=True)
     finally:
         con.close()
     action, _tag = on_deleted_action(mapping)
@@ -82,7 +92,27 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
         "delete_actions": sum(1 for d in sel.deletions if d["at_target"]) if action != "none" else 0,
     }
     return PlanResult(counts, sel.sample_diffs, mapping_path=str(mapping.path or "") or None,
-                      mapping_hash=mapping.sha256, on_deleted=action)
+                      mapping_hash=mapping.sha256, on_deleted=action,
+                      processed={"mapped": int(c["mapped"]), "rejected_by_mapping": int(c["rejected_by_mapping"])},
+                      dropped=dict(sel.dropped))
+
+
+def _select(con: Any, mapping: Mapping, store_hash: str, sample: int, *, writable: bool) -> tuple[Any, int]:
+    from pipelines.ledger import ensure_ledger
+
+    if writable:
+        ensure_ledger(con)
+    elif not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'people_sync' "
+                         "AND table_name = 'sync_state'").fetchone()[0]:
+        raise _needs_write()
+    sel, _ = select(con, mapping, "plan", store_hash=store_hash, sample=sample)
+    return sel, count_staged(con, live_only=True)
+
+
+def _needs_write() -> Exception:
+    import duckdb
+
+    return duckdb.InvalidInputException("the ledger does not exist yet: read-only connection")
 
 
 def _value(v: Any, limit: int = 60) -> str:
@@ -106,6 +136,11 @@ def render_text(result: PlanResult) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k.ljust(width)}  {v:>10,}" for k, v in rows]
+    if result.dropped:
+        lines.append("  values dropped (on_invalid: drop): "
+                     + ", ".join(f"{f} {n:,}" for f, n in sorted(result.dropped.items(), key=lambda kv: -kv[1])))
+    if result.threshold:
+        lines.append(f"  over the threshold, a run would exit 3: {result.threshold}")
     if result.sample_diffs:
         lines += ["", f"Sample of {len(result.sample_diffs)} change(s) against the last payload sent:"]
         for d in result.sample_diffs:

@@ -76,6 +76,7 @@ class PushResult:
 
     counts: dict[str, int]
     sample_diffs: list[dict[str, Any]] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # values on_invalid: drop left out, per People field
 
 
 def on_deleted_action(mapping: Mapping) -> tuple[str, str | None]:
@@ -111,7 +112,8 @@ def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None
 
     def map_record(customer: dict[str, Any]) -> Mapped:
         rec = mapping.map(customer, context=context)
-        return Mapped(rec.customer_id, rec.external_id, rec.payload, rec.rejection, rec.rejection_field)
+        return Mapped(rec.customer_id, rec.external_id, rec.payload, rec.rejection, rec.rejection_field,
+                      tuple(getattr(rec, "dropped", ())))
 
     return SyncSpec(
         dataset=LEDGER_DATASET,
@@ -137,8 +139,8 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
 
     def outcome(o: RecordOutcome) -> Outcome:
         status = status_of(o)
-        return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code, None,
-                       o.error_message)
+        return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code,
+                       getattr(o, "error_property", None), o.error_message)
 
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:
@@ -226,8 +228,11 @@ def push_persons(
         acting = [d for d in sel.deletions if d["at_target"] and action != "none"]
         if dry_run:
             counts["delete_actions"] += len(acting)
-            return PushResult(dict(counts), sel.sample_diffs)
+            return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
         writer.write(sel.entries)
+        from pipelines.drops import record_drops
+
+        record_drops(con, run_id, sel.drops)
         if with_traits:
             _keep_traits(con)
         if sel.to_send or acting:
@@ -245,7 +250,7 @@ def push_persons(
         if sel.deletions:
             counts["delete_actions"] += _apply_deletions(client, writer, run_id, sel.deletions, action, tag)
         counts["contacts_removed"], counts["contact_removals_pending"] = remove_pending(client, writer, run_id)
-        return PushResult(dict(counts), sel.sample_diffs)
+        return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
     finally:
         con.close()
 

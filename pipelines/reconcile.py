@@ -21,7 +21,7 @@ REQUIRED_TABLES = (
 RUN_COLUMNS = (
     "run_id", "started_at", "finished_at", "status", "staged", "extracted", "deleted_in_store",
     "mapped", "rejected_by_mapping", "unchanged", "sent", "created", "updated", "not_modified",
-    "rejected_by_people", "failed", "delete_actions", "mapping_file", "mapping_hash", "options", "error",
+    "rejected_by_people", "failed", "delete_actions", "dropped_values", "mapping_file", "mapping_hash", "options", "error",
 )
 
 

@@ -41,6 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
 LANE_LOCK_NAME = "bc2people.lane.lock"  # held by `bc2people drain` around each micro-batch
 LANE_WAIT_S = 120.0
+DEFAULT_LOCK_WAIT_S = 120.0  # bounded wait for a DuckDB file another process holds
 
 RUN_COUNTS = ("staged", "extracted", "deleted_in_store", *ORDER_COUNTS, *PUSH_COUNTS, *EVENT_COUNTS)  # display order
 
@@ -48,9 +49,13 @@ ProgressFn = Callable[..., None]
 
 
 class SetupError(Exception):
-    """The run could not start (mapping or configuration); nothing was sent or recorded."""
+    """The run could not start (mapping, configuration, pre-flight); nothing was sent or recorded."""
 
     exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class RunInProgress(Exception):
@@ -77,8 +82,10 @@ class SyncResult:
     pages: int | None = None
     requests: int | None = None
     window: tuple[Any, Any] | None = None
+    window_lag_s: int | None = None  # the window ends this many seconds before the store's clock
     sample_diffs: list[Any] = field(default_factory=list)
     plan: dict[str, int] = field(default_factory=dict)  # dry run: would_create, would_update
+    dropped: dict[str, int] = field(default_factory=dict)  # values on_invalid: drop left out, per field
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view of the result."""
@@ -96,7 +103,9 @@ class SyncResult:
             "pages": self.pages,
             "requests": self.requests,
             "window": [str(w) if w is not None else None for w in self.window] if self.window else None,
+            "window_lag_s": self.window_lag_s,
             "plan": dict(self.plan),
+            "dropped": dict(self.dropped),
         }
 
 
@@ -147,8 +156,19 @@ def run_sync(
     run_id: str | None = None,
     recheck_addresses: bool = False,
     backfill_events: int | None = None,
+    max_rejected: int = 0,
+    check: bool = True,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+    analysts_copy: bool = True,
 ) -> SyncResult:
-    """Run the job once; returns the result (exit code inside) or raises ``SetupError`` (exit 2)."""
+    """Run the job once; returns the result (exit code inside) or raises ``SetupError`` (exit 2).
+
+    ``check`` runs the pre-flight (`pipelines.check.run_preflight`) before anything is recorded;
+    ``max_rejected`` is the threshold's minimum count (exit 3 needs more rejects than that as
+    well as more than ``max_rejected_pct``); ``lock_wait_s`` bounds the wait for a DuckDB file
+    another process holds; ``analysts_copy`` publishes the read-only copy at the end
+    (`pipelines.publish`). Failures and threshold breaches are sent to the configured alerts.
+    """
     from pipelines.mapping import MappingError, load_mapping
 
     install_redaction()
@@ -156,6 +176,8 @@ def run_sync(
         raise SetupError("--max-rejected-pct must be 0 or more")
     if backfill_events is not None and not 1 <= backfill_events <= 30:
         raise SetupError("--backfill-events DAYS must be 1 to 30 (People keeps events of the last 30 days)")
+    if max_rejected < 0:
+        raise SetupError("--max-rejected must be 0 or more")
     try:
         mapping = load_mapping(str(mapping_path))
     except MappingError as exc:
@@ -167,56 +189,131 @@ def run_sync(
     except ConfigError as exc:
         raise SetupError(str(exc)) from None
     install_redaction([settings.access_token, settings.people_api_key or ""])
+    keep_no_completed_packages()
 
     duckdb_path = Path(duckdb_path)
     if duckdb_path.is_dir():
         raise SetupError(f"--duckdb {duckdb_path} is a directory; give the path of a DuckDB file")
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with run_lock(duckdb_path):
-        return _run_locked(
+        if check:
+            _preflight(settings, mapping, dry_run)
+        wait_for_file(duckdb_path, lock_wait_s)
+        result = _run_locked(
             mapping, mapping_path, settings, duckdb_path, run_id, progress,
             dry_run=dry_run, full_refresh=full_refresh, sweep_deletions=sweep_deletions,
             retry_rejected=retry_rejected, max_rejected_pct=max_rejected_pct, recheck_addresses=recheck_addresses,
-            backfill_events=backfill_events,
+            backfill_events=backfill_events, max_rejected=max_rejected,
         )  # fmt: skip
+        if analysts_copy:
+            _publish_quietly(duckdb_path, result)
+    if result.status in ("failed", "rejected_threshold"):
+        from pipelines.alerts import send_alerts
+
+        send_alerts(result.as_dict())
+    return result
+
+
+def keep_no_completed_packages() -> None:
+    """Completed load packages hold customer PII (staged pages, person payloads): dlt deletes their
+    jobs once loaded (``load.delete_completed_jobs``), unless the operator configured it otherwise."""
+    import os
+
+    from pipelines.config import Setting, lookup
+
+    if lookup(Setting("load.delete_completed_jobs", "delete completed load jobs")) is None:
+        os.environ["LOAD__DELETE_COMPLETED_JOBS"] = "true"
+
+
+def _preflight(settings: JobSettings, mapping: Mapping, dry_run: bool) -> None:
+    """`pipelines.check.run_preflight`; a failure is a `SetupError` (nothing recorded)."""
+    from pipelines.check import run_preflight
+
+    report = run_preflight(settings, mapping, need_destination=not dry_run)
+    if not report.ok:
+        failed = report.failures()
+        raise SetupError("pre-flight check failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                         exit_code=report.exit_code)
+
+
+def wait_for_file(duckdb_path: Path, lock_wait_s: float) -> None:
+    """Wait (bounded, reported) while another process (an analyst's session on the working file)
+    holds ``duckdb_path``; `RunInProgress` when it is still held after ``lock_wait_s``."""
+    import duckdb
+
+    if not duckdb_path.exists():
+        return
+    deadline = time.monotonic() + max(lock_wait_s, 0.0)
+    told = False
+    while True:
+        try:
+            duckdb.connect(str(duckdb_path)).close()
+            if told:
+                event("DuckDB file free, run goes on", duckdb=str(duckdb_path))
+            return
+        except duckdb.Error as exc:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "lock" not in text.lower():
+                raise SetupError(f"cannot open the DuckDB file {duckdb_path}: {text}") from None
+        if time.monotonic() >= deadline:
+            from pipelines.publish import analysts_copy_path
+
+            raise RunInProgress(
+                f"{duckdb_path} is held by another process for over {lock_wait_s:g} s (an analyst's session?); "
+                f"analysts should open the published copy {analysts_copy_path(duckdb_path).name} instead"
+            )
+        if not told:
+            told = True
+            event("DuckDB file held by another process; waiting", level=30, duckdb=str(duckdb_path),
+                  wait_s=lock_wait_s)
+        time.sleep(0.5)
+
+
+def _publish_quietly(duckdb_path: Path, result: SyncResult) -> None:
+    """Publish the analysts' copy; a failure is logged and noted, never turned into a failed run."""
+    from pipelines.publish import publish
+
+    try:
+        copy = publish(duckdb_path)
+        event("analysts' copy published", run_id=result.run_id, path=str(copy))
+    except Exception as exc:  # noqa: BLE001 - the run itself is done and recorded
+        event("could not publish the analysts' copy", level=30, run_id=result.run_id, error=safe_error(exc))
 
 
 @contextlib.contextmanager
 def run_lock(duckdb_path: Path, *, lane_wait_s: float = LANE_WAIT_S) -> Iterator[None]:
     """Hold an exclusive lock for the run: two runs on one DuckDB file would trip over each other.
 
-    The lock file lives in dlt's pipelines directory beside the database; the OS releases it
-    when the process dies, so a killed run never leaves a stale lock. When the holder is the
-    webhook lane's drain (it holds ``bc2people.lane.lock`` too, for one micro-batch of
-    seconds), wait up to ``lane_wait_s`` for it instead of failing; another run fails at once.
+    The lock file (`filelock`, on every OS) lives in dlt's pipelines directory beside the
+    database; the OS releases it when the process dies, so a killed run never leaves a stale lock.
+    When the holder is the webhook lane's drain (it holds ``bc2people.lane.lock`` too, for one
+    micro-batch of seconds), wait up to ``lane_wait_s`` for it instead of failing; another run
+    fails at once.
     """
+    from filelock import FileLock, Timeout
+
     from pipelines.paths import pipelines_dir_for
 
     lock_dir = pipelines_dir_for(duckdb_path)
     lock_dir.mkdir(parents=True, exist_ok=True)
     path = lock_dir / "bc2people.lock"
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
-        yield
-        return
+    lock = FileLock(str(path), timeout=0)
     deadline = time.monotonic() + lane_wait_s
-    with open(path, "a+", encoding="utf-8") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() < deadline and _lane_holds(lock_dir):
-                    time.sleep(0.02)
-                    continue
-                raise RunInProgress(
-                    f"another bc2people run is using {duckdb_path} (lock {path}); try again when it has finished"
-                ) from None
+    while True:
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            lock.acquire()
+            break
+        except Timeout:
+            if time.monotonic() < deadline and _lane_holds(lock_dir):
+                time.sleep(0.02)
+                continue
+            raise RunInProgress(
+                f"another bc2people run is using {duckdb_path} (lock {path}); try again when it has finished"
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _lane_holds(lock_dir: Path) -> bool:
@@ -247,6 +344,7 @@ def _run_locked(
     max_rejected_pct: float,
     recheck_addresses: bool = False,
     backfill_events: int | None = None,
+    max_rejected: int = 0,
 ) -> SyncResult:
     options = {
         "recheck_addresses": recheck_addresses,
@@ -256,6 +354,7 @@ def _run_locked(
         "retry_rejected": retry_rejected,
         "max_rejected_pct": max_rejected_pct,
         "backfill_events": backfill_events,
+        "max_rejected": max_rejected,
         "duckdb": str(duckdb_path),
     }
     result = SyncResult(
@@ -273,7 +372,7 @@ def _run_locked(
         _do_run(result, mapping, settings, duckdb_path, options, progress)
     except BaseException as exc:  # noqa: BLE001 - record every failure, then decide
         result.status, result.exit_code = "failed", _exit_code_of(exc)
-        result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else safe_error(exc)
+        result.error = "interrupted" if interrupted(exc) else safe_error(exc)
         event("run failed", level=40, run_id=result.run_id, error=result.error)
         result.duration_s = time.monotonic() - clock
         result.finished_at = datetime.now(UTC)
@@ -295,6 +394,32 @@ def _run_locked(
         **{k: v for k, v in result.counts.items() if v},
     )
     return result
+
+
+def interrupted(exc: BaseException | None) -> bool:
+    """True when ``exc`` is, or wraps, an interrupt (Ctrl-C, SIGTERM; dlt wraps it in PipelineStepFailed)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+    return False
+
+
+def threshold_breach(counts: dict[str, int], max_rejected_pct: float, max_rejected: int = 0) -> str | None:
+    """Why the rejects are over the threshold, or None: more than ``max_rejected_pct`` of the records
+    processed AND more than ``max_rejected`` records (so 3 of 70 on a quiet night is no alert)."""
+    pct = rejected_share(counts)
+    rejected = (int(counts.get("rejected_by_mapping") or 0) + int(counts.get("rejected_by_people") or 0)
+                + int(counts.get("events_rejected") or 0))
+    if pct is None or pct <= max_rejected_pct or rejected <= max_rejected:
+        return None
+    floor = f", more than {max_rejected:,}" if max_rejected else ""
+    return (f"{pct:.2f}% of the {processed(counts):,} records mapped{_and_events(counts)} in this run were "
+            f"rejected ({rejected:,}{floor}; "
+            f"limit --max-rejected-pct {max_rejected_pct:g}"
+            + (f" --max-rejected {max_rejected}" if max_rejected else "") + ")")
 
 
 def _exit_code_of(exc: BaseException) -> int:
@@ -330,6 +455,9 @@ def _do_run(
     result.pages = staged.pages
     result.requests = staged.requests
     result.window = (staged.window_start, staged.window_end)
+    from sources.bigcommerce.settings import DEFAULT_LAG_SECONDS
+
+    result.window_lag_s = DEFAULT_LAG_SECONDS
     counts = {k: 0 for k in RUN_COUNTS}
     result.counts = counts  # filled in as the run goes, so a failed run still records them
     counts["extracted"] = staged.extracted
@@ -372,17 +500,14 @@ def _do_run(
         counts.update({k: int(v or 0) for k, v in pushed_events.counts.items() if k in EVENT_COUNTS})
     counts["staged"] = _count_staged(duckdb_path)
     result.sample_diffs = list(pushed.sample_diffs)
+    result.dropped = dict(pushed.dropped)
     result.plan = {k: int(v or 0) for k, v in (pushed.counts or {}).items() if str(k).startswith("would_")}
     result.rejected_pct = rejected_share(counts)
     if options["dry_run"]:
         result.status, result.exit_code = "dry_run", EXIT_OK
-    elif result.rejected_pct is not None and result.rejected_pct > options["max_rejected_pct"]:
+    elif breach := threshold_breach(counts, options["max_rejected_pct"], options.get("max_rejected", 0)):
         result.status, result.exit_code = "rejected_threshold", EXIT_REJECTED
-        result.error = (
-            f"{result.rejected_pct:.2f}% of the {processed(counts):,} records mapped{_and_events(counts)} "
-            "in this run were rejected "
-            f"(limit --max-rejected-pct {options['max_rejected_pct']:g})"
-        )
+        result.error = breach
     else:
         result.status, result.exit_code = "success", EXIT_OK
     if staged.orders_skipped and result.error is None:

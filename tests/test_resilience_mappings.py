@@ -135,7 +135,7 @@ def test_broken_mapping_is_reported_at_its_file_and_line(tmp_path: Path, name: s
 @pytest.mark.parametrize("name", ["yaml_tab_indent", "unknown_target_typo", "custom_attribute_type_mismatch"])
 def test_mapping_check_cli_prints_file_line_and_exits_2(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path, name)
-    proc = subprocess.run([*BC2PEOPLE, "mapping", "check", str(path)], cwd=REPO, env=base_env(tmp_path),
+    proc = subprocess.run([*BC2PEOPLE, "mapping", "check", "--mapping", str(path)], cwd=REPO, env=base_env(tmp_path),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc
     assert f"{path}:{BROKEN[name][1]}:" in proc.stdout + proc.stderr

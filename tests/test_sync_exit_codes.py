@@ -112,7 +112,8 @@ def test_wrong_people_key_fails_the_run_with_exit_2_and_no_key_in_output(sync_wo
     w.bc.create_customer(email="wrongkey@example.com", first_name="Wrong", last_name="Key")
     w.bc.clock.advance(600)
     wrong = "ib-key-WRONG-Pq7rS2tU"
-    out = w.sync(env={**w.env, "DESTINATION__PEOPLE__API_KEY": wrong})
+    # --no-check: the key refused mid-run (the pre-flight would stop it first: tests/test_preflight.py)
+    out = w.sync("--no-check", env={**w.env, "DESTINATION__PEOPLE__API_KEY": wrong})
     assert out.returncode == 2, out
     assert wrong not in out.stdout + out.stderr
     run = _runs(w)[0]
@@ -190,7 +191,7 @@ def test_sigterm_mid_run_is_recorded_as_failed(sync_world: SyncWorld) -> None:
     w.bc.latency_ms = 1500
     try:
         proc = subprocess.Popen(
-            [*BC2PEOPLE, "sync", "--mapping", str(MAPPING), "--duckdb", str(w.duckdb), "--no-progress"],
+            [*BC2PEOPLE, "sync", "--mapping", str(MAPPING), "--duckdb", str(w.duckdb), "--no-progress", "--no-check"],
             cwd=w.workdir, env=w.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + 60

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,7 @@ class RecordOutcome:
     people_id: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    error_property: str | None = None  # the person's property People named (``firstName``, ``customAttributes.x``)
 
     @property
     def accepted(self) -> bool:
@@ -484,6 +486,30 @@ def _tag_item_failures(body: Any, ids: list[str]) -> dict[str, tuple[int, str]]:
     return out
 
 
+_PERSON_PREFIX = re.compile(r"^persons\[\d+\]\.?")
+
+
+def person_error(item: dict[str, Any], limit: int = 500) -> tuple[str | None, str | None, str]:
+    """(code, property, message) of one ``errors[]`` item of an upsert: the property without the
+    batch position (``persons[3].firstName`` -> ``firstName``), the message readable
+    (``Invalid person: firstName: Must not contain ...``), never raw JSON."""
+    code = item.get("code", item.get("errorCode"))
+    message = str(item.get("message") or "").strip()
+    props: list[str] = []
+    parts: list[str] = []
+    for d in item.get("details") or item.get("validationErrors") or []:
+        if not isinstance(d, dict):
+            continue
+        prop = _PERSON_PREFIX.sub("", str(d.get("property") or d.get("field") or "")) or None
+        if prop:
+            props.append(prop)
+        text = str(d.get("message") or "").strip()
+        parts.append(f"{prop}: {text}" if prop else text)
+    if parts:
+        message = f"{message}: {'; '.join(parts)}" if message else "; ".join(parts)
+    return (None if code is None else str(code)), (props[0] if props else None), message[:limit]
+
+
 def parse_upsert_response(body: dict[str, Any], size: int) -> list[RecordOutcome]:
     """Attribute each ``results[i]``/``errors[i]`` of a 207 to its person by ``index``.
 
@@ -502,8 +528,8 @@ def parse_upsert_response(body: dict[str, Any], size: int) -> list[RecordOutcome
     for item in body.get("errors") or []:
         idx = item.get("index")
         if isinstance(idx, int) and 0 <= idx < size:
-            code, message = error_text(item)
-            outcomes[idx] = RecordOutcome(idx, "REJECTED", None, code, message or "rejected by People")
+            code, prop, message = person_error(item)
+            outcomes[idx] = RecordOutcome(idx, "REJECTED", None, code, message or "rejected by People", prop)
     return [
         o if o is not None else RecordOutcome(i, "MISSING", None, None, "People returned no result for this person")
         for i, o in enumerate(outcomes)

@@ -138,3 +138,9 @@ def people_destination(
 def people(items: Any, table: Any, base_url: str = dlt.config.value, api_key: str = dlt.secrets.value) -> None:
     """Stand-alone form configured purely by dlt (no outcome recording): upserts each batch."""
     deliver_batch(PeopleClient(base_url, api_key), rows_of(items), None)
+
+
+# The name dlt records for the ``people`` destination in a pipeline's state (its factory's
+# type). Defined here so the dlt CLI (`dlt pipeline --pipelines-dir ... bc2people_people info`)
+# can attach the pipeline: it resolves that name to this configurable stand-alone form.
+PeopleDestinationPeopleDestination = people

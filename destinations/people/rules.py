@@ -76,11 +76,6 @@ PAYLOAD_ORDER = (
 )
 CUSTOM_PREFIX = "customAttributes."
 
-# Pragmatic RFC 5322 "dot-atom" check: what mail systems and People accept in practice.
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
 _LANG_RE = re.compile(r"^[A-Za-z]{2}(?:[-_][A-Za-z]{2})?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?$")
@@ -100,8 +95,18 @@ def has_forbidden(text: str) -> bool:
 
 
 def is_valid_email(text: str) -> bool:
-    """True for an address People accepts (RFC dot-atom form, at most 255 characters)."""
-    return len(text) <= CONTACT_MAX and _EMAIL_RE.match(text) is not None
+    """True for an address People accepts: at most 255 ASCII characters that `email-validator` finds
+    valid (RFC 5321/5322 syntax, DNS rules for the domain, punycode TLDs like ``xn--p1ai`` included;
+    no network lookup). ASCII only: People's contacts are not SMTPUTF8."""
+    if len(text) > CONTACT_MAX or not text.isascii():
+        return False
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(text, check_deliverability=False, allow_smtputf8=False, test_environment=True)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def is_date(text: str) -> bool:

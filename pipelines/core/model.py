@@ -20,6 +20,7 @@ class Mapped:
     payload: dict[str, Any] | None
     rejection: str | None = None
     rejection_field: str | None = None
+    dropped: tuple[tuple[str, str], ...] = ()  # (field, why): values the mapper left out of the payload
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,5 @@ class Selected:
     deletions: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     sample_diffs: list[dict[str, Any]] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)  # values left out, per field
+    drops: list[dict[str, Any]] = field(default_factory=list)  # {key, entity_id, field, reason} per value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from .hashing import canonical_json, text_hash
@@ -149,7 +150,7 @@ def select_and_diff(
     for n, record in enumerate(_records(con, spec, live_ids), 1):
         rec = _map_one(spec, record)
         if rec.entity_id is None:
-            rec = Mapped(record.get(spec.entity.id_column), rec.key, rec.payload, rec.rejection, rec.rejection_field)
+            rec = replace(rec, entity_id=record.get(spec.entity.id_column))
         mapped.append(rec)
         if progress is not None and (n % 5000 == 0 or n == total):
             progress("map", records=n, total=total)
@@ -177,6 +178,10 @@ def select_and_diff(
             continue
         seen[key] = eid
         out.counts["mapped"] += 1
+        for fld, why in rec.dropped:
+            out.counts["dropped_values"] += 1
+            out.dropped[fld] += 1
+            out.drops.append({"key": key, "entity_id": eid, "field": fld, "reason": why[:1000]})
         text = canonical_json(rec.payload)
         h = text_hash(text)
         st = states.get(key) or {}

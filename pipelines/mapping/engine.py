@@ -37,6 +37,25 @@ class _Rejected(Exception):
         self.why = why
 
 
+class _Dropped:
+    """A value (or some items of a list) left out under ``on_invalid: drop``, with why."""
+
+    __slots__ = ("value", "why")
+
+    def __init__(self, value: Any, why: str) -> None:
+        self.value = value
+        self.why = why
+
+
+def _with_drops(value: Any, why: list[str]) -> Any:
+    """``value`` as is, or wrapped in `_Dropped` when items were dropped on the way."""
+    if not why:
+        return value
+    if type(value) is _Dropped:
+        return _Dropped(value.value, "; ".join([*why, value.why]))
+    return _Dropped(value, "; ".join(why))
+
+
 def _short(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -81,7 +100,7 @@ def _scalar_runner(plan: FieldPlan, transforms: tuple[Transform, ...]) -> Callab
                 return final(v)
             except TransformFailure as exc:
                 if drop:
-                    return MISSING
+                    return _Dropped(MISSING, str(exc))
                 raise _Rejected(str(exc)) from None
 
         return run_plain
@@ -102,7 +121,7 @@ def _scalar_runner(plan: FieldPlan, transforms: tuple[Transform, ...]) -> Callab
             return final(v)
         except TransformFailure as exc:
             if drop:
-                return MISSING
+                return _Dropped(MISSING, str(exc))
             raise _Rejected(str(exc)) from None
 
     return run
@@ -124,6 +143,7 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
 
     def run(raw: Any) -> Any:
         values = [v for v in raw if v is not None and (v or type(v) not in empty_types)]
+        why: list[str] = []
         for fn in each:
             out = []
             for v in values:
@@ -131,6 +151,7 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
                     v = fn(v)
                 except TransformFailure as exc:
                     if drop:
+                        why.append(f"{exc} (item {_short(v)})")
                         continue
                     raise _Rejected(f"{exc} (item {_short(v)})") from None
                 if v is not None and (v or type(v) not in empty_types):
@@ -141,9 +162,9 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
                 scalar = collapse(values)
             except TransformFailure as exc:
                 if drop:
-                    return MISSING
+                    return _Dropped(MISSING, "; ".join([*why, str(exc)]))
                 raise _Rejected(str(exc)) from None
-            return rest(scalar)
+            return _with_drops(rest(scalar), why)
         done = []
         for v in values:
             try:
@@ -151,7 +172,8 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
             except TransformFailure as exc:
                 if not drop:
                     raise _Rejected(f"{exc} (item {_short(v)})") from None
-        return done if done else MISSING
+                why.append(f"{exc} (item {_short(v)})")
+        return _with_drops(done if done else MISSING, why)
 
     return run
 
@@ -237,7 +259,7 @@ class Mapping:
         for p in self.plans:
             if p.kind == "tags" and p.source_kind == "value" and p.when is None:
                 value = _scalar_runner(p, p.transforms)(p.const)
-                if value is not MISSING and value not in tags:
+                if value is not MISSING and type(value) is not _Dropped and value not in tags:
                     tags.append(value)
         if self.on_deleted.get("tag") and self.on_deleted["tag"] not in tags:
             pass  # the deletion tag is not a fixed tag of live persons
@@ -275,6 +297,7 @@ class Mapping:
         phones: list[tuple[str, bool]] = []
         rejection: str | None = None
         rejection_field: str | None = None
+        dropped: list[tuple[str, str]] = []
         for label, when, read, render, run, sink, key, primary, clear, plan in self._steps:
             if when is not None and not when(customer):
                 continue
@@ -291,6 +314,9 @@ class Mapping:
                     rejection = f"{plan.target}: {exc.why} (source {plan.source_text} = {_short(sources.get(label))})"
                     rejection_field = plan.target
                 continue
+            if type(value) is _Dropped:
+                dropped.append((plan.target, f"{value.why} (source {plan.source_text} = {_short(sources.get(label))})"))
+                value = value.value
             if value is MISSING:
                 if clear is not MISSING:
                     (std if sink == 0 else custom)[key] = clear
@@ -321,8 +347,8 @@ class Mapping:
             if isinstance(payload, str):
                 rejection, rejection_field = payload, payload.split(":", 1)[0]
             else:
-                return MappedRecord(customer_id, external_id, payload, None, None, sources)
-        return MappedRecord(customer_id, external_id, None, rejection, rejection_field, sources)
+                return MappedRecord(customer_id, external_id, payload, None, None, sources, dropped)
+        return MappedRecord(customer_id, external_id, None, rejection, rejection_field, sources, dropped)
 
     def map_many(self, customers: Iterable[Any], context: dict[str, Any]) -> Iterator[MappedRecord]:
         """Map many customers with one context."""

@@ -43,7 +43,8 @@ class MappedRecord:
     """One customer after mapping: a People v3 person ``payload``, or a ``rejection`` reason.
 
     ``sources`` holds, per mapped field (target name, ``#2``... for repeats), the raw value
-    read from the customer before transforms.
+    read from the customer before transforms; ``dropped`` the values ``on_invalid: drop`` left
+    out, as (People field, reason).
     """
 
     customer_id: Any
@@ -52,6 +53,7 @@ class MappedRecord:
     rejection: str | None
     rejection_field: str | None
     sources: dict[str, Any] = field(default_factory=dict)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (People field, why) under on_invalid: drop
 
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()

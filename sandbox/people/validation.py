@@ -73,7 +73,7 @@ FORBIDDEN_NAME_CHARS = re.compile(r'[&<>"/\\\n\r:(){}=;#]')
 FORBIDDEN_MESSAGE = 'Must not contain any of & < > " / \\ : ( ) { } = ; # or line breaks'
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 EMAIL_RE = re.compile(
-    rf"^(?P<local>{_ATOM}(?:\.{_ATOM})*)@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
+    rf"^(?P<local>{_ATOM}(?:\.{_ATOM})*)@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})$"
 )
 PHONE_RE = re.compile(r"^\+?([1-9][0-9]{6,14})$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2}(?:[-_][A-Za-z]{2})?$")
