@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pipelines.cli_mapping import run_check
+from pipelines.cli import main as cli_main
 from pipelines.mapping import MappingError, load_mapping_bytes
 from pipelines.mapping.events import PropertyError, convert
 
@@ -56,7 +55,7 @@ def test_the_default_mapping_passes_the_schema_and_mapping_check_lists_its_event
     bad["events"]["definitions"][0]["properties"]["total"]["type"] = "Money"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
-    assert run_check(argparse.Namespace(file=str(path))) == 0
+    assert cli_main(["mapping", "check", "--mapping", str(path)]) == 0
     out = capsys.readouterr().out
     for name in ("OrderPlaced", "OrderStatusChanged", "OrderRefunded", "OrderCancelled", "CartConverted"):
         assert name in out
