@@ -185,14 +185,21 @@ def _sweep(
     """(newly marked, unmarked, requests sent)."""
     import duckdb
 
-    from sources.bigcommerce.sweep import mark_deleted, store_customer_ids, sweep_client
+    from sources.bigcommerce.sweep import mark_found, sweep_client
+    from sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
 
     client = sweep_client(**overrides)
-    ids = store_customer_ids(client, progress=progress)
     con = duckdb.connect(str(duckdb_path))
     try:
-        marked, unmarked = mark_deleted(
-            con, STAGING_DATASET, STAGING_TABLE, ids, now=datetime.now(UTC), max_deleted_fraction=max_deleted_fraction
+        staged = load_staged_customers(con, STAGING_DATASET, STAGING_TABLE)
+    finally:
+        con.close()
+    found = find_deletions(client, staged, progress=progress)  # counts per date_created range, or the walk
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        marked, unmarked = mark_found(
+            con, STAGING_DATASET, STAGING_TABLE, found.deleted, found.returned,
+            now=datetime.now(UTC), max_deleted_fraction=max_deleted_fraction,
         )
     finally:
         con.close()

@@ -1,4 +1,7 @@
-"""Deletion sweep: an incremental read never sees deleted customers, so walk every id.
+"""Deletion sweep: an incremental read never sees deleted customers.
+
+`sweep_counts.find_deletions` finds them at the cost of the deletions (counts per
+``date_created`` range) and falls back to the full walk here when that would cost more.
 
 The walk uses the cheapest request the API offers for that: ``GET /v3/customers`` with no
 ``include`` (no sub-resources to assemble), ``limit=250`` and cursor paging in id order
@@ -142,4 +145,58 @@ def mark_deleted(
         raise
     finally:
         con.unregister("_bc_store_ids")
+    return int(marked[0] if marked else 0), int(unmarked[0] if unmarked else 0)
+
+
+def mark_found(
+    con: Any,
+    dataset: str,
+    table: str,
+    deleted: set[int],
+    returned: set[int],
+    *,
+    now: datetime,
+    max_deleted_fraction: float = DEFAULT_MAX_DELETED_FRACTION,
+) -> tuple[int, int]:
+    """`mark_deleted` for a sweep that found the ids itself (`sweep_counts.find_deletions`):
+    set ``_deleted_at`` on ``deleted``, clear it on ``returned``. Same guard, one transaction."""
+    import pyarrow as pa
+
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0, 0
+    qualified = f'"{dataset}"."{table}"'
+    col = f'"{DELETED_AT_COLUMN}"'
+    con.execute(f"ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {col} TIMESTAMP WITH TIME ZONE")
+    con.register("_bc_gone", pa.table({"id": pa.array(sorted(deleted), type=pa.int64())}))
+    con.register("_bc_back", pa.table({"id": pa.array(sorted(returned), type=pa.int64())}))
+    in_tx = False
+    try:
+        live, missing = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE id IN (SELECT id FROM _bc_gone)) FROM {qualified} WHERE {col} IS NULL"
+        ).fetchall()[0]
+        if live >= GUARD_MIN_ROWS and missing > max_deleted_fraction * live:
+            raise BigCommerceError(
+                f"deletion sweep refused: the store lacks {missing} of {live} staged customers "
+                f"(more than {max_deleted_fraction:.0%}); nothing was marked. "
+                "If that many were really deleted, raise max_deleted_fraction."
+            )
+        con.execute("BEGIN TRANSACTION")
+        in_tx = True
+        marked = con.execute(
+            f"UPDATE {qualified} SET {col} = ? WHERE {col} IS NULL AND id IN (SELECT id FROM _bc_gone)", [now]
+        ).fetchone()
+        unmarked = con.execute(
+            f"UPDATE {qualified} SET {col} = NULL WHERE {col} IS NOT NULL AND id IN (SELECT id FROM _bc_back)"
+        ).fetchone()
+        con.execute("COMMIT")
+    except Exception:
+        if in_tx:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_bc_gone")
+        con.unregister("_bc_back")
     return int(marked[0] if marked else 0), int(unmarked[0] if unmarked else 0)
