@@ -74,6 +74,20 @@ class ContactTracker:
         self.target = target
         self.lock = lock
         ensure_tables(con, dataset)
+        self._baseline_needed: bool | None = None
+
+    def _untracked_accepted(self) -> bool:
+        """Whether any accepted person is not tracked yet (a ledger from before tracking), asked
+        once per run: persons accepted during the run are tracked before the ledger records
+        them, so a first sync or a tracked ledger never looks up baselines again."""
+        if self._baseline_needed is None:
+            ds = self.dataset
+            row = self.con.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {ds}.sync_state s WHERE s.target = ? AND s.accepted_hash = "
+                f"s.payload_hash AND NOT EXISTS (SELECT 1 FROM {ds}.person_contacts p WHERE p.key = s.key))",
+                [self.target]).fetchall()
+            self._baseline_needed = bool(row and row[0][0])
+        return self._baseline_needed
 
     def accepted(self, rows: Sequence[dict[str, Any]], statuses: Sequence[str], run_id: str) -> int:
         """Record the contacts of the rows People accepted; returns how many removals were queued."""
@@ -81,14 +95,20 @@ class ContactTracker:
                 if s in ACCEPTED_STATUSES and r.get("payload")]
         if not done:
             return 0
-        ds, keys = self.dataset, [k for k, _ in done]
+        ds, keys = self.dataset, list(dict.fromkeys(k for k, _ in done))
         with self.lock:
+            # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
+            # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
+            marks = ", ".join("?" * len(keys))
             tracked = dict(self.con.execute(
-                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN (SELECT unnest($keys))",
-                {"keys": keys}).fetchall())
-            baseline = dict(self.con.execute(
-                f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = $t AND key IN (SELECT unnest($keys)) "
-                "AND accepted_hash = payload_hash", {"t": self.target, "keys": keys}).fetchall())
+                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
+            untracked = [k for k in keys if k not in tracked]
+            baseline: dict[str, Any] = {}
+            if untracked and self._untracked_accepted():
+                baseline = dict(self.con.execute(
+                    f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = ? AND key IN "
+                    f"({', '.join('?' * len(untracked))}) AND accepted_hash = payload_hash",
+                    [self.target, *untracked]).fetchall())
             now, queued = utcnow(), []
             for key, new in done:
                 if key in tracked:
