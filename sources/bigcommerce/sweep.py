@@ -35,6 +35,7 @@ from .settings import (
 )
 
 DEFAULT_MAX_DELETED_FRACTION = 0.5
+SWEEP_WORKERS = 8  # count requests of one level of the counting sweep sent at once
 GUARD_MIN_ROWS = 20
 
 
@@ -62,7 +63,7 @@ def _configured_client(
         max_rate_limit_waits=max_rate_limit_waits,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        pool_size=1,
+        pool_size=SWEEP_WORKERS,
     )
 
 

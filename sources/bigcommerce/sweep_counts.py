@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,14 +160,19 @@ def find_deletions(
     progress: ProgressFn | None = None,
     fan_out: int = FAN_OUT,
     force_walk: bool = False,
+    workers: int = 8,
 ) -> SweepFindings:
     """Compare the store with ``staged``; see the module docstring. Never sends more than the
-    full walk would when the store's total shows the deletions (it then walks instead)."""
-    return _CountSweep(client, staged, progress, max(2, fan_out)).run(force_walk=force_walk)
+    full walk would when the store's total shows the deletions (it then walks instead).
+    ``workers``: the count requests of one level sent at once (they share the client's quota)."""
+    return _CountSweep(client, staged, progress, max(2, fan_out), workers).run(force_walk=force_walk)
 
 
 class _CountSweep:
-    def __init__(self, client: BigCommerceClient, staged: StagedCustomers, progress: ProgressFn | None, k: int):
+    def __init__(
+        self, client: BigCommerceClient, staged: StagedCustomers, progress: ProgressFn | None, k: int, workers: int
+    ):
+        self.workers = max(1, workers)
         self.client = client
         self.staged = staged
         self.progress = progress
@@ -381,8 +387,12 @@ class _CountSweep:
                 plan.append((node, cuts))
             if self.spent + sum(len(c) for _, c in plan) > budget:
                 return False
-            for _node, cuts in plan:
-                nxt.extend(self._count(lo, hi) for lo, hi in cuts)
+            ranges = [r for _node, cuts in plan for r in cuts]
+            if len(ranges) > 1 and self.workers > 1:  # one level's counts are independent: send them together
+                with ThreadPoolExecutor(min(self.workers, len(ranges)), thread_name_prefix="sweep-count") as pool:
+                    nxt.extend(pool.map(lambda r: self._count(*r), ranges))
+            else:
+                nxt.extend(self._count(lo, hi) for lo, hi in ranges)
             self._report(None)
             level = nxt
         return True
