@@ -149,3 +149,25 @@ def test_nothing_changed_costs_a_handful_of_requests(
     found = find_deletions(_client(stg_sandbox), staged)
     assert found.method == "counts" and found.deleted == set() == found.returned
     assert found.requests <= 4  # first page, bounds probe, recent changes, one count
+
+
+def test_a_second_holding_more_than_a_page_is_listed_page_by_page(
+    stg_sandbox: BigCommerceSandbox, tmp_path: Path
+) -> None:
+    """A bulk import gives many customers the same date_created second: that range cannot be
+    cut, so the sweep lists it (cursor pages) and still finds the deletion inside it."""
+    people = generate_customers(N, seed=62)
+    same = people[20_000]["date_created"]
+    for c in people[20_000:20_600]:
+        c["date_created"] = same
+    stg_sandbox.add_customers(people)
+    staged = _stage(tmp_path / "s.duckdb", people)
+    gone = {people[20_300]["id"], people[5]["id"]}
+    stg_sandbox.store.delete(gone)
+    seen: list[dict[str, str]] = []
+    stg_sandbox.on_request = lambda req: seen.append(dict(req.query))
+    found = find_deletions(_client(stg_sandbox), staged, workers=1)
+    assert found.method == "counts", found.reason
+    assert found.deleted == gone
+    # the crowded second was listed over several cursor pages, under a date_created range
+    assert any("after" in q and "date_created:min" in q for q in seen)
