@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo bench soak mutate clean
+.PHONY: setup test lint demo bench bench-scale soak mutate clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ demo: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# Issue 16's store-scale figures (100k, 300k, 1M customers; BENCH_SCALE_SIZES=100000 for one size).
+bench-scale: setup
+	$(PY) -m benchmarks.bench_scale
 
 soak: setup
 	$(PY) -m benchmarks.soak

@@ -68,7 +68,11 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
         "date_modified; the diff still sends only changed persons. Schedule it, e.g. weekly",
     )
     p.add_argument(
-        "--sweep-deletions", action="store_true", help="walk every customer id to find customers deleted in the store"
+        "--sweep-deletions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="find customers deleted in the store (default on): counts per date_created range, listing only the "
+        "ranges that changed; --no-sweep-deletions skips it",
     )
     p.add_argument(
         "--retry-rejected", action="store_true", help="re-send persons People rejected even if their payload is unchanged"

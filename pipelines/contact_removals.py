@@ -26,6 +26,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
 
 CONTACT_REMOVED = "CONTACT_REMOVED"
@@ -72,6 +74,20 @@ class ContactTracker:
         self.target = target
         self.lock = lock
         ensure_tables(con, dataset)
+        self._baseline_needed: bool | None = None
+
+    def _untracked_accepted(self) -> bool:
+        """Whether any accepted person is not tracked yet (a ledger from before tracking), asked
+        once per run: persons accepted during the run are tracked before the ledger records
+        them, so a first sync or a tracked ledger never looks up baselines again."""
+        if self._baseline_needed is None:
+            ds = self.dataset
+            row = self.con.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {ds}.sync_state s WHERE s.target = ? AND s.accepted_hash = "
+                f"s.payload_hash AND NOT EXISTS (SELECT 1 FROM {ds}.person_contacts p WHERE p.key = s.key))",
+                [self.target]).fetchall()
+            self._baseline_needed = bool(row and row[0][0])
+        return self._baseline_needed
 
     def accepted(self, rows: Sequence[dict[str, Any]], statuses: Sequence[str], run_id: str) -> int:
         """Record the contacts of the rows People accepted; returns how many removals were queued."""
@@ -79,14 +95,20 @@ class ContactTracker:
                 if s in ACCEPTED_STATUSES and r.get("payload")]
         if not done:
             return 0
-        ds, keys = self.dataset, [k for k, _ in done]
+        ds, keys = self.dataset, list(dict.fromkeys(k for k, _ in done))
         with self.lock:
+            # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
+            # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
+            marks = ", ".join("?" * len(keys))
             tracked = dict(self.con.execute(
-                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN (SELECT unnest($keys))",
-                {"keys": keys}).fetchall())
-            baseline = dict(self.con.execute(
-                f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = $t AND key IN (SELECT unnest($keys)) "
-                "AND accepted_hash = payload_hash", {"t": self.target, "keys": keys}).fetchall())
+                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
+            untracked = [k for k in keys if k not in tracked]
+            baseline: dict[str, Any] = {}
+            if untracked and self._untracked_accepted():
+                baseline = dict(self.con.execute(
+                    f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = ? AND key IN "
+                    f"({', '.join('?' * len(untracked))}) AND accepted_hash = payload_hash",
+                    [self.target, *untracked]).fetchall())
             now, queued = utcnow(), []
             for key, new in done:
                 if key in tracked:
@@ -94,25 +116,44 @@ class ContactTracker:
                 else:
                     old = contacts_of(baseline.get(key))
                 queued += [(key, t, old[(t, n)]) for t, n in old if (t, n) not in new]
+            # Set-based: one statement per table for the whole batch (a statement per contact
+            # cost seconds per 1,000 persons and held the ledger's lock meanwhile).
+            sent = pa.table({
+                "key": [k for k, new in done for _ in new],
+                "type": [t for _k, new in done for t, _n in new],
+                "n": [n for _k, new in done for _t, n in new],
+            }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
+            contacts = pa.table({
+                "key": [k for k, _ in done],
+                "contacts": [json.dumps([[t, i] for (t, _n), i in sorted(new.items())]) for _k, new in done],
+            })
+            gone = pa.table({"key": [q[0] for q in queued], "type": [q[1] for q in queued],
+                             "identifier": [q[2] for q in queued]},
+                            schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("identifier", pa.string())]))
+            self.con.register("_cr_sent", sent)
+            self.con.register("_cr_contacts", contacts)
+            self.con.register("_cr_gone", gone)
             self.con.execute("BEGIN TRANSACTION")
             try:
                 if queued:
-                    self.con.executemany(
+                    self.con.execute(
                         f"INSERT INTO {ds}.contact_removals (key, type, identifier, queued_at, run_id, attempts) "
-                        "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
-                        [(k, t, i, now, run_id) for k, t, i in queued])
-                for key, new in done:  # a contact sent again is no longer to remove
-                    for (t, n), _ident in new.items():
-                        self.con.execute(
-                            f"DELETE FROM {ds}.contact_removals WHERE key = ? AND type = ? AND "
-                            "(CASE WHEN type = 'EMAIL' THEN lower(identifier) ELSE identifier END) = ?", [key, t, n])
-                self.con.executemany(
-                    f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) VALUES (?, ?, ?)",
-                    [(key, json.dumps([[t, i] for (t, _n), i in sorted(new.items())]), now) for key, new in done])
+                        "SELECT DISTINCT key, type, identifier, $now, $run, 0 FROM _cr_gone ON CONFLICT DO NOTHING",
+                        {"now": now, "run": run_id})
+                # a contact sent again is no longer to remove
+                self.con.execute(
+                    f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
+                    "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
+                self.con.execute(
+                    f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) "
+                    "SELECT key, contacts, $now FROM _cr_contacts", {"now": now})
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
+            finally:
+                for name in ("_cr_sent", "_cr_contacts", "_cr_gone"):
+                    self.con.unregister(name)
         return len(queued)
 
 

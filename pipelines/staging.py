@@ -185,14 +185,21 @@ def _sweep(
     """(newly marked, unmarked, requests sent)."""
     import duckdb
 
-    from sources.bigcommerce.sweep import mark_deleted, store_customer_ids, sweep_client
+    from sources.bigcommerce.sweep import mark_found, sweep_client
+    from sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
 
     client = sweep_client(**overrides)
-    ids = store_customer_ids(client, progress=progress)
     con = duckdb.connect(str(duckdb_path))
     try:
-        marked, unmarked = mark_deleted(
-            con, STAGING_DATASET, STAGING_TABLE, ids, now=datetime.now(UTC), max_deleted_fraction=max_deleted_fraction
+        staged = load_staged_customers(con, STAGING_DATASET, STAGING_TABLE)
+    finally:
+        con.close()
+    found = find_deletions(client, staged, progress=progress)  # counts per date_created range, or the walk
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        marked, unmarked = mark_found(
+            con, STAGING_DATASET, STAGING_TABLE, found.deleted, found.returned,
+            now=datetime.now(UTC), max_deleted_fraction=max_deleted_fraction,
         )
     finally:
         con.close()
@@ -287,22 +294,26 @@ def _variant_columns(names: list[str]) -> dict[str, str]:
 def _rows(
     cur: Any, names: list[str], json_cols: set[str], variants: dict[str, str], declared: set[str]
 ) -> Iterator[dict[str, Any]]:
+    # What to do with each column, decided once (not per row); keys keep the column order.
+    cols = [(i, n, n in declared, n in json_cols) for i, n in enumerate(names)
+            if not n.startswith("_dlt_") and n not in variants]
+    variant_at = [(names.index(n), base, n in json_cols) for n, base in variants.items()]
+    loads = json.loads
     while True:
         batch = cur.fetchmany(_FETCH_BATCH)
         if not batch:
             return
         for row in batch:
             out: dict[str, Any] = {}
-            for name, value in zip(names, row, strict=True):
-                if name.startswith("_dlt_") or name in variants:
-                    continue
-                if name in json_cols and isinstance(value, str):
-                    value = json.loads(value)
-                if value is None and name not in declared:
+            for i, name, known, is_json in cols:
+                value = row[i]
+                if is_json and isinstance(value, str):
+                    value = loads(value)
+                if value is None and not known:
                     continue  # a key this customer did not have (or the sweep never marked it)
                 out[name] = value
-            for name, base in variants.items():
-                value = row[names.index(name)]
+            for i, base, is_json in variant_at:
+                value = row[i]
                 if value is not None and out.get(base) is None:
-                    out[base] = json.loads(value) if name in json_cols and isinstance(value, str) else value
+                    out[base] = loads(value) if is_json and isinstance(value, str) else value
             yield out

@@ -19,6 +19,8 @@ from .hashing import canonical_json, text_hash
 from .ledger import DELETED, LIVE, REJECTED_BY_MAPPING, REJECTED_BY_TARGET
 from .model import Mapped, ProgressFn, Selected, SyncSpec
 
+_DIFF_CHUNK = 5000  # records mapped, then diffed, at a time
+
 # The selector. A record is picked when it is deleted at the source and its deletion action is
 # not done yet; or, while live, when it was never mapped, the mapping changed, its staged row or
 # derived values changed, a rejection is to be retried, it was never accepted (and not rejected),
@@ -92,7 +94,8 @@ def _records(con: Any, spec: SyncSpec, ids: list[int]) -> Iterator[dict[str, Any
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         extra = derived.read(con, chunk) if derived else {}
-        for record in spec.entity.read(con, chunk):
+        # read whole before yielding: the caller queries the same connection between records
+        for record in list(spec.entity.read(con, chunk)):
             if derived is not None:
                 record[derived.attach_as] = extra.get(int(record[spec.entity.id_column]), {})
             yield record
@@ -115,8 +118,10 @@ def select_and_diff(
     retry_rejected: bool = False,
     sample: int = 10,
     progress: ProgressFn | None = None,
+    chunk_size: int = _DIFF_CHUNK,
 ) -> Selected:
-    """Choose records in SQL, map them, diff against the ledger; writes nothing."""
+    """Choose records in SQL, map them, diff against the ledger; writes nothing. Records are
+    mapped and diffed ``chunk_size`` at a time (the result does not depend on it)."""
     out = Selected()
     cols = table_columns(con, spec.entity.table)
     if not cols:
@@ -145,17 +150,34 @@ def select_and_diff(
                                   "at_target": bool(st.get("accepted_hash") or st.get("remote_id"))})
         out.counts["deleted_at_source_seen"] = len(deleted)
 
-    mapped: list[Mapped] = []
+    # Mapped in chunks: each chunk's ledger states are read at once and its payloads reduced
+    # to their canonical text before the next chunk is mapped, so memory holds one chunk of
+    # payload objects, not the whole run's.
     total = len(live_ids)
+    seen: dict[str, Any] = {}
+    chunk: list[Mapped] = []
     for n, record in enumerate(_records(con, spec, live_ids), 1):
         rec = _map_one(spec, record)
         if rec.entity_id is None:
             rec = replace(rec, entity_id=record.get(spec.entity.id_column))
-        mapped.append(rec)
+        chunk.append(rec)
         if progress is not None and (n % 5000 == 0 or n == total):
             progress("map", records=n, total=total)
+        if len(chunk) >= chunk_size:
+            _diff_chunk(con, spec, run_id, chunk, out, seen, version, derived_hash, retry_rejected, sample)
+            chunk = []
+    _diff_chunk(con, spec, run_id, chunk, out, seen, version, derived_hash, retry_rejected, sample)
+    return out
+
+
+def _diff_chunk(
+    con: Any, spec: SyncSpec, run_id: str, mapped: list[Mapped], out: Selected, seen: dict[str, Any],
+    version: dict[Any, Any], derived_hash: dict[Any, Any], retry_rejected: bool, sample: int,
+) -> None:
+    """Diff mapped records against their ledger states, first to last (``seen`` spans chunks)."""
+    if not mapped:
+        return
     states = _states(con, spec, [r.key for r in mapped if r.key])
-    seen: dict[str, Any] = {}
     for rec in mapped:
         eid = rec.entity_id
         base = {"entity_id": eid, "run_id": run_id, "source_version": version.get(eid),
@@ -201,7 +223,6 @@ def select_and_diff(
             before = json.loads(st["last_payload"]) if st.get("last_payload") else None
             out.sample_diffs.append({"key": key, "entity_id": eid, "kind": kind,
                                      "changes": field_diff(spec, before, rec.payload)})
-    return out
 
 
 def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, Any]]:

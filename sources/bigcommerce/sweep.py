@@ -1,4 +1,7 @@
-"""Deletion sweep: an incremental read never sees deleted customers, so walk every id.
+"""Deletion sweep: an incremental read never sees deleted customers.
+
+`sweep_counts.find_deletions` finds them at the cost of the deletions (counts per
+``date_created`` range) and falls back to the full walk here when that would cost more.
 
 The walk uses the cheapest request the API offers for that: ``GET /v3/customers`` with no
 ``include`` (no sub-resources to assemble), ``limit=250`` and cursor paging in id order
@@ -32,6 +35,7 @@ from .settings import (
 )
 
 DEFAULT_MAX_DELETED_FRACTION = 0.5
+SWEEP_WORKERS = 8  # count requests of one level of the counting sweep sent at once
 GUARD_MIN_ROWS = 20
 
 
@@ -59,7 +63,7 @@ def _configured_client(
         max_rate_limit_waits=max_rate_limit_waits,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        pool_size=1,
+        pool_size=SWEEP_WORKERS,
     )
 
 
@@ -96,44 +100,81 @@ def mark_deleted(
     max_deleted_fraction: float = DEFAULT_MAX_DELETED_FRACTION,
 ) -> tuple[int, int]:
     """Set ``_deleted_at`` on staged rows whose id the store no longer has and clear it on
-    rows that are back. Returns (newly marked, unmarked). One transaction.
+    rows that are back (the full walk's listing of ``store_ids``). Returns (newly marked,
+    unmarked); `mark_found` does the marking, with its guard, in one transaction."""
+    import pyarrow as pa
 
-    A listing that would newly mark more than ``max_deleted_fraction`` of the live staged
+    qualified = _prepare(con, dataset, table)
+    if qualified is None:
+        return 0, 0
+    col = f'"{DELETED_AT_COLUMN}"'
+    con.register("_bc_store_ids", pa.table({"id": pa.array(sorted(store_ids), type=pa.int64())}))
+    try:
+        gone = {int(r[0]) for r in con.execute(
+            f"SELECT id FROM {qualified} WHERE {col} IS NULL AND id NOT IN (SELECT id FROM _bc_store_ids)").fetchall()}
+        back = {int(r[0]) for r in con.execute(
+            f"SELECT id FROM {qualified} WHERE {col} IS NOT NULL AND id IN (SELECT id FROM _bc_store_ids)").fetchall()}
+    finally:
+        con.unregister("_bc_store_ids")
+    return mark_found(con, dataset, table, gone, back, now=now, max_deleted_fraction=max_deleted_fraction)
+
+
+def _prepare(con: Any, dataset: str, table: str) -> str | None:
+    """The quoted staged table with its ``_deleted_at`` column (None when nothing is staged)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    qualified = f'"{dataset}"."{table}"'
+    con.execute(f'ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS "{DELETED_AT_COLUMN}" TIMESTAMP WITH TIME ZONE')
+    return qualified
+
+
+def mark_found(
+    con: Any,
+    dataset: str,
+    table: str,
+    deleted: set[int],
+    returned: set[int],
+    *,
+    now: datetime,
+    max_deleted_fraction: float = DEFAULT_MAX_DELETED_FRACTION,
+) -> tuple[int, int]:
+    """Set ``_deleted_at`` on the staged rows in ``deleted`` and clear it on those in ``returned``
+    (whichever sweep found them: the walk, or `sweep_counts.find_deletions`). Returns (newly
+    marked, unmarked). One transaction.
+
+    A sweep that would newly mark more than ``max_deleted_fraction`` of the live staged
     customers (at least `GUARD_MIN_ROWS` of them) is refused with `BigCommerceError`:
     an empty or cut-short listing must not turn into mass deletions downstream.
     """
     import pyarrow as pa
 
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, table]
-    ).fetchone()
-    if not exists or not exists[0]:
+    qualified = _prepare(con, dataset, table)
+    if qualified is None:
         return 0, 0
-    qualified = f'"{dataset}"."{table}"'
     col = f'"{DELETED_AT_COLUMN}"'
-    con.execute(f"ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {col} TIMESTAMP WITH TIME ZONE")
-    present = pa.table({"id": pa.array(sorted(store_ids), type=pa.int64())})
-    con.register("_bc_store_ids", present)
+    con.register("_bc_gone", pa.table({"id": pa.array(sorted(deleted), type=pa.int64())}))
+    con.register("_bc_back", pa.table({"id": pa.array(sorted(returned), type=pa.int64())}))
     in_tx = False
     try:
         live, missing = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE id NOT IN (SELECT id FROM _bc_store_ids)) "
-            f"FROM {qualified} WHERE {col} IS NULL"
+            f"SELECT count(*), count(*) FILTER (WHERE id IN (SELECT id FROM _bc_gone)) FROM {qualified} WHERE {col} IS NULL"
         ).fetchall()[0]
         if live >= GUARD_MIN_ROWS and missing > max_deleted_fraction * live:
             raise BigCommerceError(
-                f"deletion sweep refused: the store listed {len(store_ids)} customers, which would mark "
-                f"{missing} of {live} staged customers as deleted (more than {max_deleted_fraction:.0%}); "
-                "nothing was marked. If that many were really deleted, raise max_deleted_fraction."
+                f"deletion sweep refused: the store lacks {missing} of {live} staged customers "
+                f"(more than {max_deleted_fraction:.0%}); nothing was marked. "
+                "If that many were really deleted, raise max_deleted_fraction."
             )
         con.execute("BEGIN TRANSACTION")
         in_tx = True
         marked = con.execute(
-            f"UPDATE {qualified} SET {col} = ? WHERE {col} IS NULL AND id NOT IN (SELECT id FROM _bc_store_ids)",
-            [now],
+            f"UPDATE {qualified} SET {col} = ? WHERE {col} IS NULL AND id IN (SELECT id FROM _bc_gone)", [now]
         ).fetchone()
         unmarked = con.execute(
-            f"UPDATE {qualified} SET {col} = NULL WHERE {col} IS NOT NULL AND id IN (SELECT id FROM _bc_store_ids)"
+            f"UPDATE {qualified} SET {col} = NULL WHERE {col} IS NOT NULL AND id IN (SELECT id FROM _bc_back)"
         ).fetchone()
         con.execute("COMMIT")
     except Exception:
@@ -141,5 +182,6 @@ def mark_deleted(
             con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_bc_store_ids")
+        con.unregister("_bc_gone")
+        con.unregister("_bc_back")
     return int(marked[0] if marked else 0), int(unmarked[0] if unmarked else 0)

@@ -1,0 +1,173 @@
+"""``make bench-scale``: the whole ``bc2people sync`` at store scale (issue 16).
+
+For each size in ``BENCH_SCALE_SIZES`` (default ``100000,300000,1000000``): a BigCommerce
+sandbox (Pro quota 450/30 s, 150 ms latency) and a People sandbox (5 requests/s, 250 ms),
+each in its own process, and ``bc2people sync`` run as a child process three times:
+
+1. first full sync: wall time against the two API bounds (extraction n / 3,750 per s,
+   People n / 5,000 per s; the target is 1.15 x the slower), peak RSS of the sync process;
+2. nightly with 1% of the customers changed and 20 deleted (the default deletion sweep
+   runs): wall time and BigCommerce requests against the minimum (the changed pages, plus
+   the sweep's few counts);
+3. nightly with nothing changed: wall time (target <= 10 s).
+
+CPU seconds of the sync and of each sandbox are reported per run, so the figures say how
+much of the machine the sandboxes took. Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
+false): the issue's bounds are for customers. The phases run one after another (staging,
+then map and push); overlapping them is not built yet.
+
+``python -m benchmarks.bench_scale`` runs it; ``make bench`` (benchmarks/run.py) only runs a
+5,000-customer smoke pass of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PRO = (450, 30.0)
+BC_LATENCY_MS, PEOPLE_LATENCY_MS = 150, 250
+
+# A BigCommerce sandbox host driven over stdin: one JSON command per line, one JSON answer.
+BC_HOST = r"""
+import json, random, sys
+from sandbox.bigcommerce import BigCommerceSandbox
+from sandbox.generator import generate_customers
+n, lat, quota, window = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+sb = BigCommerceSandbox(store_hash="scale1", access_token="scale-token", quota=(quota, window))
+sb.add_customers(generate_customers(n, seed=16, now=sb.clock.now() - 7200))
+sb.latency_ms = lat
+sb.start()
+print(json.dumps({"url": sb.base_url}), flush=True)
+rng = random.Random(16)
+for line in sys.stdin:
+    cmd = json.loads(line)
+    out = {}
+    if cmd["op"] == "change":
+        ids = [c["id"] for c in sb.store.all()]
+        for cid in rng.sample(ids, cmd["n"]):
+            sb.update_customer(cid, first_name="Changed")
+        for cid in rng.sample(ids, cmd["delete"]):
+            sb.delete_customer(cid)
+        sb.store.view("id"); sb.store.view("date_created"); sb.store.view("date_modified")
+    elif cmd["op"] == "requests":
+        out = {"requests": sum(sb.requests_served.values())}
+    print(json.dumps(out), flush=True)
+"""
+PEOPLE_HOST = r"""
+import json, sys
+from sandbox.people import PeopleSandbox
+ps = PeopleSandbox(api_key="scale-key", rate_limit=5).start()
+ps.latency_ms = float(sys.argv[1])
+print(json.dumps({"url": ps.base_url}), flush=True)
+sys.stdin.read()
+"""
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Host:
+    """A sandbox in its own process."""
+
+    def __init__(self, script: str, *args: Any) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=REPO, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.url = json.loads(self.proc.stdout.readline())["url"]
+
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def cpu(self) -> float:
+        return _cpu(self.proc.pid)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
+    """One ``bc2people sync`` child: wall, exit code, its own peak RSS (MiB) and CPU seconds, summary."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sync", "--duckdb", str(db), "--no-progress",
+                              "--log-format", "json"], cwd=REPO, env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    summary: dict[str, Any] = {}
+    for line in stdout.splitlines()[::-1]:
+        try:
+            summary = json.loads(line)
+            break
+        except ValueError:
+            continue
+    return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:],
+            "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def scale(n: int) -> None:
+    bc = Host(BC_HOST, n, BC_LATENCY_MS, *PRO)
+    people = Host(PEOPLE_HOST, PEOPLE_LATENCY_MS)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    env = {**os.environ, "SOURCES__BIGCOMMERCE__API_BASE_URL": bc.url, "SOURCES__BIGCOMMERCE__STORE_HASH": "scale1",
+           "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "scale-token", "DESTINATION__PEOPLE__BASE_URL": people.url,
+           "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": "false",
+           "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0", "RUNTIME__LOG_LEVEL": "WARNING"}
+    extract_bound, people_bound = n / (PRO[0] / PRO[1] * 250), n / 5000
+    print(f"\n{n:,} customers; bounds: extraction {extract_bound:.0f} s, People {people_bound:.0f} s; "
+          f"target first sync <= {1.15 * max(extract_bound, people_bound):.0f} s")
+    try:
+        db = tmp / "scale.duckdb"
+        changed, deleted = max(1, n // 100), 20
+        for label, prep in (("first full sync", None), ("nightly, 1% changed + 20 deleted", (changed, deleted)),
+                            ("nightly, nothing changed", (0, 0))):
+            if prep is not None:
+                bc.ask(op="change", n=prep[0], delete=prep[1])
+                time.sleep(1.1)  # past the second of the changes (the window's end is the store clock)
+            req0, bc0, pe0 = bc.ask(op="requests")["requests"], bc.cpu(), people.cpu()
+            res = _run_sync(env, db)
+            reqs = bc.ask(op="requests")["requests"] - req0
+            counts = res["summary"].get("counts", {})
+            line = (f"  {label:34} rc {res['rc']}  wall {res['wall']:7.1f} s  sync CPU {res['cpu']:6.1f} s  "
+                    f"peak RSS {res['rss_mib']:6.0f} MiB  BC CPU {bc.cpu() - bc0:5.1f} s  People CPU "
+                    f"{people.cpu() - pe0:5.1f} s  BC requests {reqs:,}  sent {counts.get('sent', '?')}  "
+                    f"deleted {counts.get('deleted_in_store', '?')}")
+            print(line, flush=True)
+            if prep is not None and prep[0]:
+                minimum = math.ceil(prep[0] / 250)
+                print(f"    changed-customer pages alone: {minimum}; requests above that: {reqs - minimum} "
+                      "(window page(s), deletion sweep counts)")
+            if res["rc"] != 0:
+                print("    " + res["stderr"].replace("\n", "\n    "))
+    finally:
+        bc.close()
+        people.close()
+
+
+def main(quick: bool = False) -> None:
+    """`make bench` runs only a small smoke pass; ``python -m benchmarks.bench_scale`` the sizes."""
+    scale(5_000)
+
+
+if __name__ == "__main__":
+    for size in os.environ.get("BENCH_SCALE_SIZES", "100000,300000,1000000").split(","):
+        scale(int(size))
