@@ -29,14 +29,12 @@ from .helpers import (
     BigCommerceConfigError,
     BigCommerceError,
     ExtractStats,
-    format_ts,
     missing_setting_message,
 )
 from .order_rows import OrderStats
 from .orders import order_products_resource, orders_resource
 from .reader import CustomerPages, WindowReader
 from .settings import (
-    CURSOR_STATE_KEY,
     CUSTOMER_COLUMNS,
     DEFAULT_API_BASE_URL,
     DEFAULT_BACKOFF_BASE,
@@ -52,7 +50,7 @@ from .settings import (
     DELETED_AT_COLUMN,
 )
 from .store_clock import store_time
-from .windows import plan_window
+from .windows import commit_window, open_window
 
 __all__ = [
     "BigCommerceClient",
@@ -157,16 +155,8 @@ def customers_resource(
     )
     def customers() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
-        last_end = None if full_refresh else state.get(CURSOR_STATE_KEY)
-        window = plan_window(
-            store_time(client),
-            last_end,
-            lookback_seconds=lookback_seconds,
-            lag_seconds=lag_seconds,
-            full_refresh=full_refresh,
-        )
-        stats.window_start = format_ts(window.start) if window.start is not None else None
-        stats.window_end = format_ts(window.end)
+        window = open_window(state, store_time(client), lookback_seconds=lookback_seconds, lag_seconds=lag_seconds,
+                             full_refresh=full_refresh, stats=stats)
         reader = WindowReader(CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
         seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
         try:
@@ -181,8 +171,7 @@ def customers_resource(
         finally:
             stats.took_requests(client)
             stats.splits = reader.splits
-        # Reached only when every page was read: dlt persists this with the extracted data.
-        state[CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
+        commit_window(state, window, stats)  # reached only when every page was read
 
     return customers
 

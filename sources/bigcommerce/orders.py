@@ -33,13 +33,12 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from .client import BigCommerceClient
-from .helpers import BigCommerceAuthError, BigCommerceError, MalformedResponse, format_ts
+from .helpers import BigCommerceAuthError, BigCommerceError, MalformedResponse
 from .order_rows import OrderStats, prepare_order
 from .reader import Page, WindowReader
 from .settings import (
     ORDER_BOUND_OVERLAP_SECONDS,
     ORDER_COLUMNS,
-    ORDER_CURSOR_STATE_KEY,
     ORDER_PRODUCTS_PATH,
     ORDER_SORT,
     ORDERS_COUNT_PATH,
@@ -47,7 +46,7 @@ from .settings import (
     PAGE_LIMIT,
 )
 from .store_clock import store_time
-from .windows import Slice, plan_window
+from .windows import Slice, commit_window, open_window
 
 ORDER_COLUMN_HINTS: dict[str, Any] = {
     name: {"data_type": dtype, "nullable": name != "id"} for name, dtype in ORDER_COLUMNS.items()
@@ -188,13 +187,9 @@ def orders_resource(
     )
     def orders() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
-        last_end = None if full_refresh else state.get(ORDER_CURSOR_STATE_KEY)
         now = store_time(client)
-        window = plan_window(
-            now, last_end, lookback_seconds=lookback_seconds, lag_seconds=lag_seconds, full_refresh=full_refresh
-        )
-        stats.window_start = format_ts(window.start) if window.start is not None else None
-        stats.window_end = format_ts(window.end)
+        window = open_window(state, now, lookback_seconds=lookback_seconds, lag_seconds=lag_seconds,
+                             full_refresh=full_refresh, stats=stats)
         readers = [
             WindowReader(OrderPages(client, archived=archived, stats=stats), window, workers=max_workers,
                          split_pages=split_pages)
@@ -218,8 +213,7 @@ def orders_resource(
             stats.splits = sum(r.splits for r in readers)
         if stats.skipped:
             return  # no cursor: once the scope is granted, the next run reads every order
-        # Reached only when every page was read: dlt persists this with the extracted data.
-        state[ORDER_CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
+        commit_window(state, window, stats)  # reached only when every page was read
 
     return orders
 

@@ -14,8 +14,10 @@ into contiguous slices so several threads can read it; slices never leave a gap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from .helpers import format_ts, parse_ts
+from .helpers import ExtractStats, format_ts, parse_ts
+from .settings import CURSOR_STATE_KEY
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,22 @@ def split_slice(piece: Slice, parts: int, *, lowest_seen: int | None = None) -> 
     out = [Slice(bounds[i], cuts[i] - 1) for i in range(len(cuts))]
     out.append(Slice(cuts[-1], piece.end))
     return out
+
+
+def open_window(
+    state: Any, now: int, *, lookback_seconds: int, lag_seconds: int, full_refresh: bool, stats: ExtractStats
+) -> Slice:
+    """The window a resource reads this run, from the cursor committed in its own resource
+    state (``full_refresh`` ignores it); the bounds are noted in ``stats``."""
+    last_end = None if full_refresh else state.get(CURSOR_STATE_KEY)
+    window = plan_window(now, last_end, lookback_seconds=lookback_seconds, lag_seconds=lag_seconds,
+                         full_refresh=full_refresh)
+    stats.window_start = format_ts(window.start) if window.start is not None else None
+    stats.window_end = format_ts(window.end)
+    return window
+
+
+def commit_window(state: Any, window: Slice, stats: ExtractStats) -> None:
+    """Commit the window end as the next cursor: call it only once every page was read (dlt
+    persists the resource state together with the extracted data)."""
+    state[CURSOR_STATE_KEY] = stats.committed_cursor = format_ts(window.end)
