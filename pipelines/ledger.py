@@ -101,6 +101,9 @@ def _table_type(con: Any, name: str) -> str | None:
 def ensure_ledger(con: Any) -> None:
     """Create (or upgrade in place) the ledger and its People-named views; idempotent."""
     core.ensure_ledger(con, LEDGER_DATASET, RUN_COUNTS)
+    # custom attribute names People accepted at some point (see `pipelines.push.remember_attributes`)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER_DATASET}.sent_attributes (name VARCHAR PRIMARY KEY, "
+                "first_seen_at TIMESTAMP, last_seen_at TIMESTAMP)")
     if _table_type(con, "person_state") == "BASE TABLE":  # a file written by release 0.1
         con.execute("BEGIN TRANSACTION")
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.mapping import Mapping
-from pipelines.push import on_deleted_action, select
+from pipelines.push import on_deleted_action, select, stale_attributes
 from pipelines.staging import count_staged
 
 PLAN_COUNTS = (
@@ -40,6 +40,8 @@ class PlanResult:
     processed: dict[str, int] = field(default_factory=dict)  # mapped / rejected_by_mapping of the records planned
     dropped: dict[str, int] = field(default_factory=dict)  # values on_invalid: drop would leave out, per field
     threshold: str | None = None  # why the run would exit 3, when it would
+    stale_attributes: dict[str, int] = field(default_factory=dict)  # in People, no longer mapped: name -> persons
+    removed_attributes: str = "leave"  # what the mapping does with them: leave | clear
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``--json`` prints)."""
@@ -51,6 +53,8 @@ class PlanResult:
             "sample_diffs": self.sample_diffs,
             "dropped": dict(self.dropped),
             "threshold": self.threshold,
+            "stale_attributes": dict(self.stale_attributes),
+            "removed_attributes": self.removed_attributes,
         }
         if self.match is not None:
             out["match"] = self.match
@@ -69,6 +73,7 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
     con, _opened = open_overlay(path)  # reads the file; the traits' helper tables live in memory
     try:
         sel, staged_live = _select(con, mapping, store_hash, sample, writable=False)
+        stale = stale_attributes(con, mapping)
     except duckdb.Error as exc:
         if "read-only" not in str(exc).lower() and "read only" not in str(exc).lower():
             raise
@@ -76,6 +81,7 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
         con.close()
         con = duckdb.connect(str(path))
         sel, staged_live = _select(con, mapping, store_hash, sample, writable=True)
+        stale = stale_attributes(con, mapping)
     finally:
         con.close()
     action, _tag = on_deleted_action(mapping)
@@ -94,7 +100,8 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
     return PlanResult(counts, sel.sample_diffs, mapping_path=str(mapping.path or "") or None,
                       mapping_hash=mapping.sha256, on_deleted=action,
                       processed={"mapped": int(c["mapped"]), "rejected_by_mapping": int(c["rejected_by_mapping"])},
-                      dropped=dict(sel.dropped))
+                      dropped=dict(sel.dropped), stale_attributes=stale,
+                      removed_attributes=mapping.removed_attributes)
 
 
 def _select(con: Any, mapping: Mapping, store_hash: str, sample: int, *, writable: bool) -> tuple[Any, int]:
@@ -141,6 +148,14 @@ def render_text(result: PlanResult) -> str:
                      + ", ".join(f"{f} {n:,}" for f, n in sorted(result.dropped.items(), key=lambda kv: -kv[1])))
     if result.threshold:
         lines.append(f"  over the threshold, a run would exit 3: {result.threshold}")
+    if result.stale_attributes:
+        names = ", ".join(f"{n} ({k:,} persons)" for n, k in result.stale_attributes.items())
+        lines.append(f"  People holds custom attributes this mapping no longer sends: {names}")
+        if result.removed_attributes == "clear":
+            lines.append("    removed_attributes: clear sends them as null once, so People empties them")
+        else:
+            lines.append("    they stay in People as they are (removed_attributes: leave); "
+                         "`removed_attributes: clear` in the mapping would empty them")
     if result.sample_diffs:
         lines += ["", f"Sample of {len(result.sample_diffs)} change(s) against the last payload sent:"]
         for d in result.sample_diffs:

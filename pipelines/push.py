@@ -44,6 +44,7 @@ from pipelines.core.deliver import OutcomeSink
 from pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
 from pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
 from pipelines.mapping import Mapping
+from pipelines.output import event
 from pipelines.paths import pipelines_dir_for
 from pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
 
@@ -103,16 +104,58 @@ def traits_of(con: Any, mapping: Mapping, as_of: datetime | None) -> Derived | N
     return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
 
 
-def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None) -> SyncSpec:
-    """The customers → persons flow as the core sees it."""
+_PAYLOAD_ATTRIBUTES = (
+    f"SELECT unnest(json_keys(json_extract(last_payload, '$.customAttributes'))) AS name, last_success_at AS seen "
+    f"FROM {LEDGER_DATASET}.sync_state WHERE target = '{TARGET}' AND accepted_hash IS NOT NULL "
+    "AND json_type(json_extract(last_payload, '$.customAttributes')) = 'OBJECT'"
+)
+
+
+def remember_attributes(con: Any) -> None:
+    """Add the custom attribute names of payloads People accepted since the last call to
+    ``people_sync.sent_attributes``: once a payload without an attribute is accepted, the
+    ledger's last payload no longer shows that People still holds it; this table does."""
+    ds = LEDGER_DATASET
+    con.execute(
+        f"INSERT INTO {ds}.sent_attributes (name, first_seen_at, last_seen_at) "
+        f"SELECT name, min(seen), max(seen) FROM ({_PAYLOAD_ATTRIBUTES} AND last_success_at > "
+        f"(SELECT coalesce(max(last_seen_at), TIMESTAMP '1970-01-01') FROM {ds}.sent_attributes)) GROUP BY name "
+        "ON CONFLICT (name) DO UPDATE SET last_seen_at = greatest(sent_attributes.last_seen_at, excluded.last_seen_at)"
+    )
+
+
+def stale_attributes(con: Any, mapping: Mapping) -> dict[str, int]:
+    """Custom attributes People accepted from earlier payloads that ``mapping`` no longer sends
+    (renamed or removed): name -> persons whose last accepted payload still has it (0 once a
+    later payload left it out). People's PATCH keeps what it is not given, so these stay in
+    People unless the mapping says ``removed_attributes: clear``."""
+    counts = {str(n): int(k) for n, k in con.execute(
+        f"SELECT name, count(*) FROM ({_PAYLOAD_ATTRIBUTES}) GROUP BY name").fetchall()}
+    has_table = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = 'sent_attributes'", [LEDGER_DATASET]).fetchone()
+    if has_table and has_table[0]:
+        for (name,) in con.execute(f"SELECT name FROM {LEDGER_DATASET}.sent_attributes").fetchall():
+            counts.setdefault(str(name), 0)
+    current = {name.lower() for name in mapping.custom_attributes}
+    return {name: n for name, n in sorted(counts.items()) if name.lower() not in current}
+
+
+def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None,
+                clear: tuple[str, ...] = ()) -> SyncSpec:
+    """The customers → persons flow as the core sees it; ``clear`` names custom attributes every
+    payload sets to null (the mapping's ``removed_attributes: clear``)."""
     from destinations.people.outcomes import flatten
 
     context = {"store_hash": store_hash}
     action, _tag = on_deleted_action(mapping)
+    nulls = dict.fromkeys(clear)
 
     def map_record(customer: dict[str, Any]) -> Mapped:
         rec = mapping.map(customer, context=context)
-        return Mapped(rec.customer_id, rec.external_id, rec.payload, rec.rejection, rec.rejection_field,
+        payload = rec.payload
+        if nulls and payload is not None:
+            payload = {**payload, "customAttributes": {**nulls, **(payload.get("customAttributes") or {})}}
+        return Mapped(rec.customer_id, rec.external_id, payload, rec.rejection, rec.rejection_field,
                       tuple(getattr(rec, "dropped", ())))
 
     return SyncSpec(
@@ -171,7 +214,13 @@ def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_re
     if traits is not None:
         row = con.execute(f"SELECT count(*) FROM {traits.table}").fetchone()
         with_traits = int(row[0]) if row else 0
-    spec = person_spec(mapping, store_hash, traits)
+    stale = stale_attributes(con, mapping)
+    if stale:
+        event("People holds custom attributes this mapping no longer sends", level=30 if
+              mapping.removed_attributes == "leave" else 20, attributes=", ".join(sorted(stale)),
+              removed_attributes=mapping.removed_attributes)
+    spec = person_spec(mapping, store_hash, traits,
+                       clear=tuple(sorted(stale)) if mapping.removed_attributes == "clear" else ())
     sel = select_and_diff(con, spec, run_id, retry_rejected=retry_rejected, sample=sample, progress=progress)
     sel.sample_diffs = [
         {"external_id": d["key"], "customer_id": d["entity_id"], "kind": d["kind"], "changes": d["changes"]}
@@ -219,6 +268,8 @@ def push_persons(
             if resumed:
                 counts["resumed"] = sum(resumed.values())
                 _merge_outcomes(counts, resumed)
+        if not dry_run:
+            remember_attributes(con)
         sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
                                   sample=sample, progress=progress, as_of=as_of)
         counts.update(sel.counts)

@@ -62,6 +62,7 @@ class HandMapping:
         self.custom_attributes = {group_attr: group_type} if group_attr else {}
         self.fixed_tags = list(fixed_tags)
         self.traits = None  # no traits SQL
+        self.removed_attributes = "leave"
         self.on_deleted = on_deleted or {"action": "none", "tag": None}
         self.only_ids_changed = set(only_ids_changed)
         self.path = "hand-mapping"

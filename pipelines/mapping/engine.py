@@ -245,6 +245,7 @@ class Mapping:
     plans: list[FieldPlan]
     on_deleted: dict[str, Any]
     phone_region: str | None = None
+    removed_attributes: str = "leave"  # custom attributes the mapping stopped sending: leave | clear (set to null)
     traits: TraitsSpec | None = None  # the per-customer traits SQL, read as $.traits.<column>
     events: EventsSpec | None = None  # the `events` section (commerce events for People)
     custom_attributes: dict[str, str] = field(init=False)

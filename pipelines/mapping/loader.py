@@ -43,7 +43,8 @@ from .transforms import ArgError, Transform, TransformContext, TransformFailure,
 Pos = tuple[int, int]
 PathKey = tuple[Any, ...]
 
-TOP_KEYS = {"version", "description", "defaults", "on_deleted", "traits", "events", "fields"}
+TOP_KEYS = {"version", "description", "defaults", "on_deleted", "removed_attributes", "traits", "events", "fields"}
+REMOVED_ATTRIBUTES = ("leave", "clear")
 TRAITS_KEYS = {"sql", "key"}
 FIELD_KEYS = {"to", "from", "template", "value", "take", "default", "transforms", "when",
               "on_invalid", "on_empty", "type", "primary", "note"}
@@ -490,6 +491,11 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         else:
             datetime_format = fmt
     on_deleted = _on_deleted(doc, raw.get("on_deleted"))
+    removed_attributes = raw.get("removed_attributes", "leave")
+    if removed_attributes not in REMOVED_ATTRIBUTES:
+        doc.add(("removed_attributes",), "removed_attributes", f"unknown choice {removed_attributes!r}",
+                "leave (People keeps attributes the mapping no longer sends) or clear (they are set to null)")
+        removed_attributes = "leave"
     traits, traits_sql = _traits(doc, raw.get("traits"))
     events = parse_events(doc, raw.get("events"))
 
@@ -536,6 +542,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         plans=plans,
         on_deleted=on_deleted,
         phone_region=phone_region,
+        removed_attributes=str(removed_attributes),
         traits=traits,
         events=events,
     )
