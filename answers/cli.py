@@ -22,9 +22,11 @@ def register(subparsers: Any) -> None:
                       help="a parameter (repeatable); arrays as JSON, e.g. line_items='[...]'")
     call.add_argument("--select", metavar="PATH",
                       help="print only the value at an Answers response path (first_name, addresses.0.city, $.x[0])")
+    call.add_argument("--json", action="store_true", help="the result as JSON (what `call` always prints)")
     call.set_defaults(func=_call)
 
     lst = sub.add_parser("list", help="list the functions and their parameters")
+    lst.add_argument("--json", action="store_true", help="the functions as JSON (name, Answers name, parameters)")
     lst.set_defaults(func=_list)
 
     serve = sub.add_parser("serve", help="serve POST /functions/<name> and POST /webhooks/bigcommerce "
@@ -38,6 +40,7 @@ def register(subparsers: Any) -> None:
     hook.add_argument("--header", action="append", default=[], metavar="K=V",
                       help="custom header BigCommerce sends with each callback (repeatable), e.g. X-Api-Key=...")
     hook.add_argument("--inactive", action="store_true", help="create it with is_active=false")
+    hook.add_argument("--json", action="store_true", help="the created hook as JSON (what it always prints)")
     hook.set_defaults(func=_register_webhook)
 
 
@@ -96,6 +99,12 @@ def _call(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from answers.registry import REGISTRY
 
+    if args.json:
+        _print([{"name": spec.name, "answers_name": spec.answers_name, "summary": spec.summary,
+                 "params": [{"name": p.name, "kind": p.kind, "required": p.required,
+                             **({} if p.required else {"default": p.default})} for p in spec.params]}
+                for spec in REGISTRY.values()])
+        return 0
     for spec in REGISTRY.values():
         params = ", ".join(f"{p.name}:{p.kind}" + ("" if p.required else f"={p.default!r}") for p in spec.params)
         print(f"{spec.name} ({spec.answers_name})\n    {params}\n    {spec.summary}")

@@ -55,11 +55,18 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="live progress (default: on a terminal)"
     )
+    p.add_argument("--json", action="store_true",
+                   help="no narration: one JSON document at the end (each run's summary, the reconciliation)")
     p.set_defaults(func=main)
 
 
+_NARRATE = [True]  # --json turns the story off; the JSON document is printed at the end instead
+_RUNS: list[dict[str, Any]] = []
+
+
 def say(text: str = "") -> None:
-    print(text, flush=True)
+    if _NARRATE[0]:
+        print(text, flush=True)
 
 
 def reset_database(duckdb_path: Path) -> None:
@@ -76,6 +83,8 @@ def main(args: argparse.Namespace) -> int:
     from pipelines.output import install_redaction, setup_logging
 
     started = time.monotonic()
+    _NARRATE[0] = not getattr(args, "json", False)
+    _RUNS.clear()
     install_redaction()
     setup_logging("text", level=30)  # the demo narrates; only warnings from the job's log
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
@@ -118,8 +127,9 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
     def run(title: str, **flags: Any) -> Any:
         say()
         say(title)
-        result = run_sync(args.mapping, duckdb_path, progress=Progress(live=live), **flags)
+        result = run_sync(args.mapping, duckdb_path, progress=Progress(live=live and _NARRATE[0]), **flags)
         say(format_run_summary(result.as_dict(), title="  run"))
+        _RUNS.append({"step": title, **result.as_dict()})
         return result
 
     first = run("① Full sync: the whole store is new to People")
@@ -171,7 +181,26 @@ def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, li
     say(f"  {exe} runs --duckdb {db}")
     say(f'  duckdb {db} "FROM people_sync.customers_rejected_by_people"      # the duckdb CLI')
     say(f'  duckdb {db} "SELECT metric, customers FROM people_sync.reconcile_summary"')
+    if not _NARRATE[0]:
+        _print_json(duckdb_path, started)
     return 0
+
+
+def _print_json(duckdb_path: Path, started: float) -> None:
+    """The ``--json`` document: every run's summary and the reconciliation summary."""
+    import json
+
+    import duckdb
+
+    from pipelines.reconcile import reconcile_summary
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        summary = [{"metric": m.strip(), "customers": n} for m, n in reconcile_summary(con)]
+    finally:
+        con.close()
+    print(json.dumps({"duckdb": str(duckdb_path), "seconds": round(time.monotonic() - started, 1), "runs": _RUNS,
+                      "reconciliation": summary}, ensure_ascii=False, default=str))
 
 
 def _command_name() -> str:

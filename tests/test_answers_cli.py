@@ -94,3 +94,14 @@ def test_serve_subcommand(answers_env: dict[str, str]) -> None:
 def test_serve_refuses_without_api_key(answers_env: dict[str, str]) -> None:
     out = _run(answers_env, "serve", "--port", "0")
     assert out.returncode == 2 and "ANSWERS__API_KEY" in out.stderr
+
+
+def test_every_answers_subcommand_takes_json(answers_env: dict[str, str], answers_customer: dict[str, Any]) -> None:
+    listing = _run(answers_env, "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    functions = json.loads(listing.stdout)
+    assert len(functions) == 14 and {f["answers_name"] for f in functions} >= {"GetRedirectURLs", "CreateOrder"}
+    email = next(f for f in functions if f["name"] == "find_customer_by_email")
+    assert email["params"] == [{"name": "email", "kind": "string", "required": True}]
+    call = _run(answers_env, "call", "find_customer_by_email", "--json", "-p", f"email={answers_customer['email']}")
+    assert call.returncode == 0 and json.loads(call.stdout)["id"] == answers_customer["id"]

@@ -55,3 +55,18 @@ def test_demo_runs_and_leaves_a_queryable_database(tmp_path: Path) -> None:
     # customers whose traits moved are even mapped)
     assert third[0] == "success" and third[1] == 0 and third[6] == 30
     assert 30 <= third[7] < 200 and 1 <= third[8] <= third[7]
+
+
+def test_demo_json_is_one_document(tmp_path: Path) -> None:
+    import json
+
+    proc = subprocess.run(
+        [*BC2PEOPLE, "demo", "--customers", "150", "--dir", str(tmp_path), "--json"],
+        cwd=REPO, env=base_env(tmp_path), capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)  # nothing but the document on stdout
+    assert [r["status"] for r in doc["runs"]] == ["success", "rejected_threshold", "success"]
+    assert doc["runs"][2]["counts"]["orders_extracted"] == 30
+    metrics = {m["metric"]: m["customers"] for m in doc["reconciliation"]}
+    assert metrics["staged in DuckDB"] == 150 + 20 and metrics["deleted in the store"] == 5
