@@ -33,7 +33,9 @@ def test_small_quota_is_shared_by_all_workers_with_at_most_one_429_per_window(
     stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
 ) -> None:
     stg_sandbox.add_customers(generate_customers(1200, seed=11))
-    stg_sandbox.set_quota(4, 0.4)
+    # 1 s windows: short enough to need several, long enough that two test workers sharing the
+    # machine's cores do not turn scheduling delays into lost windows
+    stg_sandbox.set_quota(4, 1.0)
     res = stage_customers(stg_db, **{**stg_source, "max_workers": 4, "split_pages": 1})
     assert res.extracted == 1200 and staged(stg_db) == api_view(stg_sandbox)
     windows = stg_sandbox.quota_windows
