@@ -156,7 +156,7 @@ def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None
         if nulls and payload is not None:
             payload = {**payload, "customAttributes": {**nulls, **(payload.get("customAttributes") or {})}}
         return Mapped(rec.customer_id, rec.external_id, payload, rec.rejection, rec.rejection_field,
-                      tuple(getattr(rec, "dropped", ())))
+                      tuple(rec.dropped))
 
     return SyncSpec(
         dataset=LEDGER_DATASET,
@@ -183,7 +183,7 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
     def outcome(o: RecordOutcome) -> Outcome:
         status = status_of(o)
         return Outcome(REJECTED_BY_TARGET if status == REJECTED else status, o.people_id, o.error_code,
-                       getattr(o, "error_property", None), o.error_message)
+                       o.error_property, o.error_message)
 
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:

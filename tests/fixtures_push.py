@@ -12,27 +12,17 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from destinations.people.client import PeopleClient
+from pipelines.mapping import MappedRecord
 from sandbox.generator import generate_customers
 from sandbox.people import PeopleSandbox
 
 FORBIDDEN = re.compile(r'[&<>"/\\:(){}=;#\r\n]')
-
-
-@dataclass
-class MappedRecord:
-    customer_id: Any
-    external_id: str | None
-    payload: dict[str, Any] | None
-    rejection: str | None = None
-    rejection_field: str | None = None
-    sources: dict[str, Any] = field(default_factory=dict)
 
 
 class HandMapping:
@@ -91,7 +81,7 @@ class HandMapping:
             person["customAttributes"] = {self.group_attr: customer.get("customer_group_id") or 0}
         if self.fixed_tags:
             person["tags"] = list(self.fixed_tags)
-        return MappedRecord(cid, ext, person)
+        return MappedRecord(cid, ext, person, None, None)
 
 
 def stage(duckdb_path: Path, customers: list[dict[str, Any]]) -> None:
