@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from answers import params
-from answers.client import BigCommerceClient
-from answers.errors import BigCommerceError
+from bc2people.answers import params
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import BigCommerceError
 
 CART_INCLUDE = "line_items.physical_items.options,line_items.digital_items.options"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from answers import params
-from answers.client import BigCommerceClient
-from answers.errors import BigCommerceError
+from bc2people.answers import params
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import BigCommerceError
 
 LIST_INCLUDE = "variants,primary_image"
 PRODUCT_INCLUDE = "variants,images,primary_image,options,modifiers"

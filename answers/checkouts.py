@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from answers import params
-from answers.client import BigCommerceClient
-from answers.errors import AnswersError, BigCommerceError
-from answers.orders import normalize_order, set_order_status
+from bc2people.answers import params
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import AnswersError, BigCommerceError
+from bc2people.answers.orders import normalize_order, set_order_status
 
 OPTIONS_INCLUDE = "consignments.available_shipping_options"
 ORDER_STATUS_IDS = range(0, 15)  # the orders spec's documented list (Get All Order Statuses)

@@ -50,7 +50,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
-    from answers.errors import InvalidParameter
+    from bc2people.answers.errors import InvalidParameter
 
     out: dict[str, str] = {}
     for item in items:
@@ -62,8 +62,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _client() -> Any:
-    from answers.client import BigCommerceClient
-    from answers.config import AnswersConfig
+    from bc2people.answers.client import BigCommerceClient
+    from bc2people.answers.config import AnswersConfig
 
     return BigCommerceClient(AnswersConfig.from_env())
 
@@ -73,9 +73,9 @@ def _print(value: Any) -> None:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from answers.errors import AnswersError
-    from answers.paths import select
-    from answers.registry import get_function
+    from bc2people.answers.errors import AnswersError
+    from bc2people.answers.paths import select
+    from bc2people.answers.registry import get_function
 
     try:
         spec = get_function(args.function)
@@ -97,7 +97,7 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from answers.registry import REGISTRY
+    from bc2people.answers.registry import REGISTRY
 
     if args.json:
         _print([{"name": spec.name, "answers_name": spec.answers_name, "summary": spec.summary,
@@ -113,7 +113,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        from answers.http import serve
+        from bc2people.answers.http import serve
     except ModuleNotFoundError as exc:
         if exc.name not in ("starlette", "uvicorn"):
             raise
@@ -125,8 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _register_webhook(args: argparse.Namespace) -> int:
-    from answers.errors import AnswersError
-    from answers.webhook import register_cart_converted_hook
+    from bc2people.answers.errors import AnswersError
+    from bc2people.answers.webhook import register_cart_converted_hook
 
     try:
         headers = _pairs(args.header, "--header")

@@ -16,9 +16,9 @@ from urllib.parse import quote
 
 import requests
 
-from answers.config import AnswersConfig
-from answers.errors import BigCommerceError
-from answers.scopes import describe, required_scope
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import BigCommerceError
+from bc2people.answers.scopes import describe, required_scope
 
 USER_AGENT = "bc2people-answers/0.1"
 MAX_LIMIT = 250

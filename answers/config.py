@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from answers.errors import ConfigError
+from bc2people.answers.errors import ConfigError
 
 ENV_STORE_HASH = "SOURCES__BIGCOMMERCE__STORE_HASH"
 ENV_ACCESS_TOKEN = "SOURCES__BIGCOMMERCE__ACCESS_TOKEN"

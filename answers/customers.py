@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from answers import params
-from answers.client import BigCommerceClient
+from bc2people.answers import params
+from bc2people.answers.client import BigCommerceClient
 
 CUSTOMER_INCLUDE = "addresses,storecredit,attributes,formfields"
 

@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from answers.errors import AnswersError, BigCommerceError, ConfigError
-from answers.registry import REGISTRY, get_function
-from answers.webhook import CartConverted, Deduper, LRUDeduper, handle_cart_converted
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import AnswersError, BigCommerceError, ConfigError
+from bc2people.answers.registry import REGISTRY, get_function
+from bc2people.answers.webhook import CartConverted, Deduper, LRUDeduper, handle_cart_converted
 
 log = logging.getLogger("bc2people.answers")
 API_KEY_HEADER = "X-Api-Key"
@@ -262,7 +262,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the adapter on uvicorn until interrupted."""
     import uvicorn
 
-    from answers.webhook import journal_from_env
+    from bc2people.answers.webhook import journal_from_env
 
     uvicorn.run(create_app(on_cart_converted=journal_from_env()), host=host, port=port, log_level="info",
                 access_log=False)

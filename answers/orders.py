@@ -11,8 +11,8 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from answers import params
-from answers.client import MAX_LIMIT, BigCommerceClient
+from bc2people.answers import params
+from bc2people.answers.client import MAX_LIMIT, BigCommerceClient
 
 MONEY_RE = re.compile(r"^-?\d+\.\d{4}$")
 DATE_KEYS = ("date_created", "date_modified", "date_shipped")

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from answers.errors import InvalidParameter
+from bc2people.answers.errors import InvalidParameter
 
 EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 HEX13_RE = re.compile(r"^[0-9a-f]{13}$")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from answers import params
-from answers.client import BigCommerceClient
-from answers.errors import BigCommerceError
+from bc2people.answers import params
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import BigCommerceError
 
 SINGLE_USE_NOTE = "Each URL works once; call get_redirect_urls again for fresh ones."
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from answers import carts, catalog, checkouts, customers, orders, redirects
-from answers.client import BigCommerceClient
-from answers.errors import InvalidParameter
+from bc2people.answers import carts, catalog, checkouts, customers, orders, redirects
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import InvalidParameter
 
 # (Answers block name, function), in the order the mission document lists them.
 FUNCTIONS: tuple[tuple[str, Callable[..., dict[str, Any]]], ...] = (

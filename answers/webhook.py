@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from answers.client import BigCommerceClient
-from answers.errors import AnswersError
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import AnswersError
 
 SCOPE = "store/cart/converted"
 HASH_RE = re.compile(r"^[0-9a-fA-F]{40}$")

@@ -16,12 +16,12 @@ from typing import Any
 
 import requests
 
-from answers import carts, catalog, checkouts, customers, orders, redirects
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from answers.paths import select
-from answers.webhook import LRUDeduper, handle_cart_converted
-from sandbox.bigcommerce.server import BigCommerceSandbox
+from bc2people.answers import carts, catalog, checkouts, customers, orders, redirects
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.paths import select
+from bc2people.answers.webhook import LRUDeduper, handle_cart_converted
+from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
 
 TOKEN = "bench-token"
 ADDRESS: dict[str, Any] = {"email": "bench@example.com", "country_code": "US", "first_name": "B", "last_name": "Ench",
@@ -98,7 +98,7 @@ def main(quick: bool) -> None:
 def _bench_adapter(sb: BigCommerceSandbox, n: int) -> None:
     import uvicorn
 
-    from answers.http import create_app
+    from bc2people.answers.http import create_app
 
     key = "bench-api-key-0123456789"
     app = create_app(AnswersConfig("benchanswers", TOKEN, sb.base_url), key)

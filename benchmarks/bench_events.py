@@ -23,10 +23,10 @@ LATENCY_MS = 250
 def _backlog(db: Path, n: int, persons: int) -> None:
     import duckdb
 
-    from pipelines.core import events as core
-    from pipelines.core.ledger import utcnow
-    from pipelines.events import EVENT_TARGET, ensure_event_tables
-    from pipelines.ledger import LEDGER_DATASET, ensure_ledger
+    from bc2people.pipelines.core import events as core
+    from bc2people.pipelines.core.ledger import utcnow
+    from bc2people.pipelines.events import EVENT_TARGET, ensure_event_tables
+    from bc2people.pipelines.ledger import LEDGER_DATASET, ensure_ledger
 
     con = duckdb.connect(str(db))
     try:
@@ -45,10 +45,10 @@ def _backlog(db: Path, n: int, persons: int) -> None:
 
 
 def main(quick: bool = False) -> None:
+    from bc2people.destinations.people.client import PeopleClient
+    from bc2people.pipelines.events import push_events
+    from bc2people.pipelines.mapping import load_mapping
     from benchmarks.bench_push import RemotePeople
-    from destinations.people.client import PeopleClient
-    from pipelines.events import push_events
-    from pipelines.mapping import load_mapping
 
     n = 20_000 if quick else 200_000
     mapping = load_mapping(Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml")

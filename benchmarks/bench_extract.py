@@ -34,7 +34,7 @@ PAGE = 250
 
 def _child(args: dict[str, Any]) -> None:
     """Run one staging in this process and print a JSON line with timings and peak RSS."""
-    from pipelines.staging import stage_customers
+    from bc2people.pipelines.staging import stage_customers
 
     marks: list[float] = []
     t0 = time.perf_counter()
@@ -71,8 +71,8 @@ def _stage(
     child: subprocess.Popen[str], n: int, *, quota: int | None, window_s: float, latency_ms: float, workers: int,
     seed: int = 1,
 ) -> dict[str, Any]:
-    from sandbox.bigcommerce import BigCommerceSandbox
-    from sandbox.generator import generate_customers
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.generator import generate_customers
 
     with tempfile.TemporaryDirectory() as tmp, BigCommerceSandbox(store_hash=STORE, access_token=TOKEN) as sb:
         sb.add_customers(generate_customers(n, seed=seed))
@@ -145,7 +145,7 @@ def main(quick: bool) -> None:
         rr = _stage(child, n, quota=None, window_s=30.0, latency_ms=0, workers=8)
         print(f"  peak RSS of the staging process at {n:>7,} customers: {rr['rss_mb']:6.0f} MB "
               f"(extract {rr['extract_s']:.1f} s, end to end {rr['total_s']:.1f} s)")
-    from pipelines.staging import DUCKDB_MEMORY_LIMIT
+    from bc2people.pipelines.staging import DUCKDB_MEMORY_LIMIT
 
     print(f"  (the DuckDB merge is capped by memory_limit={DUCKDB_MEMORY_LIMIT} and spills beyond it,"
           " so the peak levels off as the store grows)")

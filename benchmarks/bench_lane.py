@@ -48,7 +48,7 @@ class Lane:
 
     def __init__(self, workdir: Path, customers: int, *, quota: tuple[int, float] | None = None,
                  sender_workers: int = 4) -> None:
-        from sandbox.run import env_for, start_sandboxes
+        from bc2people.sandbox.run import env_for, start_sandboxes
         from tests.lane_kills import _bc2people, free_port
 
         self.bc, self.people = start_sandboxes(customers, seed=5, orders=False)
@@ -69,7 +69,7 @@ class Lane:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def hooks(self) -> None:
-        from sources.bigcommerce.hooks import HooksClient, ensure_hooks
+        from bc2people.sources.bigcommerce.hooks import HooksClient, ensure_hooks
 
         ensure_hooks(HooksClient(self.bc.base_url, self.bc.store_hash, self.bc.access_token), DEST,
                      ["store/customer/*", "store/customer/address/*"])
@@ -91,7 +91,7 @@ class Lane:
             raise RuntimeError("receiver did not start")
 
     def intake(self) -> dict[str, Any]:
-        from pipelines.lane.intake import Intake, intake_path_for
+        from bc2people.pipelines.lane.intake import Intake, intake_path_for
 
         i = Intake(intake_path_for(self.db))
         try:
@@ -197,7 +197,7 @@ def ack_rate(seconds: float, rate: int = 500) -> dict[str, Any]:
 
 
 def burst(n: int) -> dict[str, Any]:
-    from sandbox.generator import generate_customers
+    from bc2people.sandbox.generator import generate_customers
 
     with tempfile.TemporaryDirectory() as tmp:
         lane = Lane(Path(tmp), 100, quota=(150, 30.0), sender_workers=16)

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.mapping import load_mapping, load_mapping_bytes
-from pipelines.mapping.compiler import compile_path, jsonpath_ng_baseline
-from pipelines.mapping.transforms import normalize_phone
-from sandbox.generator import generate_customers, nasty_customers
+from bc2people.pipelines.mapping import load_mapping, load_mapping_bytes
+from bc2people.pipelines.mapping.compiler import compile_path, jsonpath_ng_baseline
+from bc2people.pipelines.mapping.transforms import normalize_phone
+from bc2people.sandbox.generator import generate_customers, nasty_customers
 
 DEFAULT = Path(__file__).resolve().parent.parent / "mappings" / "customers_to_people.yaml"
 CONTEXT = {"store_hash": "bench"}

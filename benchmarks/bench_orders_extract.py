@@ -25,8 +25,8 @@ NOW = 1_780_000_000
 
 def _child(args: dict[str, Any]) -> None:
     """Stage once in this process; print a JSON line with the orders' stats and timings."""
-    from pipelines.staging import make_pipeline
-    from sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
+    from bc2people.pipelines.staging import make_pipeline
+    from bc2people.sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
 
     marks: list[float] = []
     stats = OrderStats(progress=lambda d: marks.append(time.time()))
@@ -46,7 +46,7 @@ def _child(args: dict[str, Any]) -> None:
 
 def main(quick: bool) -> None:
     """Print the orders extraction report (see the module docstring)."""
-    from sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
     from tests.test_source_orders import generate_orders  # lean sandbox records, any count of orders
 
     scale = 10 if quick else 1

@@ -50,7 +50,7 @@ def _upserts(people: Any) -> int:
 
 
 def _run(db: Path, **flags: Any) -> tuple[Any, float]:
-    from pipelines.sync import run_sync
+    from bc2people.pipelines.sync import run_sync
 
     t = time.perf_counter()
     result = run_sync(MAPPING, db, max_rejected_pct=100, **flags)
@@ -58,7 +58,7 @@ def _run(db: Path, **flags: Any) -> tuple[Any, float]:
 
 
 def main(quick: bool = False) -> None:
-    from sandbox.run import env_for, start_sandboxes
+    from bc2people.sandbox.run import env_for, start_sandboxes
 
     customers = QUICK_CUSTOMERS if quick else FULL_CUSTOMERS
     changes = CHANGES // 10 if quick else CHANGES

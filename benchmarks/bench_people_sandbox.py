@@ -17,9 +17,9 @@ from typing import Any
 
 import requests
 
-from sandbox.people import PeopleSandbox
-from sandbox.people.store import PeopleStore
-from sandbox.people.validation import validate_person
+from bc2people.sandbox.people import PeopleSandbox
+from bc2people.sandbox.people.store import PeopleStore
+from bc2people.sandbox.people.validation import validate_person
 
 ATTRS = {
     "customer_group": "INTEGER",

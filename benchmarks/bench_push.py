@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from destinations.people.client import PeopleClient, RecordOutcome
+from bc2people.destinations.people.client import PeopleClient, RecordOutcome
 
 STORE = "bench1"
 BOUND = 5000.0
@@ -78,7 +78,7 @@ def _copy_first(src: Path, dst: Path, n: int) -> None:
 
 
 def _push(db: Path, mapping: Any, ps: Any, run_id: str, workers: int) -> tuple[Any, TimedClient, float]:
-    from pipelines.push import push_persons
+    from bc2people.pipelines.push import push_persons
 
     client = TimedClient(ps.base_url, ps.api_key)
     t0 = time.monotonic()
@@ -118,7 +118,7 @@ class RemotePeople:
 
     CHILD = (
         "import sys, time\n"
-        "from sandbox.people import PeopleSandbox\n"
+        "from bc2people.sandbox.people import PeopleSandbox\n"
         "ps = PeopleSandbox(api_key='bench-key', rate_limit=5).start()\n"
         "print(ps.base_url, flush=True)\n"
         "sys.stdin.read()\n"
@@ -180,8 +180,8 @@ def _capacity(ps: RemotePeople, mapping: Any) -> float:
 
 
 def main(quick: bool) -> None:
-    from pipelines.mapping import load_mapping
-    from sandbox.generator import generate_customers
+    from bc2people.pipelines.mapping import load_mapping
+    from bc2people.sandbox.generator import generate_customers
 
     n_new = 5_000 if quick else 50_000
     n_all = 10_000 if quick else 100_000

@@ -87,16 +87,16 @@ def instrument(b: Buckets) -> None:
     """Wrap the push path's stages (module attributes, so callers see the wrappers)."""
     import sys
 
-    import destinations.people.client as people_client
-    import pipelines.contact_removals as contact_removals
-    import pipelines.push as push
-    from pipelines.mapping import engine
+    import bc2people.destinations.people.client as people_client
+    import bc2people.pipelines.contact_removals as contact_removals
+    import bc2people.pipelines.push as push
+    from bc2people.pipelines.mapping import engine
 
     # pipelines.core re-exports functions named like its modules: take the modules themselves
-    core_deliver = sys.modules["pipelines.core.deliver"]
-    core_plan = sys.modules["pipelines.core.plan"]
-    core_ledger = sys.modules["pipelines.core.ledger"]
-    hashing = sys.modules["pipelines.core.hashing"]
+    core_deliver = sys.modules["bc2people.pipelines.core.deliver"]
+    core_plan = sys.modules["bc2people.pipelines.core.plan"]
+    core_ledger = sys.modules["bc2people.pipelines.core.ledger"]
+    hashing = sys.modules["bc2people.pipelines.core.hashing"]
 
     b.wrap(push, "traits_of", "traits (SQL)")
     b.wrap(core_plan, "table_columns", "select (SQL)")
@@ -115,10 +115,10 @@ def instrument(b: Buckets) -> None:
 
 
 def main(quick: bool = False) -> None:
+    from bc2people.pipelines.mapping import load_mapping
+    from bc2people.pipelines.push import push_persons
+    from bc2people.sandbox.generator import generate_customers
     from benchmarks.bench_push import RemotePeople, _stage
-    from pipelines.mapping import load_mapping
-    from pipelines.push import push_persons
-    from sandbox.generator import generate_customers
 
     n = 10_000 if quick else int(os.environ.get("BENCH_PUSH_N", "100000"))
     mapping = load_mapping(str(Path(__file__).resolve().parents[1] / "mappings/customers_to_people.yaml"))
@@ -128,7 +128,7 @@ def main(quick: bool = False) -> None:
     try:
         _stage(tmp / "all.duckdb", generate_customers(n, seed=42))
         ps.setup(mapping, rate=None, latency_ms=0)
-        from destinations.people.client import PeopleClient
+        from bc2people.destinations.people.client import PeopleClient
 
         client = PeopleClient(ps.base_url, ps.api_key, rate=10_000)
         instrument(b)

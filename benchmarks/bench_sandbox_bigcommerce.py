@@ -10,8 +10,8 @@ import time
 
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
 
 INCLUDE = "addresses,storecredit,attributes,formfields"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.bigcommerce.commerce_state import rfc2822
-from sandbox.generator import REFERENCE_NOW, generate_customers, generate_orders
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.bigcommerce.commerce_state import rfc2822
+from bc2people.sandbox.generator import REFERENCE_NOW, generate_customers, generate_orders
 
 
 def _timed(s: requests.Session, url: str, params: dict[str, Any], n: int) -> tuple[float, float, int]:

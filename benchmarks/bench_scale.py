@@ -39,8 +39,8 @@ BC_LATENCY_MS, PEOPLE_LATENCY_MS = 150, 250
 # A BigCommerce sandbox host driven over stdin: one JSON command per line, one JSON answer.
 BC_HOST = r"""
 import json, random, sys
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
 n, lat, quota, window = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 sb = BigCommerceSandbox(store_hash="scale1", access_token="scale-token", quota=(quota, window))
 sb.add_customers(generate_customers(n, seed=16, now=sb.clock.now() - 7200))
@@ -64,7 +64,7 @@ for line in sys.stdin:
 """
 PEOPLE_HOST = r"""
 import json, sys
-from sandbox.people import PeopleSandbox
+from bc2people.sandbox.people import PeopleSandbox
 ps = PeopleSandbox(api_key="scale-key", rate_limit=5).start()
 ps.latency_ms = float(sys.argv[1])
 print(json.dumps({"url": ps.base_url}), flush=True)
@@ -105,7 +105,7 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
     """One ``bc2people sync`` child: wall, exit code, its own peak RSS (MiB) and CPU seconds, summary."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sync", "--duckdb", str(db), "--no-progress",
+        p = subprocess.Popen([sys.executable, "-m", "bc2people.pipelines.cli", "sync", "--duckdb", str(db), "--no-progress",
                               "--log-format", "json"], cwd=REPO, env=env, stdout=out, stderr=err)
         _pid, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0

@@ -23,7 +23,7 @@ def _stage(db: Path, customers: list[dict[str, str | int]]) -> None:
     import duckdb
     import pyarrow as pa
 
-    from sources.bigcommerce.helpers import parse_ts
+    from bc2people.sources.bigcommerce.helpers import parse_ts
 
     table = pa.table({
         "id": pa.array([c["id"] for c in customers], pa.int64()),
@@ -43,10 +43,10 @@ def _stage(db: Path, customers: list[dict[str, str | int]]) -> None:
 def main(quick: bool = False) -> None:
     import duckdb
 
-    from sandbox.bigcommerce import BigCommerceSandbox
-    from sandbox.generator import generate_customers
-    from sources.bigcommerce import make_client
-    from sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.generator import generate_customers
+    from bc2people.sources.bigcommerce import make_client
+    from bc2people.sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
 
     n = 20_000 if quick else int(os.environ.get("BENCH_SWEEP_N", "100000"))
     customers = generate_customers(n, seed=5)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.mapping.traits import compute_traits, count_from_sql, load_spec
+from bc2people.pipelines.mapping.traits import compute_traits, count_from_sql, load_spec
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 TARGET_SECONDS = 5.0

@@ -29,8 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.generator import generate_customers, nasty_customers
-from sandbox.http import FAULT_KINDS
+from bc2people.sandbox.generator import generate_customers, nasty_customers
+from bc2people.sandbox.http import FAULT_KINDS
 
 SIZES: dict[bool, dict[str, Any]] = {
     False: {"customers": 20_000, "nasty": 500, "changed": 2_000, "new": 100, "deleted": 50, "kills": 20,

@@ -26,8 +26,8 @@ def alert_text(summary: dict[str, Any]) -> str:
 
 def send_alerts(summary: dict[str, Any]) -> list[str]:
     """Send the alert to every configured receiver; returns the receivers reached (``slack``, ``webhook``)."""
-    from pipelines.config import ALERT_WEBHOOK, SLACK_HOOK, lookup
-    from pipelines.output import event, install_redaction
+    from bc2people.pipelines.config import ALERT_WEBHOOK, SLACK_HOOK, lookup
+    from bc2people.pipelines.output import event, install_redaction
 
     slack, webhook = lookup(SLACK_HOOK), lookup(ALERT_WEBHOOK)
     install_redaction([v for v in (slack, webhook) if v])

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipelines.cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from bc2people.pipelines.cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 
 TIMEOUT = (5.0, 15.0)  # connect, read
 
@@ -103,7 +103,7 @@ def check_bigcommerce(settings: Any, report: Preflight, *, orders: bool, scopes:
     scope, one request each, no retries. Without ``strict`` only what retrying cannot fix fails."""
     import requests
 
-    from pipelines.config import ACCESS_TOKEN, API_BASE_URL, STORE_HASH
+    from bc2people.pipelines.config import ACCESS_TOKEN, API_BASE_URL, STORE_HASH
 
     name = "BigCommerce"
     if not host_resolves(settings.api_base_url, API_BASE_URL.env_var, report, name):
@@ -139,9 +139,9 @@ def check_people(settings: Any, mapping: Any, report: Preflight, *, strict: bool
     """Key, scope and the custom attributes' types (one request per page of definitions)."""
     import requests
 
-    from destinations.people.client import PeopleClient, error_text
-    from destinations.people.errors import PeopleError
-    from pipelines.config import PEOPLE_API_KEY, PEOPLE_BASE_URL
+    from bc2people.destinations.people.client import PeopleClient, error_text
+    from bc2people.destinations.people.errors import PeopleError
+    from bc2people.pipelines.config import PEOPLE_API_KEY, PEOPLE_BASE_URL
 
     name = "People"
     if not host_resolves(settings.people_base_url, PEOPLE_BASE_URL.env_var, report, name):
@@ -200,8 +200,8 @@ def check_attribute_types(client: Any, mapping: Any, report: Preflight, known: d
 
 def preflight(mapping_path: str, *, need_destination: bool = True, orders: bool | None = None) -> Preflight:
     """Run every check (strict: an unreachable host fails, exit 1); never raises for a failed check."""
-    from pipelines.config import ORDERS, ConfigError, lookup, resolve_settings
-    from pipelines.mapping import MappingError, load_mapping
+    from bc2people.pipelines.config import ORDERS, ConfigError, lookup, resolve_settings
+    from bc2people.pipelines.mapping import MappingError, load_mapping
 
     report = Preflight()
     mapping = None

@@ -17,19 +17,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipelines.cli_common import EXIT_CODES_EPILOG
+from bc2people.pipelines.cli_common import EXIT_CODES_EPILOG
 
 # (module, attribute) pairs; each registers one or more sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "pipelines.cli_sync",
-    "pipelines.cli_check",
-    "pipelines.cli_plan",
-    "pipelines.cli_mapping",
-    "pipelines.cli_reconcile",
-    "pipelines.cli_lane",
-    "pipelines.demo",
-    "sandbox.cli",
-    "answers.cli",
+    "bc2people.pipelines.cli_sync",
+    "bc2people.pipelines.cli_check",
+    "bc2people.pipelines.cli_plan",
+    "bc2people.pipelines.cli_mapping",
+    "bc2people.pipelines.cli_reconcile",
+    "bc2people.pipelines.cli_lane",
+    "bc2people.pipelines.demo",
+    "bc2people.sandbox.cli",
+    "bc2people.answers.cli",
 )
 
 def version() -> str:

@@ -6,7 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from pipelines.cli_common import EXIT_CODES_EPILOG, add_json, add_mapping, mapping_path, settings_epilog
+from bc2people.pipelines.cli_common import (
+    EXIT_CODES_EPILOG,
+    add_json,
+    add_mapping,
+    mapping_path,
+    settings_epilog,
+)
 
 DESCRIPTION = """Check, in seconds and before any extract, everything a run needs: the mapping,
 the settings, both hosts (a name that does not resolve fails at once, naming it), the store
@@ -32,8 +38,8 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the checks and print them; the exit code is the worst failure's."""
-    from pipelines.check import preflight, render_text
-    from pipelines.output import install_redaction
+    from bc2people.pipelines.check import preflight, render_text
+    from bc2people.pipelines.output import install_redaction
 
     install_redaction()
     report = preflight(mapping_path(args), need_destination=not args.no_people)

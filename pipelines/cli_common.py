@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from bc2people.pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING, default_mapping
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -51,7 +51,7 @@ def add_duckdb(p: argparse.ArgumentParser) -> None:
 
 def add_mapping(p: argparse.ArgumentParser, *, legacy_positional: bool = False) -> None:
     """``--mapping FILE``; with ``legacy_positional`` the old positional FILE still works (deprecated)."""
-    p.add_argument("--mapping", metavar="FILE", default=None, help=f"mapping file (default {DEFAULT_MAPPING})")
+    p.add_argument("--mapping", metavar="FILE", default=None, help=f"mapping file (default {DEFAULT_MAPPING}, else the packaged copy)")
     if legacy_positional:
         p.add_argument("legacy_mapping", nargs="?", default=None, metavar="FILE", help=argparse.SUPPRESS)
 
@@ -65,7 +65,7 @@ def mapping_path(args: argparse.Namespace) -> str:
             raise UsageError(f"two mapping files given ({legacy} and --mapping {given}); use --mapping FILE")
         print(f"note: a positional mapping file is deprecated; use --mapping {legacy}", file=sys.stderr)
         return str(legacy)
-    return str(given or DEFAULT_MAPPING)
+    return str(given or default_mapping())
 
 
 class UsageError(Exception):
@@ -76,7 +76,7 @@ class UsageError(Exception):
 
 def settings_epilog() -> str:
     """Every setting of the job (from the `pipelines.config` Setting table), for ``--help``."""
-    from pipelines.config import ALL_SETTINGS
+    from bc2people.pipelines.config import ALL_SETTINGS
 
     width = max(len(s.env_var) for s in ALL_SETTINGS)
     lines = ["configuration (environment variables, or .dlt/config.toml / .dlt/secrets.toml):"]
@@ -95,7 +95,7 @@ def open_readonly(path: str | Path) -> tuple[Any, Path]:
     """
     import duckdb
 
-    from pipelines.publish import analysts_copy_path
+    from bc2people.pipelines.publish import analysts_copy_path
 
     db = Path(path)
     copy = analysts_copy_path(db)

@@ -11,7 +11,8 @@ import threading
 import time
 from typing import Any
 
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from bc2people.pipelines.cli_common import add_mapping, mapping_path
+from bc2people.pipelines.paths import DEFAULT_DUCKDB
 
 LANE_EPILOG = """configuration (environment variables, or .dlt/config.toml / .dlt/secrets.toml):
   SOURCES__BIGCOMMERCE__CLIENT_SECRET   the app's client secret: verifies Standard Webhooks signatures
@@ -36,13 +37,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--duckdb", default=DEFAULT_DUCKDB)
     p.add_argument("--drain", action="store_true", help="also run the drain in this process")
-    p.add_argument("--mapping", default=DEFAULT_MAPPING)
+    add_mapping(p)
     p.set_defaults(func=listen_main)
 
     d = subparsers.add_parser("drain", help="apply intake entries: re-fetch, stage, push", epilog=LANE_EPILOG,
                               formatter_class=fmt, description="Drain the webhook intake into People.")
     d.add_argument("--duckdb", default=DEFAULT_DUCKDB)
-    d.add_argument("--mapping", default=DEFAULT_MAPPING)
+    add_mapping(d)
     d.add_argument("--until-idle", action="store_true", help="stop once nothing is pending")
     d.add_argument("--max-entries", type=int, default=5000, help="entries per micro-batch (default 5000)")
     d.set_defaults(func=drain_main)
@@ -50,7 +51,7 @@ def register(subparsers: Any) -> None:
     h = subparsers.add_parser("hooks", help="register or inspect the store's webhooks", epilog=LANE_EPILOG,
                               formatter_class=fmt)
     h.add_argument("action", choices=("ensure", "status"))
-    h.add_argument("--mapping", default=DEFAULT_MAPPING)
+    add_mapping(h)
     h.add_argument("--duckdb", default=DEFAULT_DUCKDB)
     h.add_argument("--destination", default=None, help="public https URL (default LANE__DESTINATION)")
     h.add_argument("--json", action="store_true")
@@ -69,9 +70,9 @@ def scopes_for(mapping: Any) -> list[str]:
 
 
 def _setup() -> tuple[Any, Any]:
-    from pipelines.config import ConfigError
-    from pipelines.lane.settings import resolve_lane_settings
-    from pipelines.output import install_redaction
+    from bc2people.pipelines.config import ConfigError
+    from bc2people.pipelines.lane.settings import resolve_lane_settings
+    from bc2people.pipelines.output import install_redaction
 
     install_redaction()
     try:
@@ -85,9 +86,9 @@ def _setup() -> tuple[Any, Any]:
 
 def listen_main(args: argparse.Namespace) -> int:
     """Serve the receiver (and, with --drain, the drain in a thread)."""
-    from pipelines.lane.intake import Intake, intake_path_for
-    from pipelines.lane.receiver import create_app, serve
-    from pipelines.lane.verify import Verifier
+    from bc2people.pipelines.lane.intake import Intake, intake_path_for
+    from bc2people.pipelines.lane.receiver import create_app, serve
+    from bc2people.pipelines.lane.verify import Verifier
 
     lane, _ = _setup()
     path = intake_path_for(args.duckdb)
@@ -109,14 +110,14 @@ def listen_main(args: argparse.Namespace) -> int:
 
 
 def _drainer(args: argparse.Namespace) -> Any:
-    from pipelines.config import ConfigError, resolve_settings
-    from pipelines.lane.drain import Drainer
-    from pipelines.mapping import MappingError, load_mapping
-    from pipelines.output import install_redaction
-    from sources.bigcommerce import make_client
+    from bc2people.pipelines.config import ConfigError, resolve_settings
+    from bc2people.pipelines.lane.drain import Drainer
+    from bc2people.pipelines.mapping import MappingError, load_mapping
+    from bc2people.pipelines.output import install_redaction
+    from bc2people.sources.bigcommerce import make_client
 
     try:
-        mapping = load_mapping(str(args.mapping))
+        mapping = load_mapping(mapping_path(args))
         settings = resolve_settings(need_destination=True)
     except (ConfigError, MappingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -143,12 +144,12 @@ def drain_main(args: argparse.Namespace) -> int:
 
 def hooks_main(args: argparse.Namespace) -> int:
     """``ensure``: register the hooks the mapping needs; ``status``: report them."""
-    from pipelines.config import ConfigError, resolve_settings
-    from pipelines.lane.intake import Intake, intake_path_for, last_by_scope
-    from pipelines.lane.settings import resolve_lane_settings
-    from pipelines.mapping import load_mapping
-    from pipelines.output import install_redaction
-    from sources.bigcommerce.hooks import HooksClient, ensure_hooks, hooks_status
+    from bc2people.pipelines.config import ConfigError, resolve_settings
+    from bc2people.pipelines.lane.intake import Intake, intake_path_for, last_by_scope
+    from bc2people.pipelines.lane.settings import resolve_lane_settings
+    from bc2people.pipelines.mapping import load_mapping
+    from bc2people.pipelines.output import install_redaction
+    from bc2people.sources.bigcommerce.hooks import HooksClient, ensure_hooks, hooks_status
 
     install_redaction()
     try:
@@ -159,7 +160,7 @@ def hooks_main(args: argparse.Namespace) -> int:
         return 2
     install_redaction([settings.access_token, *lane.secrets()])
     destination = args.destination or lane.destination
-    scopes = scopes_for(load_mapping(str(args.mapping)))
+    scopes = scopes_for(load_mapping(mapping_path(args)))
     client = HooksClient(settings.api_base_url, settings.store_hash, settings.access_token)
     if args.action == "ensure":
         if not destination:
@@ -192,7 +193,7 @@ def hooks_main(args: argparse.Namespace) -> int:
 
 def lane_main(args: argparse.Namespace) -> int:
     """Print the intake's backlog, lag and fates."""
-    from pipelines.lane.intake import Intake, intake_path_for
+    from bc2people.pipelines.lane.intake import Intake, intake_path_for
 
     intake = Intake(intake_path_for(args.duckdb))
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli_common import (
+from bc2people.pipelines.cli_common import (
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
 
 def _load(path: str) -> Any:
     """The compiled mapping, or None after printing every problem to stderr."""
-    from pipelines.mapping import MappingError, load_mapping
+    from bc2people.pipelines.mapping import MappingError, load_mapping
 
     try:
         return load_mapping(path)
@@ -95,7 +95,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def store_hash_setting() -> tuple[str, bool]:
     """(store hash, whether it came from configuration) -- ``store`` when it is not set."""
-    from pipelines.config import STORE_HASH, lookup
+    from bc2people.pipelines.config import STORE_HASH, lookup
 
     value = lookup(STORE_HASH)
     return (value, True) if value else (DEFAULT_STORE_HASH, False)
@@ -113,7 +113,7 @@ def run_preview(args: argparse.Namespace) -> int:
     db = Path(args.duckdb)
     if not db.exists():
         raise NoDatabase(f"no DuckDB file at {db}; stage customers first (bc2people sync --dry-run)")
-    from pipelines.staging import iter_staged_customers
+    from bc2people.pipelines.staging import iter_staged_customers
 
     store_hash, configured = store_hash_setting()
     context = {"store_hash": store_hash}

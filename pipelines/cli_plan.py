@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipelines.cli_common import EXIT_REJECTED, add_duckdb, add_json, add_mapping, mapping_path
+from bc2people.pipelines.cli_common import EXIT_REJECTED, add_duckdb, add_json, add_mapping, mapping_path
 
 DESCRIPTION = """Map the staged customers that changed, diff them against the last payloads
 sent to People, and show counts of creates / updates / unchanged / rejects with a sample of
@@ -40,9 +40,9 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the plan and print it; exit 2 on a bad mapping or missing store hash."""
-    from pipelines.config import STORE_HASH, ConfigError, lookup
-    from pipelines.mapping import load_mapping
-    from pipelines.plan import plan, render_json, render_text
+    from bc2people.pipelines.config import STORE_HASH, ConfigError, lookup
+    from bc2people.pipelines.mapping import load_mapping
+    from bc2people.pipelines.plan import plan, render_json, render_text
 
     if args.sample < 0:
         raise ConfigError("--sample must be 0 or more")
@@ -54,15 +54,15 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"{STORE_HASH.label} is not set: {STORE_HASH.how_to_set()}")
     result = plan(args.duckdb, mapping, store_hash=store_hash, sample=args.sample)
     if getattr(args, "match", False):
-        from destinations.people.client import PeopleClient
-        from destinations.people.destination import load_people_config
-        from pipelines.plan_match import match_report
+        from bc2people.destinations.people.client import PeopleClient
+        from bc2people.destinations.people.destination import load_people_config
+        from bc2people.pipelines.plan_match import match_report
 
         cfg = load_people_config()
         client = PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
         result.match = match_report(args.duckdb, mapping, store_hash=store_hash, client=client,
                                     sample=args.sample).as_dict()
-    from pipelines.sync import threshold_breach
+    from bc2people.pipelines.sync import threshold_breach
 
     result.threshold = threshold_breach(result.processed, args.max_rejected_pct, args.max_rejected)
     print(render_json(result) if args.json else render_text(result))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli_common import DatabaseBusy, NoDatabase, add_duckdb, add_json, open_readonly
+from bc2people.pipelines.cli_common import DatabaseBusy, NoDatabase, add_duckdb, add_json, open_readonly
 
 __all__ = ["DatabaseBusy", "NoDatabase", "open_db", "reconcile_main", "register", "runs_main"]
 
@@ -44,8 +44,13 @@ def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
 
 def reconcile_main(args: argparse.Namespace) -> int:
     """Print the reconciliation summary (and People error codes)."""
-    from pipelines.output import format_pairs, format_table
-    from pipelines.reconcile import missing_tables, people_errors, reconcile_overall, reconcile_summary
+    from bc2people.pipelines.output import format_pairs, format_table
+    from bc2people.pipelines.reconcile import (
+        missing_tables,
+        people_errors,
+        reconcile_overall,
+        reconcile_summary,
+    )
 
     con = open_db(args.duckdb)
     try:
@@ -70,8 +75,8 @@ def reconcile_main(args: argparse.Namespace) -> int:
 
 def runs_main(args: argparse.Namespace) -> int:
     """Print the run history, newest first."""
-    from pipelines.output import COMPACT_RUNS_COLUMNS, format_runs
-    from pipelines.reconcile import run_history
+    from bc2people.pipelines.output import COMPACT_RUNS_COLUMNS, format_runs
+    from bc2people.pipelines.reconcile import run_history
 
     con = open_db(args.duckdb, refresh_views=False)
     try:

@@ -10,8 +10,8 @@ import signal
 import sys
 from typing import Any
 
-from pipelines.cli_common import settings_epilog
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from bc2people.pipelines.cli_common import add_mapping, mapping_path, settings_epilog
+from bc2people.pipelines.paths import DEFAULT_DUCKDB
 
 DESCRIPTION = """Pull changed BigCommerce customers into DuckDB staging, map them with the YAML
 mapping, and upsert into Infobip People only the persons whose mapped payload changed.
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     before any command runs, so every command's output and the dispatcher's error printing
     have the secrets from the environment masked); commands add dlt-resolved secrets later.
     """
-    from pipelines.output import install_redaction
+    from bc2people.pipelines.output import install_redaction
 
     install_redaction(from_dlt=False)
     p = subparsers.add_parser(
@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 def add_sync_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``sync`` (shared with anything that wraps a run)."""
-    p.add_argument("--mapping", metavar="FILE", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
+    add_mapping(p)
     p.add_argument("--duckdb", metavar="PATH", default=DEFAULT_DUCKDB, help=f"DuckDB file (default {DEFAULT_DUCKDB})")
     p.add_argument("--dry-run", action="store_true", help="stage and map, show what would be sent, send nothing")
     p.add_argument(
@@ -127,7 +127,7 @@ def add_sync_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run one sync and print its summary; returns the exit code."""
-    from pipelines.output import (
+    from bc2people.pipelines.output import (
         Progress,
         event,
         format_diffs,
@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
         install_redaction,
         setup_logging,
     )
-    from pipelines.sync import SetupError, run_sync
+    from bc2people.pipelines.sync import SetupError, run_sync
 
     if getattr(args, "json", False):
         args.log_format = "json"
@@ -146,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
     progress = Progress(live=tty if args.progress is None else bool(args.progress))
     try:
         result = run_sync(
-            args.mapping,
+            mapping_path(args),
             args.duckdb,
             dry_run=args.dry_run,
             full_refresh=args.full_refresh,

@@ -107,7 +107,7 @@ class JobSettings:
         """A People client for these settings (None without a destination: a dry run)."""
         if self.people_base_url is None or self.people_api_key is None:
             return None
-        from destinations.people.client import PeopleClient
+        from bc2people.destinations.people.client import PeopleClient
 
         return PeopleClient(self.people_base_url, self.people_api_key, timeout=self.people_timeout)
 
@@ -135,8 +135,8 @@ def resolve_settings(*, need_destination: bool = True) -> JobSettings:
     if missing:
         lines = [f"  - {s.label}: {s.how_to_set()}" for s in missing]
         raise ConfigError("missing configuration:\n" + "\n".join(lines))
-    from destinations.people.destination import people_config
-    from sources.bigcommerce import check_settings
+    from bc2people.destinations.people.destination import people_config
+    from bc2people.sources.bigcommerce import check_settings
 
     store_hash, token, api_base_url = values[STORE_HASH.key], values[ACCESS_TOKEN.key], values[API_BASE_URL.key]
     try:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
+from bc2people.pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
 
 CONTACT_REMOVED = "CONTACT_REMOVED"
 CONTACT_REMOVAL_SKIPPED = "CONTACT_REMOVAL_SKIPPED"
@@ -170,7 +170,7 @@ def pending(con: Any, dataset: str) -> dict[str, list[Contact]]:
 def remove_pending(client: Any, writer: Ledger, run_id: str) -> tuple[int, int]:
     """Remove every queued contact from People, one request per person; returns (contacts
     removed, contacts still queued). Failures stay queued; an auth error is raised."""
-    from destinations.people.errors import PeopleAuthError, PeopleError
+    from bc2people.destinations.people.errors import PeopleAuthError, PeopleError
 
     con, ds = writer.con, writer.dataset
     removed = 0

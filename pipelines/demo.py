@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import DEFAULT_MAPPING, pipelines_dir_for
+from bc2people.pipelines.cli_common import add_mapping, mapping_path
+from bc2people.pipelines.paths import pipelines_dir_for
 
 DEFAULT_CUSTOMERS = 5000
 DEFAULT_DB_NAME = "bc2people-demo.duckdb"
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help=f"store size (default {DEFAULT_CUSTOMERS:,})")
     p.add_argument("--dir", metavar="PATH", default=".", help=f"where to leave {DEFAULT_DB_NAME} (default: here)")
-    p.add_argument("--mapping", metavar="FILE", default=DEFAULT_MAPPING, help=f"mapping file (default {DEFAULT_MAPPING})")
+    add_mapping(p)
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="live progress (default: on a terminal)"
     )
@@ -80,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 when both runs finished (a run over the reject threshold included)."""
     if args.customers < 100:
         raise SystemExit("bc2people demo: --customers must be at least 100")
-    from pipelines.output import install_redaction, setup_logging
+    from bc2people.pipelines.output import install_redaction, setup_logging
 
     started = time.monotonic()
     _NARRATE[0] = not getattr(args, "json", False)
@@ -98,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
 
     say("bc2people demo · BigCommerce customers → DuckDB staging → Infobip People")
     say(RULE)
-    from sandbox.run import env_for, start_sandboxes
+    from bc2people.sandbox.run import env_for, start_sandboxes
 
     t0 = time.monotonic()
     bc, people = start_sandboxes(args.customers, DEMO_SEED)
@@ -120,14 +121,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _story(args: argparse.Namespace, bc: Any, people: Any, duckdb_path: Path, live: bool, started: float) -> int:
-    from pipelines.demo_events import demo_orders, events_line
-    from pipelines.output import Progress, format_run_summary
-    from pipelines.sync import run_sync
+    from bc2people.pipelines.demo_events import demo_orders, events_line
+    from bc2people.pipelines.output import Progress, format_run_summary
+    from bc2people.pipelines.sync import run_sync
 
     def run(title: str, **flags: Any) -> Any:
         say()
         say(title)
-        result = run_sync(args.mapping, duckdb_path, progress=Progress(live=live and _NARRATE[0]), **flags)
+        result = run_sync(mapping_path(args), duckdb_path, progress=Progress(live=live and _NARRATE[0]), **flags)
         say(format_run_summary(result.as_dict(), title="  run"))
         _RUNS.append({"step": title, **result.as_dict()})
         return result
@@ -192,7 +193,7 @@ def _print_json(duckdb_path: Path, started: float) -> None:
 
     import duckdb
 
-    from pipelines.reconcile import reconcile_summary
+    from bc2people.pipelines.reconcile import reconcile_summary
 
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:
@@ -288,8 +289,8 @@ def _people_phones(people: Any, n: int) -> list[str]:
 def _print_reconciliation(duckdb_path: Path, people: Any) -> None:
     import duckdb
 
-    from pipelines.output import COMPACT_RUNS_COLUMNS, format_pairs, format_runs, format_table
-    from pipelines.reconcile import (
+    from bc2people.pipelines.output import COMPACT_RUNS_COLUMNS, format_pairs, format_runs, format_table
+    from bc2people.pipelines.reconcile import (
         ensure_reconciliation_views,
         people_errors,
         reconcile_summary,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.ledger import LEDGER_DATASET
+from bc2people.pipelines.ledger import LEDGER_DATASET
 
 TABLE = f"{LEDGER_DATASET}.dropped_values"
 VIEW = f"{LEDGER_DATASET}.dropped_by_field"
@@ -29,7 +29,7 @@ def ensure_drops(con: Any) -> None:
 
 def record_drops(con: Any, run_id: str, drops: Sequence[dict[str, Any]]) -> None:
     """Append one row per dropped value of this run."""
-    from pipelines.core.ledger import utcnow
+    from bc2people.pipelines.core.ledger import utcnow
 
     ensure_drops(con)
     if not drops:

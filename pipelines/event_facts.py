@@ -32,9 +32,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.events import REJECTED, SKIPPED, TOO_OLD, Fact, Snapshot
-from pipelines.core.hashing import text_hash
-from pipelines.mapping.events import EventPlan, EventsSpec, PropertyError, parse_when
+from bc2people.pipelines.core.events import REJECTED, SKIPPED, TOO_OLD, Fact, Snapshot
+from bc2people.pipelines.core.hashing import text_hash
+from bc2people.pipelines.mapping.events import EventPlan, EventsSpec, PropertyError, parse_when
 
 ORDERS = "bigcommerce.orders"
 ORDER_PRODUCTS = "bigcommerce.order_products"

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pipelines.core import events as core
-from pipelines.core.events import PENDING, REJECTED, SENT, SKIPPED, TOO_OLD, EventLedger, Outgoing
-from pipelines.core.ledger import ACCEPTED_STATUSES, utcnow
-from pipelines.event_facts import (
+from bc2people.pipelines.core import events as core
+from bc2people.pipelines.core.events import PENDING, REJECTED, SENT, SKIPPED, TOO_OLD, EventLedger, Outgoing
+from bc2people.pipelines.core.ledger import ACCEPTED_STATUSES, utcnow
+from bc2people.pipelines.event_facts import (
     SNAPSHOT_TARGET,
     WINDOW,
     cart_facts,
@@ -46,8 +46,8 @@ from pipelines.event_facts import (
     order_facts,
     read_journal,
 )
-from pipelines.ledger import EVENT_COUNTS, LEDGER_DATASET, TARGET
-from pipelines.mapping import Mapping
+from bc2people.pipelines.ledger import EVENT_COUNTS, LEDGER_DATASET, TARGET
+from bc2people.pipelines.mapping import Mapping
 
 EVENT_TARGET = "people_event"
 NO_PERSON = "NO_PERSON"
@@ -69,7 +69,7 @@ FROM {LEDGER_DATASET}.events WHERE target = '{EVENT_TARGET}' GROUP BY kind ORDER
 
 
 def _setting() -> Any:
-    from pipelines.config import Setting
+    from bc2people.pipelines.config import Setting
 
     return Setting(CART_JOURNAL_KEY, "cart webhook journal (JSON lines) written by the Answers webhook")
 
@@ -84,7 +84,7 @@ class EventsResult:
 def journal_path() -> str | None:
     """The cart webhook journal the Answers webhook appends to (``EVENTS__CART_JOURNAL`` /
     ``[events] cart_journal``); None when not configured (then no CartConverted events)."""
-    from pipelines.config import lookup
+    from bc2people.pipelines.config import lookup
 
     return lookup(_setting())
 
@@ -194,7 +194,7 @@ def _sent_kinds(con: Any, retry_rejected: bool) -> set[str]:
 
 def _provision(client: Any, mapping: Mapping, kinds: set[str], sent_before: set[str]) -> Any:
     """The definitions of the kinds about to be sent, as People holds them (created when missing)."""
-    from destinations.people.events import provision_event_definitions
+    from bc2people.destinations.people.events import provision_event_definitions
 
     assert mapping.events is not None
     lowered = {k.lower() for k in kinds}
@@ -238,7 +238,7 @@ def _screen(con: Any, ledger: EventLedger, rows: list[dict[str, Any]], create_pe
 
 def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[dict[str, Any], str]],
           provisioning: Future[Any], workers: int, counts: Counter[str], progress: Any, max_items: int | None) -> None:
-    from destinations.people.events import (
+    from bc2people.destinations.people.events import (
         MAX_BATCH_BYTES,
         MAX_EVENTS,
         MAX_ITEM_BYTES,
@@ -304,6 +304,6 @@ def _send(ledger: EventLedger, client: Any, mapping: Mapping, ready: list[tuple[
 
 
 def _client() -> Any:
-    from pipelines.push import _client as people_client
+    from bc2people.pipelines.push import _client as people_client
 
     return people_client()

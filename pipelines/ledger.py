@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.core import ledger as core
-from pipelines.core.hashing import canonical_json, payload_hash
-from pipelines.core.ledger import ACCEPTED_STATUSES, REJECTED_STATUSES, utcnow
+from bc2people.pipelines.core import ledger as core
+from bc2people.pipelines.core.hashing import canonical_json, payload_hash
+from bc2people.pipelines.core.ledger import ACCEPTED_STATUSES, REJECTED_STATUSES, utcnow
 
 LEDGER_DATASET = "people_sync"
 TARGET = "person"

@@ -121,7 +121,7 @@ def install_redaction(secrets: Iterable[str] = (), *, from_dlt: bool = True) -> 
     (no dlt import: cheap enough for ``--help``); the default also asks dlt's providers
     (``.dlt/secrets.toml``, vaults).
     """
-    from pipelines.config import SECRET_ENV_VARS, secret_values
+    from bc2people.pipelines.config import SECRET_ENV_VARS, secret_values
 
     _REDACTOR.add(secrets)
     _REDACTOR.add(os.environ.get(name, "").strip() for name in SECRET_ENV_VARS)

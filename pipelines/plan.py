@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.mapping import Mapping
-from pipelines.push import on_deleted_action, select, stale_attributes
-from pipelines.staging import count_staged
+from bc2people.pipelines.mapping import Mapping
+from bc2people.pipelines.push import on_deleted_action, select, stale_attributes
+from bc2people.pipelines.staging import count_staged
 
 PLAN_COUNTS = (
     "staged",
@@ -65,7 +65,7 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
     """Compute the plan for ``mapping`` against the staged customers and the ledger."""
     import duckdb
 
-    from pipelines.cli_common import NoDatabase, open_overlay
+    from bc2people.pipelines.cli_common import NoDatabase, open_overlay
 
     path = Path(duckdb_path)
     if not path.exists():
@@ -105,7 +105,7 @@ def plan(duckdb_path: str | Path, mapping: Mapping, *, store_hash: str, sample: 
 
 
 def _select(con: Any, mapping: Mapping, store_hash: str, sample: int, *, writable: bool) -> tuple[Any, int]:
-    from pipelines.ledger import ensure_ledger
+    from bc2people.pipelines.ledger import ensure_ledger
 
     if writable:
         ensure_ledger(con)
@@ -163,7 +163,7 @@ def render_text(result: PlanResult) -> str:
             for ch in d["changes"]:
                 lines.append(f"    {ch['field']}: {_value(ch['before'])} → {_value(ch['after'])}")
     if result.match is not None:
-        from pipelines.plan_match import MatchResult, render_match_text
+        from bc2people.pipelines.plan_match import MatchResult, render_match_text
 
         m = result.match
         lines.append(render_match_text(MatchResult(m["counts"], m["requests"], m["samples"])))

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.ledger import LEDGER_DATASET, TARGET
-from pipelines.mapping import Mapping
-from pipelines.staging import iter_staged_customers
+from bc2people.pipelines.ledger import LEDGER_DATASET, TARGET
+from bc2people.pipelines.mapping import Mapping
+from bc2people.pipelines.staging import iter_staged_customers
 
 KINDS = ("ours", "attach", "conflict", "new")
 
@@ -45,7 +45,7 @@ class MatchResult:
 
 
 def _identities(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    from destinations.people.client import identity_key
+    from bc2people.destinations.people.client import identity_key
 
     out = [identity_key("EXTERNAL_ID", str(payload["externalId"]))]
     for c in payload.get("contactInformation") or []:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.contact_removals import ContactTracker, remove_pending
-from pipelines.core import (
+from bc2people.pipelines.contact_removals import ContactTracker, remove_pending
+from bc2people.pipelines.core import (
     Delivery,
     Derived,
     Mapped,
@@ -40,13 +40,13 @@ from pipelines.core import (
     resume_pending,
     select_and_diff,
 )
-from pipelines.core.deliver import OutcomeSink
-from pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
-from pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
-from pipelines.mapping import Mapping
-from pipelines.output import event
-from pipelines.paths import pipelines_dir_for
-from pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
+from bc2people.pipelines.core.deliver import OutcomeSink
+from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
+from bc2people.pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
+from bc2people.pipelines.mapping import Mapping
+from bc2people.pipelines.output import event
+from bc2people.pipelines.paths import pipelines_dir_for
+from bc2people.pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
@@ -98,7 +98,7 @@ def traits_of(con: Any, mapping: Mapping, as_of: datetime | None) -> Derived | N
     spec = mapping.traits
     if spec is None:
         return None
-    from pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
+    from bc2people.pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
 
     compute_traits(con, spec, as_of=as_of or datetime.now(UTC))
     return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
@@ -144,7 +144,7 @@ def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None
                 clear: tuple[str, ...] = ()) -> SyncSpec:
     """The customers → persons flow as the core sees it; ``clear`` names custom attributes every
     payload sets to null (the mapping's ``removed_attributes: clear``)."""
-    from destinations.people.outcomes import flatten
+    from bc2people.destinations.people.outcomes import flatten
 
     context = {"store_hash": store_hash}
     action, _tag = on_deleted_action(mapping)
@@ -175,10 +175,10 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
     With ``contacts``, the contacts of every accepted person are tracked (and the ones People
     still has but the person no longer maps are queued for removal) before the batch is recorded.
     """
-    from destinations.people.client import RecordOutcome
-    from destinations.people.destination import people_destination
-    from destinations.people.errors import PeopleError
-    from destinations.people.outcomes import REJECTED, status_of
+    from bc2people.destinations.people.client import RecordOutcome
+    from bc2people.destinations.people.destination import people_destination
+    from bc2people.destinations.people.errors import PeopleError
+    from bc2people.destinations.people.outcomes import REJECTED, status_of
 
     def outcome(o: RecordOutcome) -> Outcome:
         status = status_of(o)
@@ -281,13 +281,13 @@ def push_persons(
             counts["delete_actions"] += len(acting)
             return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
         writer.write(sel.entries)
-        from pipelines.drops import record_drops
+        from bc2people.pipelines.drops import record_drops
 
         record_drops(con, run_id, sel.drops)
         if with_traits:
             _keep_traits(con)
         if sel.to_send or acting:
-            from destinations.people.provisioning import provision
+            from bc2people.destinations.people.provisioning import provision
 
             tags = list(mapping.fixed_tags)
             if action == "tag" and tag:
@@ -308,7 +308,7 @@ def push_persons(
 
 def _keep_traits(con: Any) -> None:
     """The traits this run computed, kept for reconciliation (``people_sync.customer_traits``)."""
-    from pipelines.mapping.traits import TRAITS_TABLE
+    from bc2people.pipelines.mapping.traits import TRAITS_TABLE
 
     con.execute(f"CREATE OR REPLACE TABLE {LEDGER_DATASET}.customer_traits AS SELECT key AS customer_id, traits, "
                 f"traits_hash, now() AS computed_at FROM {TRAITS_TABLE}")
@@ -320,8 +320,8 @@ def _merge_outcomes(counts: Counter[str], outcome: Counter[str]) -> None:
 
 
 def _client() -> Any:
-    from destinations.people.client import PeopleClient
-    from destinations.people.destination import load_people_config
+    from bc2people.destinations.people.client import PeopleClient
+    from bc2people.destinations.people.destination import load_people_config
 
     cfg = load_people_config()
     return PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)

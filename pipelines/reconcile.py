@@ -27,7 +27,7 @@ RUN_COLUMNS = (
 
 def reconcile_sql(name: str = "reconcile.sql") -> str:
     """The text of ``pipelines/reconcile.sql`` (or another SQL file beside it)."""
-    return resources.files("pipelines").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("bc2people.pipelines").joinpath(name).read_text(encoding="utf-8")
 
 
 def statements(sql: str) -> list[str]:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import pipelines_dir_for
+from bc2people.pipelines.paths import pipelines_dir_for
 
 STAGING_DATASET = "bigcommerce"
 STAGING_TABLE = "customers"
@@ -82,7 +82,7 @@ def prepare_working_folder(duckdb_path: str | Path) -> list[str]:
     not fail every later run. Returns what was done (also logged)."""
     import duckdb
 
-    from pipelines.core.workdir import bind_working_folder
+    from bc2people.pipelines.core.workdir import bind_working_folder
 
     con = duckdb.connect(str(duckdb_path))
     try:
@@ -115,7 +115,7 @@ def stage_customers(
     """
     import dlt
 
-    from sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
+    from bc2people.sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
 
     stats = ExtractStats(progress)
     order_stats = OrderStats(progress)
@@ -185,8 +185,8 @@ def _sweep(
     """(newly marked, unmarked, requests sent)."""
     import duckdb
 
-    from sources.bigcommerce.sweep import mark_found, sweep_client
-    from sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
+    from bc2people.sources.bigcommerce.sweep import mark_found, sweep_client
+    from bc2people.sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
 
     client = sweep_client(**overrides)
     con = duckdb.connect(str(duckdb_path))
@@ -237,7 +237,7 @@ def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -
     own columns dropped; ``_deleted_at`` is present only on customers the sweep marked.
     ``customer_ids`` limits the output to those ids. ``con`` is a DuckDB connection.
     """
-    from sources.bigcommerce.settings import CUSTOMER_COLUMNS
+    from bc2people.sources.bigcommerce.settings import CUSTOMER_COLUMNS
 
     cols = _staged_columns(con)
     if not cols:

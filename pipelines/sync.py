@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.config import ConfigError, JobSettings, resolve_settings
-from pipelines.ledger import EVENT_COUNTS, ORDER_COUNTS, PUSH_COUNTS
-from pipelines.output import event, install_redaction, redact
-from pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
+from bc2people.pipelines.config import ConfigError, JobSettings, resolve_settings
+from bc2people.pipelines.ledger import EVENT_COUNTS, ORDER_COUNTS, PUSH_COUNTS
+from bc2people.pipelines.output import event, install_redaction, redact
+from bc2people.pipelines.paths import DEFAULT_DUCKDB, default_mapping
 
 if TYPE_CHECKING:
-    from pipelines.mapping import Mapping
+    from bc2people.pipelines.mapping import Mapping
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_MAX_REJECTED_PCT = 1.0
@@ -144,7 +144,7 @@ def safe_error(exc: BaseException) -> str:
 
 
 def run_sync(
-    mapping_path: str | Path = DEFAULT_MAPPING,
+    mapping_path: str | Path | None = None,
     duckdb_path: str | Path = DEFAULT_DUCKDB,
     *,
     dry_run: bool = False,
@@ -169,9 +169,10 @@ def run_sync(
     another process holds; ``analysts_copy`` publishes the read-only copy at the end
     (`pipelines.publish`). Failures and threshold breaches are sent to the configured alerts.
     """
-    from pipelines.mapping import MappingError, load_mapping
+    from bc2people.pipelines.mapping import MappingError, load_mapping
 
     install_redaction()
+    mapping_path = mapping_path or default_mapping()
     if max_rejected_pct < 0:
         raise SetupError("--max-rejected-pct must be 0 or more")
     if backfill_events is not None and not 1 <= backfill_events <= 30:
@@ -208,7 +209,7 @@ def run_sync(
         if analysts_copy:
             _publish_quietly(duckdb_path, result)
     if result.status in ("failed", "rejected_threshold"):
-        from pipelines.alerts import send_alerts
+        from bc2people.pipelines.alerts import send_alerts
 
         send_alerts(result.as_dict())
     return result
@@ -219,7 +220,7 @@ def keep_no_completed_packages() -> None:
     jobs once loaded (``load.delete_completed_jobs``), unless the operator configured it otherwise."""
     import os
 
-    from pipelines.config import Setting, lookup
+    from bc2people.pipelines.config import Setting, lookup
 
     if lookup(Setting("load.delete_completed_jobs", "delete completed load jobs")) is None:
         os.environ["LOAD__DELETE_COMPLETED_JOBS"] = "true"
@@ -227,7 +228,7 @@ def keep_no_completed_packages() -> None:
 
 def _preflight(settings: JobSettings, mapping: Mapping, dry_run: bool) -> None:
     """`pipelines.check.run_preflight`; a failure is a `SetupError` (nothing recorded)."""
-    from pipelines.check import run_preflight
+    from bc2people.pipelines.check import run_preflight
 
     report = run_preflight(settings, mapping, need_destination=not dry_run)
     if not report.ok:
@@ -256,7 +257,7 @@ def wait_for_file(duckdb_path: Path, lock_wait_s: float) -> None:
             if "lock" not in text.lower():
                 raise SetupError(f"cannot open the DuckDB file {duckdb_path}: {text}") from None
         if time.monotonic() >= deadline:
-            from pipelines.publish import analysts_copy_path
+            from bc2people.pipelines.publish import analysts_copy_path
 
             raise RunInProgress(
                 f"{duckdb_path} is held by another process for over {lock_wait_s:g} s (an analyst's session?); "
@@ -271,7 +272,7 @@ def wait_for_file(duckdb_path: Path, lock_wait_s: float) -> None:
 
 def _publish_quietly(duckdb_path: Path, result: SyncResult) -> None:
     """Publish the analysts' copy; a failure is logged and noted, never turned into a failed run."""
-    from pipelines.publish import publish
+    from bc2people.pipelines.publish import publish
 
     try:
         copy = publish(duckdb_path)
@@ -292,7 +293,7 @@ def run_lock(duckdb_path: Path, *, lane_wait_s: float = LANE_WAIT_S) -> Iterator
     """
     from filelock import FileLock, Timeout
 
-    from pipelines.paths import pipelines_dir_for
+    from bc2people.pipelines.paths import pipelines_dir_for
 
     lock_dir = pipelines_dir_for(duckdb_path)
     lock_dir.mkdir(parents=True, exist_ok=True)
@@ -440,8 +441,8 @@ def _do_run(
     options: dict[str, Any],
     progress: ProgressFn | None,
 ) -> None:
-    from pipelines.push import push_persons
-    from pipelines.staging import stage_customers
+    from bc2people.pipelines.push import push_persons
+    from bc2people.pipelines.staging import stage_customers
 
     staged = stage_customers(
         str(duckdb_path),
@@ -455,7 +456,7 @@ def _do_run(
     result.pages = staged.pages
     result.requests = staged.requests
     result.window = (staged.window_start, staged.window_end)
-    from sources.bigcommerce.settings import DEFAULT_LAG_SECONDS
+    from bc2people.sources.bigcommerce.settings import DEFAULT_LAG_SECONDS
 
     result.window_lag_s = DEFAULT_LAG_SECONDS
     counts = {k: 0 for k in RUN_COUNTS}
@@ -491,7 +492,7 @@ def _do_run(
     for key in PUSH_COUNTS:
         counts[key] = int((pushed.counts or {}).get(key, 0) or 0)
     if not options["dry_run"]:
-        from pipelines.events import journal_path, push_events
+        from bc2people.pipelines.events import journal_path, push_events
 
         pushed_events = push_events(str(duckdb_path), mapping, result.run_id, backfill_days=options["backfill_events"],
                                     retry_rejected=options["retry_rejected"], journal=journal_path(),
@@ -528,8 +529,8 @@ def _as_of(window_end: str | None) -> datetime:
 
 def _order_counts(duckdb_path: Path, mapping: Mapping, counts: dict[str, int]) -> None:
     """Orders staged in total and guest orders no customer's email matches (for the run summary)."""
-    from pipelines.mapping.traits import UNATTRIBUTED_SQL_NAME, count_from_sql
-    from pipelines.staging import ORDERS_TABLE, count_staged
+    from bc2people.pipelines.mapping.traits import UNATTRIBUTED_SQL_NAME, count_from_sql
+    from bc2people.pipelines.staging import ORDERS_TABLE, count_staged
 
     con = _connect(duckdb_path)
     try:
@@ -555,7 +556,7 @@ def _connect(duckdb_path: Path) -> Any:
 
 
 def _count_staged(duckdb_path: Path) -> int:
-    from pipelines.staging import count_staged
+    from bc2people.pipelines.staging import count_staged
 
     con = _connect(duckdb_path)
     try:
@@ -567,7 +568,7 @@ def _count_staged(duckdb_path: Path) -> int:
 def _start_run(duckdb_path: Path, run_id: str, mapping: Mapping, options: dict[str, Any]) -> None:
     import duckdb
 
-    from pipelines.ledger import ensure_ledger, start_run
+    from bc2people.pipelines.ledger import ensure_ledger, start_run
 
     try:
         con = _connect(duckdb_path)
@@ -584,8 +585,8 @@ def _start_run(duckdb_path: Path, run_id: str, mapping: Mapping, options: dict[s
 
 
 def _finish_run(duckdb_path: Path, result: SyncResult) -> None:
-    from pipelines.ledger import finish_run
-    from pipelines.reconcile import ensure_reconciliation_views
+    from bc2people.pipelines.ledger import finish_run
+    from bc2people.pipelines.reconcile import ensure_reconciliation_views
 
     con = _connect(duckdb_path)
     try:

@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start, print the environment, wait for SIGINT/SIGTERM, stop; exit 0."""
-    from sandbox.run import env_for, start_sandboxes
+    from bc2people.sandbox.run import env_for, start_sandboxes
 
     if args.latency_ms < 0:
         print("bc2people: error: --latency-ms must be 0 or more", file=sys.stderr)

@@ -405,7 +405,7 @@ def _generate_orders(customers: list[dict[str, Any]], seed: int, now: int | None
                      mean_orders: float, start_id: int) -> list[dict[str, Any]]:
     from math import log
 
-    from sandbox.order_records import PRICE_CENTS, PRODUCTS
+    from bc2people.sandbox.order_records import PRICE_CENTS, PRODUCTS
 
     rng = random.Random(f"orders:{seed}")
     r = rng.random

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers, generate_orders
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers, generate_orders
 
 if TYPE_CHECKING:
-    from sandbox.people import PeopleSandbox
+    from bc2people.sandbox.people import PeopleSandbox
 
 STORE_HASH = "sandbox1"
 ACCESS_TOKEN = "sandbox-token"
@@ -32,7 +32,7 @@ def start_sandboxes(
     People keeps its documented 5 requests/s. Call ``stop()`` on both when done; if the
     second cannot start, the first is stopped before the error propagates.
     """
-    from sandbox.people import PeopleSandbox
+    from bc2people.sandbox.people import PeopleSandbox
 
     if customers < 0:
         raise ValueError("customers must be >= 0")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from sandbox.bigcommerce.server import BigCommerceSandbox
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
 
 ANSWERS_STORE = "answers1"
 ANSWERS_TOKEN = "answers-secret-token-0123456789"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
 
 BC_STORE_HASH = "sandbox1"
 BC_TOKEN = "sandbox-token"

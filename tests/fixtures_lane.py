@@ -88,14 +88,14 @@ class LaneWorld:
 
     @property
     def intake_path(self) -> Path:
-        from pipelines.lane.intake import intake_path_for
+        from bc2people.pipelines.lane.intake import intake_path_for
 
         return intake_path_for(self.duckdb)
 
     def drainer(self, **kw: Any) -> Any:
-        from pipelines.lane.drain import Drainer
-        from pipelines.mapping import load_mapping
-        from sources.bigcommerce import make_client
+        from bc2people.pipelines.lane.drain import Drainer
+        from bc2people.pipelines.mapping import load_mapping
+        from bc2people.sources.bigcommerce import make_client
 
         from .fixtures_sync import MAPPING
 
@@ -104,7 +104,7 @@ class LaneWorld:
 
     def wait_delivered(self, n: int, timeout: float = 15.0) -> None:
         """Until the intake holds at least ``n`` deliveries."""
-        from pipelines.lane.intake import Intake
+        from bc2people.pipelines.lane.intake import Intake
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -121,10 +121,10 @@ class LaneWorld:
 @pytest.fixture
 def lane_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LaneWorld]:
     """20 customers with orders, People, a receiver wired as the hooks' destination, hooks registered."""
-    from pipelines.lane.receiver import create_app
-    from pipelines.lane.verify import Verifier
-    from sandbox.run import env_for, start_sandboxes
-    from sources.bigcommerce.hooks import HooksClient, ensure_hooks
+    from bc2people.pipelines.lane.receiver import create_app
+    from bc2people.pipelines.lane.verify import Verifier
+    from bc2people.sandbox.run import env_for, start_sandboxes
+    from bc2people.sources.bigcommerce.hooks import HooksClient, ensure_hooks
 
     bc, people = start_sandboxes(20, seed=3, orders=True)
     env = {**env_for(bc, people), "SOURCES__BIGCOMMERCE__CLIENT_SECRET": LANE_SECRET}
@@ -133,7 +133,7 @@ def lane_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lane
     bc.commerce.webhooks.client_secret = LANE_SECRET
     bc.commerce.webhooks.time_factor = 600.0
     workdir = tmp_path
-    from pipelines.lane.intake import intake_path_for
+    from bc2people.pipelines.lane.intake import intake_path_for
 
     receiver = ReceiverThread(create_app(intake_path_for(workdir / "lane.duckdb"), Verifier(LANE_SECRET)))
     bc.commerce.destination_overrides[DESTINATION] = receiver.url

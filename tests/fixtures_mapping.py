@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from destinations.people.rules import FORBIDDEN_NAME_CHARS, is_valid_email
-from pipelines.mapping import Mapping, load_mapping
+from bc2people.destinations.people.rules import FORBIDDEN_NAME_CHARS, is_valid_email
+from bc2people.pipelines.mapping import Mapping, load_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MAPPING_PATH = REPO / "mappings" / "customers_to_people.yaml"
@@ -108,7 +108,7 @@ def stage_with_dlt(duckdb_path: Path, customers: list[dict[str, Any]]) -> None:
 def staged_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DuckDB file with generator customers 1..30, the realistic customer 42 replaced by
     ours, and a few nasty ones (ids 900..), staged by a real dlt pipeline."""
-    from sandbox.generator import generate_customers, nasty_customers
+    from bc2people.sandbox.generator import generate_customers, nasty_customers
 
     customers = [c for c in generate_customers(30, seed=11) if c["id"] != 42]
     customers.append(copy.deepcopy(CUSTOMER))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.people import PeopleSandbox
+from bc2people.sandbox.people import PeopleSandbox
 
 
 @pytest.fixture(scope="session")

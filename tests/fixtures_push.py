@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from destinations.people.client import PeopleClient
-from pipelines.mapping import MappedRecord
-from sandbox.generator import generate_customers
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.pipelines.mapping import MappedRecord
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.people import PeopleSandbox
 
 FORBIDDEN = re.compile(r'[&<>"/\\:(){}=;#\r\n]')
 
@@ -156,7 +156,7 @@ def people_client(people_sandbox: PeopleSandbox) -> PeopleClient:
 
 def stage_real(bc: Any, duckdb_path: Path, **kwargs: Any) -> Any:
     """Stage from a BigCommerce sandbox with the real `stage_customers` (incremental)."""
-    from pipelines.staging import stage_customers
+    from bc2people.pipelines.staging import stage_customers
 
     return stage_customers(
         str(duckdb_path), store_hash=bc.store_hash, access_token="sandbox-token", api_base_url=bc.base_url, **kwargs
@@ -167,7 +167,7 @@ def expected_persons(duckdb_path: Path, mapping: Any, store_hash: str) -> dict[s
     """externalId -> payload the mapping produces for every live staged customer it accepts."""
     import duckdb
 
-    from pipelines.staging import iter_staged_customers
+    from bc2people.pipelines.staging import iter_staged_customers
 
     con = duckdb.connect(str(duckdb_path))
     try:

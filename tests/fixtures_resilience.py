@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from sandbox.http import FAULT_KINDS, FaultPlan
+from bc2people.sandbox.http import FAULT_KINDS, FaultPlan
 from tests.fixtures_sync import BC2PEOPLE, MAPPING, CliResult, SyncWorld, base_env
 
 RES_STORE = "resstore1"
@@ -114,8 +114,8 @@ class World(SyncWorld):
 def make_world(workdir: Path, *, customers: Iterable[dict[str, Any]] = (), people_rate_limit: int | None = 5,
                extra_env: dict[str, str] | None = None) -> World:
     """Build (not start) the sandboxes of a world with the given customers."""
-    from sandbox.bigcommerce import BigCommerceSandbox
-    from sandbox.people import PeopleSandbox
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.people import PeopleSandbox
 
     bc = BigCommerceSandbox(store_hash=RES_STORE, access_token=RES_TOKEN, quota=None, seed=8)
     people = PeopleSandbox(api_key=RES_KEY, rate_limit=people_rate_limit)
@@ -176,7 +176,7 @@ def store_traits(customers: list[dict[str, Any]], mapping: Any) -> dict[int, dic
     import duckdb
     import pyarrow as pa
 
-    from pipelines.mapping.traits import compute_traits, traits_for
+    from bc2people.pipelines.mapping.traits import compute_traits, traits_for
 
     if mapping.traits is None:
         return None
@@ -196,7 +196,7 @@ def store_traits(customers: list[dict[str, Any]], mapping: Any) -> dict[int, dic
 
 def expected_from_store(bc: Any, mapping_path: Path = MAPPING) -> Expected:
     """Map every customer of the store with the mapping file, exactly as the job would."""
-    from pipelines.mapping import load_mapping
+    from bc2people.pipelines.mapping import load_mapping
 
     mapping = load_mapping(str(mapping_path))
     persons: dict[str, dict[str, Any]] = {}
@@ -308,7 +308,7 @@ def ledger_problems(duckdb_path: Path, people: Any, expected: Expected, *, refus
     with the hash of its current payload and People's id (or, for ``refused`` ones, rejected
     by People with a reason); every customer the mapping rejects recorded with a reason; one
     row per externalId and per live customer."""
-    from pipelines.ledger import payload_hash
+    from bc2people.pipelines.ledger import payload_hash
 
     refused = set(refused)
 
@@ -441,8 +441,8 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
     and ``phase`` the phase the process was really in (None when it finished before the
     moment came).
     """
-    from pipelines.paths import pipelines_dir_for
-    from pipelines.staging import PIPELINE_NAME
+    from bc2people.pipelines.paths import pipelines_dir_for
+    from bc2people.pipelines.staging import PIPELINE_NAME
 
     staging_dir = pipelines_dir_for(world.duckdb) / PIPELINE_NAME
     package_dirs = [staging_dir / "normalize" / "extracted", staging_dir / "load" / "new",

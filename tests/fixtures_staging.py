@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.bigcommerce.customers import render
-from sandbox.http import Request, Response, Router, SandboxServer
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.bigcommerce.customers import render
+from bc2people.sandbox.http import Request, Response, Router, SandboxServer
 
 STG_STORE = "stage1"
 STG_TOKEN = "stg-secret-token-5f3a9c"

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAPPING = REPO / "mappings" / "customers_to_people.yaml"
 BC2PEOPLE = [str(Path(sys.executable).with_name("bc2people"))]
 if not Path(BC2PEOPLE[0]).exists():  # not installed as a console script: run the module
-    BC2PEOPLE = [sys.executable, "-m", "pipelines.cli"]
+    BC2PEOPLE = [sys.executable, "-m", "bc2people.pipelines.cli"]
 
 SYNC_STORE = "syncstore1"
 SYNC_TOKEN = "bc-tok-Zq8vW3kP1xR7mN2c"
@@ -113,9 +113,9 @@ def sandbox_env(bc: Any, people: Any, workdir: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def started_sync_world(workdir: Path, customers: int = 120) -> Iterator[SyncWorld]:
     """Both sandboxes (``customers`` generated customers, no rate limit), stopped on exit."""
-    from sandbox.bigcommerce import BigCommerceSandbox
-    from sandbox.generator import generate_customers
-    from sandbox.people import PeopleSandbox
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.generator import generate_customers
+    from bc2people.sandbox.people import PeopleSandbox
 
     bc = BigCommerceSandbox(store_hash=SYNC_STORE, access_token=SYNC_TOKEN, quota=None, seed=3)
     people = PeopleSandbox(api_key=SYNC_KEY, rate_limit=None)

@@ -31,7 +31,7 @@ def _bc2people() -> list[str]:
     import sys
 
     exe = Path(sys.executable).with_name("bc2people")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pipelines.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bc2people.pipelines.cli"]
 
 
 def free_port() -> int:
@@ -56,8 +56,8 @@ def run_kill_soak(workdir: Path, *, kills: int, rate: float = 5.0, seed: int = 7
                   kill_every_s: float = 1.2) -> KillReport:
     """Stream changes at ``rate``/s while killing a random lane process every ``kill_every_s``,
     ``kills`` times; then let the lane finish and check People, the ledger and the intake."""
-    from sandbox.run import env_for, start_sandboxes
-    from sources.bigcommerce.hooks import HooksClient, ensure_hooks
+    from bc2people.sandbox.run import env_for, start_sandboxes
+    from bc2people.sources.bigcommerce.hooks import HooksClient, ensure_hooks
 
     rng = random.Random(seed)
     report = KillReport(customers=customers)
@@ -151,7 +151,7 @@ def _first_name(people: Any, bc: Any, cid: int) -> str | None:
 
 
 def _intake_state(db: Path) -> tuple[int, int]:
-    from pipelines.lane.intake import Intake, intake_path_for
+    from bc2people.pipelines.lane.intake import Intake, intake_path_for
 
     intake = Intake(intake_path_for(db))
     try:

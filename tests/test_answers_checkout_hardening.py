@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from answers import carts, checkouts
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from answers.errors import BigCommerceError, InvalidParameter
+from bc2people.answers import carts, checkouts
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import BigCommerceError, InvalidParameter
 from tests.fixtures_answers import ANSWERS_STORE
 
 ADDRESS: dict[str, Any] = {"email": "ana@example.com", "country_code": "HR", "first_name": "Ana", "last_name": "Kovac",

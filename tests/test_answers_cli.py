@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "ANSWERS__"))}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "answers", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bc2people.pipelines.cli", "answers", *args], capture_output=True, text=True,
                           env={**full_env, **env}, cwd=ROOT, timeout=60)
 
 
@@ -69,7 +69,7 @@ def test_serve_subcommand(answers_env: dict[str, str]) -> None:
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "ANSWERS__"))}
     env.update(answers_env, ANSWERS__API_KEY="serve-key-0123456789abcdef")
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "answers", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "bc2people.pipelines.cli", "answers", "serve", "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from answers import carts, catalog, checkouts, orders
-from answers.client import BigCommerceClient, parse_error, segment
-from answers.config import AnswersConfig
-from answers.errors import BigCommerceError, ConfigError, InvalidParameter
+from bc2people.answers import carts, catalog, checkouts, orders
+from bc2people.answers.client import BigCommerceClient, parse_error, segment
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import BigCommerceError, ConfigError, InvalidParameter
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 
@@ -118,8 +118,9 @@ def test_answers_imports_nothing_from_the_sync_job() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, answers.registry, answers.webhook, answers.paths, answers.cli, answers.http; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys, bc2people.answers.registry, bc2people.answers.webhook, bc2people.answers.paths, "
+            "bc2people.answers.cli, bc2people.answers.http; "
+            "bad = sorted(m for m in sys.modules if m.removeprefix('bc2people.').split('.')[0] in "
             "('pipelines', 'sources', 'destinations', 'sandbox', 'dlt', 'duckdb')); print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr

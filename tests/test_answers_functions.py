@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from answers import carts, catalog, checkouts, customers, orders, redirects
-from answers.client import BigCommerceClient
-from answers.errors import AnswersError, BigCommerceError, InvalidParameter
-from answers.paths import select
-from answers.webhook import LRUDeduper, handle_cart_converted
+from bc2people.answers import carts, catalog, checkouts, customers, orders, redirects
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import AnswersError, BigCommerceError, InvalidParameter
+from bc2people.answers.paths import select
+from bc2people.answers.webhook import LRUDeduper, handle_cart_converted
 
 ADDRESS: dict[str, Any] = {"email": "ana@example.com", "country_code": "HR", "first_name": "Ana", "last_name": "Kovac",
            "address1": "Ilica 1", "city": "Zagreb", "postal_code": "10000"}
@@ -151,7 +151,7 @@ def test_create_order_status_zero_and_unknown_status(answers_client: BigCommerce
 
 
 def test_registry_calls_with_text_params(answers_client: BigCommerceClient, answers_customer: dict[str, Any]) -> None:
-    from answers.registry import REGISTRY, get_function
+    from bc2people.answers.registry import REGISTRY, get_function
 
     assert len(REGISTRY) == 14 and get_function("GetRedirectURLs").name == "get_redirect_urls"
     cart = get_function("CreateACart").call(answers_client, {"customer_id": str(answers_customer["id"]),

@@ -10,11 +10,11 @@ import pytest
 import requests
 from starlette.testclient import TestClient
 
-from answers import carts, checkouts
-from answers.client import BigCommerceClient, retry_after_seconds
-from answers.config import AnswersConfig
-from answers.http import create_app
-from answers.webhook import CartConverted, LRUDeduper, handle_cart_converted
+from bc2people.answers import carts, checkouts
+from bc2people.answers.client import BigCommerceClient, retry_after_seconds
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.http import create_app
+from bc2people.answers.webhook import CartConverted, LRUDeduper, handle_cart_converted
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 API_KEY = "bot-api-key-0123456789abcdef"

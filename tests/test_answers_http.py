@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from answers.errors import ConfigError
-from answers.http import create_app
-from answers.webhook import CartConverted, register_cart_converted_hook
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import ConfigError
+from bc2people.answers.http import create_app
+from bc2people.answers.webhook import CartConverted, register_cart_converted_hook
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 API_KEY = "bot-api-key-0123456789abcdef"

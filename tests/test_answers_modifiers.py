@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from answers import carts, catalog
-from answers.client import BigCommerceClient
-from answers.errors import BigCommerceError
+from bc2people.answers import carts, catalog
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import BigCommerceError
 
 
 @pytest.fixture

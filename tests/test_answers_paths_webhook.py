@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from answers.client import BigCommerceClient
-from answers.errors import BigCommerceError
-from answers.paths import PathError, parse_path, select
-from answers.webhook import (
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.errors import BigCommerceError
+from bc2people.answers.paths import PathError, parse_path, select
+from bc2people.answers.webhook import (
     LRUDeduper,
     WebhookError,
     handle_cart_converted,

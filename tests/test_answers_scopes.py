@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from answers import carts, catalog, checkouts, customers, orders, redirects
-from answers.client import BigCommerceClient
-from answers.config import AnswersConfig
-from answers.errors import BigCommerceError
-from answers.http import create_app
-from answers.registry import REGISTRY
-from answers.scopes import FUNCTION_SCOPES
+from bc2people.answers import carts, catalog, checkouts, customers, orders, redirects
+from bc2people.answers.client import BigCommerceClient
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.errors import BigCommerceError
+from bc2people.answers.http import create_app
+from bc2people.answers.registry import REGISTRY
+from bc2people.answers.scopes import FUNCTION_SCOPES
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 _tokens = itertools.count(1)

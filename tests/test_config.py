@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import (
+from bc2people.pipelines.config import (
     ACCESS_TOKEN,
     PEOPLE_API_KEY,
     SECRET_SETTINGS,
@@ -85,7 +85,7 @@ def test_settings_come_from_dlt_toml_files_in_the_project_dir(tmp_path: Path) ->
     )
     code = (
         "import os\n"
-        "from pipelines.config import resolve_settings\n"
+        "from bc2people.pipelines.config import resolve_settings\n"
         "s = resolve_settings()\n"
         "print(s.store_hash, s.people_base_url, s.access_token == 'tok-from-toml-0000', "
         "s.people_api_key == 'key-from-toml-0000')\n"

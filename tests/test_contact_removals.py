@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from destinations.people.client import PeopleClient
-from pipelines.push import push_persons
-from sandbox.generator import generate_customers
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.pipelines.push import push_persons
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_push import HandMapping, MappedRecord, ledger_rows, stage
 
 STORE = "s1"

@@ -34,14 +34,19 @@ def test_the_word_check_would_catch_an_api_name() -> None:
     assert not API_WORDS.search("SELECT 1 ORDER BY key")
 
 
+def _room(module: str) -> str:
+    """The top-level folder a module lives in (``bc2people.sources.x`` -> ``sources``)."""
+    return module.removeprefix("bc2people.").split(".")[0]
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     out: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
+            out |= {_room(a.name) for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module.split(".")[0])
+            out.add(_room(node.module))
     return out
 
 

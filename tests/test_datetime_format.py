@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from destinations.people.client import PeopleClient
-from pipelines.mapping import Mapping, MappingError
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.pipelines.mapping import Mapping, MappingError
+from bc2people.sandbox.people import PeopleSandbox
 
 FIELD = """
 - to: customAttributes.seen_at

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from destinations.people.client import PeopleClient, parse_upsert_response
-from destinations.people.errors import (
+from bc2people.destinations.people.client import PeopleClient, parse_upsert_response
+from bc2people.destinations.people.errors import (
     PeopleAuthError,
     PeopleRequestError,
     PeopleTerminalError,
     PeopleTransientError,
 )
-from destinations.people.limiter import RateLimiter
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.limiter import RateLimiter
+from bc2people.sandbox.people import PeopleSandbox
 
 UPSERT = "PATCH /people/3/persons/upsert"
 

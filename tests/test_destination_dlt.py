@@ -9,10 +9,10 @@ import dlt
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from destinations.people.client import PeopleClient
-from destinations.people.destination import load_people_config, people_destination
-from destinations.people.errors import PeopleConfigError, PeopleTransientError
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.destination import load_people_config, people_destination
+from bc2people.destinations.people.errors import PeopleConfigError, PeopleTransientError
+from bc2people.sandbox.people import PeopleSandbox
 
 UPSERT = "PATCH /people/3/persons/upsert"
 
@@ -77,7 +77,7 @@ def test_missing_config_names_env_var_and_toml_key(monkeypatch: pytest.MonkeyPat
 
 
 def test_request_timeout_is_configurable(monkeypatch: pytest.MonkeyPatch, people_sandbox: PeopleSandbox) -> None:
-    from pipelines.push import _client
+    from bc2people.pipelines.push import _client
 
     monkeypatch.setenv("DESTINATION__PEOPLE__BASE_URL", people_sandbox.base_url)
     monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", people_sandbox.api_key)
@@ -104,7 +104,7 @@ def test_request_timeout_is_configurable(monkeypatch: pytest.MonkeyPatch, people
 def test_standalone_destination_reads_dlt_config(
     people_sandbox: PeopleSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from destinations.people.destination import people
+    from bc2people.destinations.people.destination import people
 
     monkeypatch.setenv("DESTINATION__PEOPLE__BASE_URL", people_sandbox.base_url)
     monkeypatch.setenv("DESTINATION__PEOPLE__API_KEY", people_sandbox.api_key)

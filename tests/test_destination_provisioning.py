@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from destinations.people.client import PeopleClient
-from destinations.people.errors import ProvisioningError
-from destinations.people.provisioning import provision
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.errors import ProvisioningError
+from bc2people.destinations.people.provisioning import provision
+from bc2people.sandbox.people import PeopleSandbox
 
 
 def test_creates_missing_attributes_and_tags(people_sandbox: PeopleSandbox, people_client: PeopleClient) -> None:

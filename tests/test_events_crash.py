@@ -29,8 +29,8 @@ N_EVENTS, BATCH, WORKERS, KILLS = 2000, 100, 2, 3
 CHILD = """
 import sys
 from pathlib import Path
-from pipelines.events import push_events
-from pipelines.mapping import load_mapping
+from bc2people.pipelines.events import push_events
+from bc2people.pipelines.mapping import load_mapping
 m = load_mapping(Path(sys.argv[2]))
 r = push_events(sys.argv[1], m, sys.argv[3], workers=int(sys.argv[4]), max_items=int(sys.argv[5]))
 print(r.counts)

@@ -11,14 +11,14 @@ from typing import Any
 import duckdb
 import pytest
 
-from destinations.people.client import PeopleClient
-from destinations.people.errors import ProvisioningError
-from destinations.people.events import send_event_batch
-from pipelines.core import events as core
-from pipelines.core.ledger import utcnow
-from pipelines.events import EVENT_TARGET, push_events
-from pipelines.ledger import LEDGER_DATASET, ensure_ledger
-from pipelines.mapping import load_mapping
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.errors import ProvisioningError
+from bc2people.destinations.people.events import send_event_batch
+from bc2people.pipelines.core import events as core
+from bc2people.pipelines.core.ledger import utcnow
+from bc2people.pipelines.events import EVENT_TARGET, push_events
+from bc2people.pipelines.ledger import LEDGER_DATASET, ensure_ledger
+from bc2people.pipelines.mapping import load_mapping
 
 MAPPING = load_mapping(Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml")
 
@@ -28,7 +28,7 @@ def make_ledger(db: Path, accepted: range, never: range = range(0)) -> None:
     con = duckdb.connect(str(db))
     try:
         ensure_ledger(con)
-        from pipelines.events import ensure_event_tables
+        from bc2people.pipelines.events import ensure_event_tables
 
         ensure_event_tables(con)
         for i in accepted:

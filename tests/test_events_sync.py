@@ -10,9 +10,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from answers.webhook import CartConverted, CartJournal
-from pipelines.sync import run_sync
-from sandbox.run import env_for, start_sandboxes
+from bc2people.answers.webhook import CartConverted, CartJournal
+from bc2people.pipelines.sync import run_sync
+from bc2people.sandbox.run import env_for, start_sandboxes
 
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml"
 EVENT_PATHS = ("POST /people/3/events", "GET /peopleevents/2/definitions", "POST /peopleevents/2/definitions")

@@ -9,8 +9,8 @@ from collections import Counter
 import phonenumbers
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import REFERENCE_NOW, generate_customers, nasty_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import REFERENCE_NOW, generate_customers, nasty_customers
 from tests.fixtures_bigcommerce import BC_TOKEN, bc_url
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

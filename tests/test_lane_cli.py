@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 
 from .fixtures_sync import BC2PEOPLE, MAPPING
 
@@ -43,7 +43,7 @@ def test_listen_without_a_way_to_authenticate_exits_2(tmp_path: Path) -> None:
 
 
 def test_lane_reports_backlog_and_fates(tmp_path: Path) -> None:
-    from pipelines.lane.intake import Entry, Intake, intake_path_for
+    from bc2people.pipelines.lane.intake import Entry, Intake, intake_path_for
 
     db = tmp_path / "x.duckdb"
     intake = Intake(intake_path_for(db))

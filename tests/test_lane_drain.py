@@ -11,7 +11,7 @@ from .fixtures_sync import MAPPING
 
 
 def _nightly(w: LaneWorld) -> None:
-    from pipelines.sync import run_sync
+    from bc2people.pipelines.sync import run_sync
 
     res = run_sync(MAPPING, w.duckdb)
     assert res.exit_code == 0, res.error
@@ -63,7 +63,7 @@ def test_customer_address_order_and_deletion_reach_people_through_the_lane(lane_
     assert float(buyer_traits["bc_lifetime_value"]) >= 4321.0
     assert stats.collapsed >= 1 and stats.customers_gone == 1
 
-    from pipelines.lane.intake import Intake
+    from bc2people.pipelines.lane.intake import Intake
 
     intake = Intake(w.intake_path)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.lane.intake import Entry, Intake
+from bc2people.pipelines.lane.intake import Entry, Intake
 
 
 def _entry(msg: str, h: str = "h-same") -> Entry:

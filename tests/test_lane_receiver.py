@@ -15,8 +15,8 @@ from .fixtures_lane import LANE_SECRET, ReceiverThread, post_signed, thin_payloa
 
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[tuple[ReceiverThread, Path]]:
-    from pipelines.lane.receiver import create_app
-    from pipelines.lane.verify import Verifier
+    from bc2people.pipelines.lane.receiver import create_app
+    from bc2people.pipelines.lane.verify import Verifier
 
     path = tmp_path / "x.intake.sqlite"
     r = ReceiverThread(create_app(path, Verifier(LANE_SECRET, "X-Lane-Token", "shared-Hk2p")))
@@ -27,7 +27,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[ReceiverThread, Path]]:
 
 
 def _rows(path: Path) -> list[dict]:
-    from pipelines.lane.intake import Intake
+    from bc2people.pipelines.lane.intake import Intake
 
     intake = Intake(path)
     try:

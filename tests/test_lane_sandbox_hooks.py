@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sources.bigcommerce.hooks import HooksClient, ensure_hooks, hooks_status
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sources.bigcommerce.hooks import HooksClient, ensure_hooks, hooks_status
 
 SECRET = "sandbox-app-secret-9f"
 DEST = "https://hooks.example.com/bc"
@@ -94,7 +94,7 @@ def test_address_changes_do_not_fire_customer_updated(store) -> None:
 
 
 def test_failures_are_retried_on_the_schedule_then_the_hook_is_deactivated(store) -> None:
-    from sandbox.bigcommerce.webhook_sender import RETRY_SCHEDULE_S
+    from bc2people.sandbox.bigcommerce.webhook_sender import RETRY_SCHEDULE_S
 
     sb, sink, client = store
     sender = sb.commerce.webhooks
@@ -114,7 +114,7 @@ def test_failures_are_retried_on_the_schedule_then_the_hook_is_deactivated(store
 
 
 def test_a_domain_under_90_percent_success_is_blocklisted(store) -> None:
-    from sandbox.bigcommerce.webhook_sender import BLOCK_MIN_REQUESTS
+    from bc2people.sandbox.bigcommerce.webhook_sender import BLOCK_MIN_REQUESTS
 
     sb, sink, client = store
     sender = sb.commerce.webhooks

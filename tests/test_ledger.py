@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ledger import ensure_ledger, finish_run, ledger, start_run
+from bc2people.pipelines.ledger import ensure_ledger, finish_run, ledger, start_run
 
 
 @pytest.fixture
@@ -118,8 +118,8 @@ def test_finish_run_rejects_unknown_status(con) -> None:  # type: ignore[no-unty
 
 
 def test_people_status_of_each_outcome() -> None:
-    from destinations.people.client import RecordOutcome
-    from destinations.people.outcomes import status_of
+    from bc2people.destinations.people.client import RecordOutcome
+    from bc2people.destinations.people.outcomes import status_of
 
     assert status_of(RecordOutcome(0, "NOT_MODIFIED", 3)) == "NOT_MODIFIED"
     assert status_of(RecordOutcome(0, "REJECTED", None, "400100", "bad")) == "REJECTED"
@@ -129,7 +129,7 @@ def test_people_status_of_each_outcome() -> None:
 
 
 def test_core_tables_are_keyed_on_target_and_key(con) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.core.ledger import Ledger
+    from bc2people.pipelines.core.ledger import Ledger
 
     Ledger(con, "people_sync", "other").write([{"key": "e1", "entity_id": 1, "payload_hash": "X",
                                                "last_status": "CREATED", "attempted": True, "outcome": True}])

@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.mapping import load_mapping
-from pipelines.staging import iter_staged_customers
+from bc2people.pipelines.mapping import load_mapping
+from bc2people.pipelines.staging import iter_staged_customers
 from tests.fixtures_mapping import CUSTOMER, DEFAULT_MAPPING_PATH, write_mapping
 
 BIN = Path(sys.executable).parent / "bc2people"

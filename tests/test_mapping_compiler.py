@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.mapping.compiler import (
+from bc2people.pipelines.mapping.compiler import (
     PathSyntaxError,
     TemplateSyntaxError,
     compile_path,

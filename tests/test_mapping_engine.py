@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.mapping import MappedRecord, Mapping, payload_hash
+from bc2people.pipelines.mapping import MappedRecord, Mapping, payload_hash
 from tests.fixtures_mapping import CTX, assert_people_valid
 
 MakeMapping = Callable[..., Mapping]
@@ -220,14 +220,14 @@ def test_bad_customers_and_context(default_mapping: Mapping) -> None:
 
 
 def test_map_many_equals_map(default_mapping: Mapping) -> None:
-    from sandbox.generator import generate_customers
+    from bc2people.sandbox.generator import generate_customers
 
     customers = generate_customers(50, seed=5)
     assert list(default_mapping.map_many(customers, CTX)) == [default_mapping.map(c, CTX) for c in customers]
 
 
 def test_default_mapping_over_generator_customers_messy_and_nasty(default_mapping: Mapping) -> None:
-    from sandbox.generator import generate_customers, nasty_customers
+    from bc2people.sandbox.generator import generate_customers, nasty_customers
 
     customers = generate_customers(1500, seed=3) + nasty_customers(300, seed=3, start_id=50_000)
     records = list(default_mapping.map_many(customers, CTX))
@@ -251,7 +251,7 @@ def test_default_mapping_over_generator_customers_messy_and_nasty(default_mappin
 def test_what_the_engine_accepts_the_people_sandbox_accepts(
     default_mapping: Mapping, people_sandbox: Any, people_http: Any
 ) -> None:
-    from sandbox.generator import generate_customers, nasty_customers
+    from bc2people.sandbox.generator import generate_customers, nasty_customers
 
     for name, data_type in default_mapping.custom_attributes.items():
         people_sandbox.define_custom_attribute(name, data_type)

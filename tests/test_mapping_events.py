@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from pipelines.cli import main as cli_main
-from pipelines.mapping import MappingError, load_mapping_bytes
-from pipelines.mapping.events import PropertyError, convert
+from bc2people.pipelines.cli import main as cli_main
+from bc2people.pipelines.mapping import MappingError, load_mapping_bytes
+from bc2people.pipelines.mapping.events import PropertyError, convert
 
 REPO = Path(__file__).resolve().parents[1]
 HEAD = "version: 1\nfields:\n  - to: externalId\n    template: 'x-{$.id}'\n"

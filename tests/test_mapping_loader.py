@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from destinations.people.rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
-from pipelines.mapping import Issue, Mapping, MappingError, load_mapping, load_mapping_bytes
-from pipelines.mapping.transforms import FACTORIES
+from bc2people.destinations.people.rules import CUSTOM_ATTRIBUTE_TYPES, TARGETS
+from bc2people.pipelines.mapping import Issue, Mapping, MappingError, load_mapping, load_mapping_bytes
+from bc2people.pipelines.mapping.transforms import FACTORIES
 from tests.fixtures_mapping import DEFAULT_MAPPING_PATH, REPO, write_mapping
 
 HEAD = "version: 1\nfields:\n  - to: externalId\n    template: 'bc-{store_hash}-{$.id}'\n"

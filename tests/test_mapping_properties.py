@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.mapping import Mapping, payload_hash
+from bc2people.pipelines.mapping import Mapping, payload_hash
 from tests.fixtures_mapping import CTX, CUSTOMER, DEFAULT_MAPPING_PATH, assert_people_valid
 
 TEXT = st.one_of(
@@ -51,7 +51,7 @@ _MAPPING: Mapping | None = None
 def _mapping() -> Mapping:
     global _MAPPING
     if _MAPPING is None:
-        from pipelines.mapping import load_mapping
+        from bc2people.pipelines.mapping import load_mapping
 
         _MAPPING = load_mapping(DEFAULT_MAPPING_PATH)
     return _MAPPING

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.mapping.transforms import (
+from bc2people.pipelines.mapping.transforms import (
     ArgError,
     InvalidValue,
     TransformContext,

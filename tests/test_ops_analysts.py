@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publish import analysts_copy_path
+from bc2people.pipelines.publish import analysts_copy_path
 from tests.fixtures_sync import MAPPING, SyncWorld, started_sync_world
 
 HOLD = """

@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.config import ALL_SETTINGS
-from pipelines.output import format_run_summary
+from bc2people.pipelines.config import ALL_SETTINGS
+from bc2people.pipelines.output import format_run_summary
 from tests.fixtures_sync import BC2PEOPLE, MAPPING, SyncWorld, base_env, started_sync_world
 
 
@@ -185,7 +185,7 @@ def test_sigterm_is_reported_as_interrupted(tmp_path_factory: pytest.TempPathFac
 
 
 def test_sandbox_prints_usable_exports_in_a_shell_that_holds_the_previous_ones(tmp_path: Path) -> None:
-    from sandbox.run import ACCESS_TOKEN, API_KEY
+    from bc2people.sandbox.run import ACCESS_TOKEN, API_KEY
 
     env = {**base_env(tmp_path), "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": ACCESS_TOKEN,
            "DESTINATION__PEOPLE__API_KEY": API_KEY}
@@ -203,8 +203,8 @@ def test_sandbox_prints_usable_exports_in_a_shell_that_holds_the_previous_ones(t
 
 
 def test_emails_are_checked_by_email_validator_punycode_tlds_included() -> None:
-    from destinations.people.rules import is_valid_email
-    from sandbox.people.validation import is_valid_email as people_accepts
+    from bc2people.destinations.people.rules import is_valid_email
+    from bc2people.sandbox.people.validation import is_valid_email as people_accepts
 
     for good in ("ivan@example.xn--p1ai", "jane.doe@example.com", "a+tag@sub.example.co.uk"):
         assert is_valid_email(good) and people_accepts(good), good
@@ -215,8 +215,8 @@ def test_emails_are_checked_by_email_validator_punycode_tlds_included() -> None:
 def test_people_errors_are_stored_structured_and_mapping_rejects_name_their_field(
     world: SyncWorld, tmp_path: Path
 ) -> None:
-    from destinations.people.client import person_error
-    from pipelines.core.ledger import REJECTED_BY_MAPPING
+    from bc2people.destinations.people.client import person_error
+    from bc2people.pipelines.core.ledger import REJECTED_BY_MAPPING
 
     code, prop, message = person_error({"code": "40001", "message": "Invalid person", "index": 3, "details": [
         {"property": "persons[3].firstName", "message": "Must not contain any of & < >"}]})

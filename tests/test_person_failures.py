@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import World, expected_from_store, ledger_rows, make_world
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pipelines.cli import main as cli_main
-from pipelines.plan import plan, render_json, render_text
-from pipelines.push import push_persons
-from sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.pipelines.cli import main as cli_main
+from bc2people.pipelines.plan import plan, render_json, render_text
+from bc2people.pipelines.push import push_persons
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from tests.fixtures_push import HandMapping, ledger_rows, stage_real
 
 STORE = "sandbox1"
@@ -83,7 +83,7 @@ def test_cli_plan_without_store_hash_exits_2(
 
 
 def test_mapping_rejection_reason_names_its_field_once(push_env: dict[str, Any], customers_factory: Any) -> None:
-    from pipelines.mapping import load_mapping
+    from bc2people.pipelines.mapping import load_mapping
     from tests.fixtures_push import stage
 
     db = push_env["db"]

@@ -10,9 +10,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.core import Mapped, StagedEntity, SyncSpec, select_and_diff
-from pipelines.core.hashing import canonical_json, text_hash
-from pipelines.core.ledger import Ledger, ensure_ledger
+from bc2people.pipelines.core import Mapped, StagedEntity, SyncSpec, select_and_diff
+from bc2people.pipelines.core.hashing import canonical_json, text_hash
+from bc2people.pipelines.core.ledger import Ledger, ensure_ledger
 
 
 def _read(con: Any, ids: list[int]) -> Iterator[dict[str, Any]]:

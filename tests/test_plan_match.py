@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import requests
 
-from destinations.people.client import PeopleClient
-from pipelines.cli import main as cli_main
-from pipelines.plan_match import match_report
-from pipelines.push import push_persons
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.pipelines.cli import main as cli_main
+from bc2people.pipelines.plan_match import match_report
+from bc2people.pipelines.push import push_persons
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_push import HandMapping, MappedRecord, ledger_rows, stage, stage_real
 
 STORE = "s1"

@@ -65,7 +65,7 @@ def test_a_host_that_does_not_resolve_fails_fast_naming_it(world: SyncWorld) -> 
 
 
 def test_a_custom_attribute_people_has_with_another_type_is_exit_2(world: SyncWorld) -> None:
-    from pipelines.mapping import load_mapping
+    from bc2people.pipelines.mapping import load_mapping
 
     attrs = load_mapping(str(MAPPING)).custom_attributes
     name, dtype = next(iter(sorted(attrs.items())))

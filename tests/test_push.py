@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from destinations.people.client import PeopleClient
-from pipelines.ledger import start_run
-from pipelines.push import PIPELINE_NAME, push_persons
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.pipelines.ledger import start_run
+from bc2people.pipelines.push import PIPELINE_NAME, push_persons
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_push import (
     HandMapping,
     assert_person_matches,
@@ -210,7 +210,7 @@ def test_multi_batch_push_stays_under_the_rate_limit(
 def test_faults_during_push_leave_exactly_the_expected_persons(
     push_env: dict[str, Any], customers_factory: Any
 ) -> None:
-    from destinations.people.client import PeopleClient
+    from bc2people.destinations.people.client import PeopleClient
 
     ps, db = push_env["people"], push_env["db"]
     with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
@@ -235,8 +235,8 @@ def test_faults_during_push_leave_exactly_the_expected_persons(
 def test_persistent_outage_fails_then_next_run_finishes_the_pending_batches(
     push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from destinations.people.client import PeopleClient
-    from destinations.people.errors import PeopleTransientError
+    from bc2people.destinations.people.client import PeopleClient
+    from bc2people.destinations.people.errors import PeopleTransientError
 
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)
@@ -260,7 +260,7 @@ def test_persistent_outage_fails_then_next_run_finishes_the_pending_batches(
 def test_wrong_key_stops_with_exit_2_and_no_secret_anywhere(
     push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from destinations.people.errors import PeopleAuthError
+    from bc2people.destinations.people.errors import PeopleAuthError
 
     db = push_env["db"]
     stage_real(bc_sandbox, db)
@@ -281,7 +281,7 @@ def test_wrong_key_stops_with_exit_2_and_no_secret_anywhere(
 def test_start_and_finish_run_mark_interrupted_runs(push_env: dict[str, Any]) -> None:
     import duckdb
 
-    from pipelines.ledger import finish_run
+    from bc2people.pipelines.ledger import finish_run
 
     con = duckdb.connect(str(push_env["db"]))
     start_run(con, "a", "m.yaml", "h1", {"dry_run": False})
@@ -293,7 +293,7 @@ def test_start_and_finish_run_mark_interrupted_runs(push_env: dict[str, Any]) ->
 
 
 def test_push_with_the_shipped_mapping(push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox) -> None:
-    from pipelines.mapping import load_mapping
+    from bc2people.pipelines.mapping import load_mapping
 
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)
@@ -318,8 +318,8 @@ def test_push_with_the_shipped_mapping(push_env: dict[str, Any], bc_sandbox: Big
 
 
 def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> None:
-    from pipelines.mapping import load_mapping
-    from sandbox.generator import generate_customers, nasty_customers
+    from bc2people.pipelines.mapping import load_mapping
+    from bc2people.sandbox.generator import generate_customers, nasty_customers
 
     ps, db = push_env["people"], push_env["db"]
     with BigCommerceSandbox(store_hash=STORE, access_token="sandbox-token") as bc:
@@ -343,7 +343,7 @@ def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> No
 def test_attribute_type_mismatch_stops_before_any_person_is_sent(
     push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
 ) -> None:
-    from destinations.people.errors import ProvisioningError
+    from bc2people.destinations.people.errors import ProvisioningError
 
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)
@@ -366,7 +366,7 @@ class _BrokenEnvelopeClient(PeopleClient):
 def test_whole_request_400_stops_without_retries_and_loses_nothing(
     push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
 ) -> None:
-    from destinations.people.errors import PeopleRequestError
+    from bc2people.destinations.people.errors import PeopleRequestError
 
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)

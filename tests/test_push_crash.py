@@ -13,9 +13,9 @@ from typing import Any
 
 import duckdb
 
-from pipelines.ledger import start_run
-from pipelines.push import push_persons
-from sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.pipelines.ledger import start_run
+from bc2people.pipelines.push import push_persons
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from tests.fixtures_push import HandMapping, assert_person_matches, expected_persons, ledger_rows, stage_real
 
 STORE = "sandbox1"
@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = textwrap.dedent(
     """
     import sys, duckdb
-    from pipelines.ledger import start_run
-    from pipelines.push import push_persons
+    from bc2people.pipelines.ledger import start_run
+    from bc2people.pipelines.push import push_persons
     from tests.fixtures_push import HandMapping
     db = sys.argv[1]
     con = duckdb.connect(db); start_run(con, "crash-run", "hand", "h", {}); con.close()

@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.ledger import ensure_ledger
-from pipelines.reconcile import (
+from bc2people.pipelines.ledger import ensure_ledger
+from bc2people.pipelines.reconcile import (
     ensure_reconciliation_views,
     missing_tables,
     people_errors,
@@ -107,7 +107,7 @@ def test_overall_counts_and_list_views_agree(con: Any) -> None:
 
 
 def test_by_run_view_joins_outcomes(con: Any) -> None:
-    from pipelines.ledger import finish_run, start_run
+    from bc2people.pipelines.ledger import finish_run, start_run
 
     start_run(con, "r1", "m.yaml", "abc", {"dry_run": False})
     finish_run(con, "r1", "success", {"mapped": 3, "created": 1, "updated": 1, "rejected_by_people": 1})

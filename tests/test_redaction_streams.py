@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_sync import MAPPING, SECRETS, SYNC_KEY, SYNC_TOKEN, SyncWorld, sandbox_env
 
 DRIVER = r'''
@@ -49,7 +49,7 @@ def on_event(event, args):
 
 
 sys.addaudithook(on_event)
-from pipelines.cli import main
+from bc2people.pipelines.cli import main
 
 rc = main(sys.argv[1:])
 assert fired, "the run opened no connection"
@@ -63,8 +63,8 @@ MARKERS = ("STRAY-PRINT[mid-run]", "STRAY-ERR[mid-run]", "THIRD-PARTY[mid-run]",
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
-    from sandbox.bigcommerce import BigCommerceSandbox
-    from sandbox.people import PeopleSandbox
+    from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+    from bc2people.sandbox.people import PeopleSandbox
     from tests.fixtures_sync import SYNC_STORE
 
     workdir = tmp_path_factory.mktemp("redact")

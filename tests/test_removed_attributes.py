@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.mapping import MappingError, load_mapping
-from pipelines.plan import plan, render_text
-from pipelines.sync import run_sync
-from sandbox.run import env_for, start_sandboxes
+from bc2people.pipelines.mapping import MappingError, load_mapping
+from bc2people.pipelines.plan import plan, render_text
+from bc2people.pipelines.sync import run_sync
+from bc2people.sandbox.run import env_for, start_sandboxes
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from answers.config import AnswersConfig
-from answers.http import create_app
-from answers.registry import REGISTRY
-from sandbox.http import Request, Response, Router, SandboxServer
+from bc2people.answers.config import AnswersConfig
+from bc2people.answers.http import create_app
+from bc2people.answers.registry import REGISTRY
+from bc2people.sandbox.http import Request, Response, Router, SandboxServer
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 API_KEY = "resilience-answers-key-5f3e9a1c"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import MAPPING, SECRETS, World, make_world
 
 WRONG_TOKEN = "bc-tok-Wq1Wrong7Token3Zz"

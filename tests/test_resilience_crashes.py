@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import (
     PHASES,
     RES_STORE,

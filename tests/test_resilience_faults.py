@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers
-from sandbox.http import FAULT_KINDS
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.http import FAULT_KINDS
 from tests.fixtures_resilience import (
     RES_STORE,
     RES_TOKEN,
@@ -80,7 +80,7 @@ def test_full_then_incremental_sync_under_20pct_faults_ends_exact(tmp_path: Path
 def test_quota_shared_with_another_app_is_never_exceeded_twice_in_a_window(
     tmp_path: Path, share: float, n_customers: int
 ) -> None:
-    from pipelines.staging import stage_customers
+    from bc2people.pipelines.staging import stage_customers
 
     world = make_world(tmp_path)
     quota, window_s = 8, 1.0  # 1 s windows: scheduling delays on a busy machine stay small against them

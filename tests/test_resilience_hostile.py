@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers, nasty_customers
+from bc2people.sandbox.generator import generate_customers, nasty_customers
 from tests.fixtures_resilience import (
     RES_STORE,
     expected_from_store,

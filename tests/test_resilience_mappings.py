@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.mapping import MappingError, load_mapping
+from bc2people.pipelines.mapping import MappingError, load_mapping
 from tests.fixtures_resilience import make_world
 from tests.fixtures_sync import BC2PEOPLE, REPO, base_env
 

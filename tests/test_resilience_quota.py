@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from sources.bigcommerce.client import QuotaBudget, QuotaCancelled
+from bc2people.sources.bigcommerce.client import QuotaBudget, QuotaCancelled
 
 
 def _headers(left: int, reset_ms: int) -> dict[str, str]:

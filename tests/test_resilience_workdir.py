@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.paths import pipelines_dir_for
-from pipelines.staging import PIPELINE_NAME
-from sandbox.generator import generate_customers
+from bc2people.pipelines.paths import pipelines_dir_for
+from bc2people.pipelines.staging import PIPELINE_NAME
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import (
     RES_STORE,
     World,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_bigcommerce import BC_TOKEN, bc_url
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.http import Request, Response
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.http import Request, Response
 from tests.fixtures_bigcommerce import BC_TOKEN, bc_url
 
 AUTH = {"X-Auth-Token": BC_TOKEN, "Accept": "application/json"}
@@ -241,7 +241,7 @@ def test_admin_controls(bc_empty_sandbox: BigCommerceSandbox) -> None:
 
 
 def test_bulk_load_is_all_or_nothing() -> None:
-    from sandbox.generator import generate_customers
+    from bc2people.sandbox.generator import generate_customers
 
     sb = BigCommerceSandbox()
     sb.add_customers(generate_customers(3, seed=1))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.cli import parse_quota
-from sandbox.run import env_for, start_sandboxes
+from bc2people.sandbox.cli import parse_quota
+from bc2people.sandbox.run import env_for, start_sandboxes
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_NAMES = {
@@ -26,7 +26,7 @@ ENV_NAMES = {
 
 def launch(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "sandbox", *args], cwd=ROOT, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "bc2people.pipelines.cli", "sandbox", *args], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )
     env: dict[str, str] = {}
@@ -72,7 +72,7 @@ def test_command_serves_both_sandboxes_until_signalled(sig: signal.Signals) -> N
     "args", [["--quota", "lots"], ["--fault-rate", "2"], ["--customers", "-1"], ["--bc-port", "x"]]
 )
 def test_bad_arguments_exit_2(args: list[str]) -> None:
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "sandbox", *args], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "bc2people.pipelines.cli", "sandbox", *args], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error" in out.stderr
 
@@ -83,7 +83,7 @@ def test_busy_port_is_a_clear_error() -> None:
         s.listen()
         port = s.getsockname()[1]
         out = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "sandbox", "--customers", "1", "--bc-port", str(port)],
+            [sys.executable, "-m", "bc2people.pipelines.cli", "sandbox", "--customers", "1", "--bc-port", str(port)],
             cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "BC2PEOPLE_DEBUG": ""},
         )
     assert out.returncode == 1 and "Address already in use" in out.stderr and "Traceback" not in out.stderr

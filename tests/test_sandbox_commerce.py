@@ -11,7 +11,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.bigcommerce.commerce_hooks import payload_hash
+from bc2people.sandbox.bigcommerce.commerce_hooks import payload_hash
 from tests.fixtures_answers import ANSWERS_STORE, ANSWERS_TOKEN
 
 HEX13 = re.compile(r"^[0-9a-f]{13}$")

@@ -201,9 +201,9 @@ def test_answers_client_traffic_is_spec_valid(commerce_sandbox: Any, answers_con
     """Every request the Answers functions send, and every answer they get, in one checkout flow."""
     from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
-    from answers import carts, catalog, checkouts, customers, orders, redirects
-    from answers.client import BigCommerceClient
-    from answers.webhook import register_cart_converted_hook
+    from bc2people.answers import carts, catalog, checkouts, customers, orders, redirects
+    from bc2people.answers.client import BigCommerceClient
+    from bc2people.answers.webhook import register_cart_converted_hook
 
     seen: list[requests.Response] = []
     session = requests.Session()

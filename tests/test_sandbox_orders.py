@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.bigcommerce.commerce_state import rfc2822
-from sandbox.generator import REFERENCE_NOW, generate_customers, generate_orders
-from sandbox.order_records import encode_lines
-from sandbox.run import start_sandboxes
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.bigcommerce.commerce_state import rfc2822
+from bc2people.sandbox.generator import REFERENCE_NOW, generate_customers, generate_orders
+from bc2people.sandbox.order_records import encode_lines
+from bc2people.sandbox.run import start_sandboxes
 
 T0 = 1_700_000_000  # Tue, 14 Nov 2023 22:13:20 +0000
 

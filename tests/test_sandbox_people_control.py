@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from sandbox.people import PeopleSandbox
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_people import PeopleHTTP
 
 UPSERT = "/people/3/persons/upsert"

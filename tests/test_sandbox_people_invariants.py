@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.people.store import PeopleStore, contact_key
-from sandbox.people.validation import validate_person
+from bc2people.sandbox.people.store import PeopleStore, contact_key
+from bc2people.sandbox.people.validation import validate_person
 
 EXT_IDS = st.sampled_from(["a", "A", "b", "c", ""])
 EMAILS = st.sampled_from(["x@example.com", "X@Example.com", "y@example.com", "z@example.com"])

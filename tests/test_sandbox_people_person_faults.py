@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sandbox.people import PeopleSandbox
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_people import PeopleHTTP
 
 

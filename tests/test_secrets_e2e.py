@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.paths import pipelines_dir_for
+from bc2people.pipelines.paths import pipelines_dir_for
 from tests.fixtures_sync import SECRETS, SYNC_KEY, SYNC_TOKEN, SyncWorld, all_bytes_under
 
 

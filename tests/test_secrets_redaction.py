@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from pipelines.output import (
+from bc2people.pipelines.output import (
     JsonFormatter,
     RedactingFilter,
     RedactingStream,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sources.bigcommerce import make_client, store_time
-from sources.bigcommerce.client import BigCommerceClient
-from sources.bigcommerce.helpers import BigCommerceAuthError, BigCommerceError
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sources.bigcommerce import make_client, store_time
+from bc2people.sources.bigcommerce.client import BigCommerceClient
+from bc2people.sources.bigcommerce.helpers import BigCommerceAuthError, BigCommerceError
 from tests.fixtures_staging import FAST, STG_STORE, STG_TOKEN, CorruptingProxy, json_bytes
 
 TIME_PATH = f"/stores/{STG_STORE}/v2/time"

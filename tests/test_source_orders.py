@@ -19,13 +19,13 @@ import duckdb
 import pytest
 import requests
 
-from pipelines.staging import STAGING_DATASET, make_pipeline
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
-from sandbox.http import Request, Response, Router, SandboxServer
-from sandbox.order_records import encode_lines
-from sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source, make_client
-from sources.bigcommerce.helpers import BigCommerceError, format_ts
+from bc2people.pipelines.staging import STAGING_DATASET, make_pipeline
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.http import Request, Response, Router, SandboxServer
+from bc2people.sandbox.order_records import encode_lines
+from bc2people.sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source, make_client
+from bc2people.sources.bigcommerce.helpers import BigCommerceError, format_ts
 
 STORE = "orders1"
 TOKEN = "orders-secret-token-81c2"

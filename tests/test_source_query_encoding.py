@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sources.bigcommerce.client import BigCommerceClient, encode_query
-from sources.bigcommerce.orders import OrderPages
-from sources.bigcommerce.reader import CustomerPages
-from sources.bigcommerce.windows import Slice
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sources.bigcommerce.client import BigCommerceClient, encode_query
+from bc2people.sources.bigcommerce.orders import OrderPages
+from bc2people.sources.bigcommerce.reader import CustomerPages
+from bc2people.sources.bigcommerce.windows import Slice
 from tests.fixtures_bigcommerce import BC_STORE_HASH, BC_TOKEN, bc_url
 
 T0 = 1_780_000_000

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sources.bigcommerce.client import BigCommerceClient
-from sources.bigcommerce.helpers import format_ts
-from sources.bigcommerce.reader import CustomerPages, WindowReader
-from sources.bigcommerce.windows import Slice, split_slice
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sources.bigcommerce.client import BigCommerceClient
+from bc2people.sources.bigcommerce.helpers import format_ts
+from bc2people.sources.bigcommerce.reader import CustomerPages, WindowReader
+from bc2people.sources.bigcommerce.windows import Slice, split_slice
 from tests.fixtures_bigcommerce import BC_STORE_HASH, BC_TOKEN
 
 T0 = 1_780_000_000

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sources.bigcommerce.helpers import format_ts, parse_ts
-from sources.bigcommerce.windows import Slice, plan_window, split_slice
+from bc2people.sources.bigcommerce.helpers import format_ts, parse_ts
+from bc2people.sources.bigcommerce.windows import Slice, plan_window, split_slice
 
 FULL_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 import yaml
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers, nasty_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers, nasty_customers
 from tests.fixtures_bigcommerce import BC_TOKEN, bc_url
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

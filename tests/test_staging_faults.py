@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from pipelines.staging import make_pipeline, stage_customers
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers, nasty_customers
-from sandbox.http import Request
-from sources.bigcommerce.helpers import BigCommerceConfigError, BigCommerceError, format_ts
+from bc2people.pipelines.staging import make_pipeline, stage_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers, nasty_customers
+from bc2people.sandbox.http import Request
+from bc2people.sources.bigcommerce.helpers import BigCommerceConfigError, BigCommerceError, format_ts
 from tests.fixtures_staging import STG_STORE, STG_TOKEN, CorruptingProxy, api_view, json_bytes
 from tests.test_staging_incremental import CUSTOMERS, load_ids, staged
 
@@ -252,7 +252,7 @@ def test_settings_in_dlt_toml_files_resolve_for_the_source(stg_sandbox: BigComme
     (dlt_dir / "secrets.toml").write_text(f'[sources.bigcommerce]\naccess_token = "{STG_TOKEN}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    code = "from pipelines.staging import stage_customers; print(stage_customers('s.duckdb').extracted)"
+    code = "from bc2people.pipelines.staging import stage_customers; print(stage_customers('s.duckdb').extracted)"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "7"

@@ -10,11 +10,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.staging import STAGING_DATASET, iter_staged_customers, make_pipeline, stage_customers
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
-from sandbox.http import Request
-from sources.bigcommerce.helpers import format_ts
+from bc2people.pipelines.staging import STAGING_DATASET, iter_staged_customers, make_pipeline, stage_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.http import Request
+from bc2people.sources.bigcommerce.helpers import format_ts
 from tests.fixtures_staging import api_view
 
 FULL_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -172,7 +172,7 @@ def test_cursor_lives_in_dlt_state_and_survives_a_lost_pipelines_dir(
 ) -> None:
     import shutil
 
-    from pipelines.paths import pipelines_dir_for
+    from bc2people.pipelines.paths import pipelines_dir_for
 
     stg_sandbox.add_customers(generate_customers(50, seed=10))
     first = stage_customers(stg_db, **stg_source)

@@ -7,9 +7,9 @@ from typing import Any
 
 import duckdb
 
-from pipelines.staging import STAGING_DATASET, stage_customers, sweep_deletions
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
+from bc2people.pipelines.staging import STAGING_DATASET, stage_customers, sweep_deletions
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_staging import api_view
 from tests.test_staging_incremental import CUSTOMERS, staged
 
@@ -83,7 +83,7 @@ def test_a_listing_that_would_delete_most_customers_is_refused_and_marks_nothing
 ) -> None:
     import pytest
 
-    from sources.bigcommerce.helpers import BigCommerceError
+    from bc2people.sources.bigcommerce.helpers import BigCommerceError
 
     stg_sandbox.add_customers(generate_customers(40, seed=26))
     stage_customers(stg_db, **stg_source)

@@ -15,11 +15,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.generator import generate_customers
-from sources.bigcommerce import make_client
-from sources.bigcommerce.helpers import parse_ts
-from sources.bigcommerce.sweep_counts import StagedCustomers, find_deletions, load_staged_customers
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sources.bigcommerce import make_client
+from bc2people.sources.bigcommerce.helpers import parse_ts
+from bc2people.sources.bigcommerce.sweep_counts import StagedCustomers, find_deletions, load_staged_customers
 from tests.fixtures_staging import STG_STORE, STG_TOKEN
 
 N = 40_000

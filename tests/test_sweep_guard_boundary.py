@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import World, ledger_rows, make_world
 
 

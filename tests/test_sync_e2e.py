@@ -54,7 +54,7 @@ def _runs(world: SyncWorld, *, via_cli: bool = False) -> list[dict[str, Any]]:
         out = world.cli("runs", "--duckdb", str(world.duckdb), "--json")
         assert out.returncode == 0, out
         return json.loads(out.stdout)
-    from pipelines.reconcile import run_history
+    from bc2people.pipelines.reconcile import run_history
 
     con = duckdb.connect(str(world.duckdb), read_only=True)
     try:
@@ -69,7 +69,7 @@ def _overall(world: SyncWorld, *, via_cli: bool = False) -> dict[str, int]:
         out = world.cli("reconcile", "--duckdb", str(world.duckdb), "--json")
         assert out.returncode == 0, out
         return json.loads(out.stdout)["overall"]
-    from pipelines.reconcile import reconcile_overall
+    from bc2people.pipelines.reconcile import reconcile_overall
 
     con = duckdb.connect(str(world.duckdb), read_only=True)
     try:

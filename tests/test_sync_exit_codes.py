@@ -20,7 +20,7 @@ def _runs(world: SyncWorld) -> list[dict[str, Any]]:
     """Run history, newest first (read directly; the CLI's `runs` is tested in test_sync_e2e)."""
     if not world.duckdb.exists():
         return []
-    from pipelines.reconcile import run_history
+    from bc2people.pipelines.reconcile import run_history
 
     con = duckdb.connect(str(world.duckdb), read_only=True)
     try:
@@ -130,7 +130,7 @@ def test_crash_mid_run_is_recorded_failed_exit_1_and_next_run_recovers(
     sync_world: SyncWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exception inside extraction (a progress callback that raises) ends the run as failed."""
-    from pipelines.sync import run_sync
+    from bc2people.pipelines.sync import run_sync
 
     w = sync_world
     for k, v in w.env.items():
@@ -156,7 +156,7 @@ def test_crash_mid_run_is_recorded_failed_exit_1_and_next_run_recovers(
 
 
 def test_a_second_run_on_the_same_database_waits_its_turn(sync_world: SyncWorld) -> None:
-    from pipelines.sync import run_lock
+    from bc2people.pipelines.sync import run_lock
 
     before = _requests(sync_world)
     with run_lock(sync_world.duckdb):

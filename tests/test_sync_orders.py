@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.sync import run_sync
-from sandbox.run import env_for, start_sandboxes
+from bc2people.pipelines.sync import run_sync
+from bc2people.sandbox.run import env_for, start_sandboxes
 
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml"
 
@@ -124,7 +124,7 @@ def test_a_token_without_the_orders_scope_still_syncs_customers(world) -> None: 
 def test_a_traits_sql_error_stops_the_run_before_any_request(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from pipelines.sync import SetupError
+    from bc2people.pipelines.sync import SetupError
 
     bc, people, db = world
     mappings = tmp_path / "mappings"

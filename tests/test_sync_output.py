@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
-from pipelines.output import (
+from bc2people.pipelines.output import (
     COMPACT_RUNS_COLUMNS,
     Progress,
     format_diffs,
@@ -70,7 +70,7 @@ def test_tables_align_numbers_right_and_text_left() -> None:
 
 
 def test_rejected_share_counts_mapping_rejections_in_the_denominator() -> None:
-    from pipelines.sync import rejected_share
+    from bc2people.pipelines.sync import rejected_share
 
     assert rejected_share({"mapped": 0, "rejected_by_mapping": 0}) is None
     assert rejected_share({"mapped": 0, "rejected_by_mapping": 5}) == 100.0  # all refused: not "undefined"

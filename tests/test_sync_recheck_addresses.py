@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers
 from tests.fixtures_resilience import RES_STORE, World, make_world
 
 N = 40

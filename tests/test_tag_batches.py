@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import requests
 
-from destinations.people.client import PeopleClient
-from destinations.people.errors import PeopleRequestError
-from pipelines.push import push_persons
-from sandbox.bigcommerce import BigCommerceSandbox
-from sandbox.people import PeopleSandbox
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.errors import PeopleRequestError
+from bc2people.pipelines.push import push_persons
+from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sandbox.people import PeopleSandbox
 from tests.fixtures_push import HandMapping, ledger_rows, stage_real
 
 STORE = "sandbox1"

@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.mapping import MappingError, load_mapping, load_mapping_bytes
-from pipelines.mapping.traits import (
+from bc2people.pipelines.mapping import MappingError, load_mapping, load_mapping_bytes
+from bc2people.pipelines.mapping.traits import (
     TRAITS_TABLE,
     TraitsSpec,
     check_traits,

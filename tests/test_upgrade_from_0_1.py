@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ledger import ensure_ledger
-from pipelines.sync import run_sync
-from sandbox.generator import generate_customers
-from sandbox.run import env_for, start_sandboxes
+from bc2people.pipelines.ledger import ensure_ledger
+from bc2people.pipelines.sync import run_sync
+from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.run import env_for, start_sandboxes
 
 FIXTURE = Path(__file__).parent / "data" / "release-0.1.0.duckdb.gz"
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "customers_to_people.yaml"

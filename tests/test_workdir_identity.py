@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.core.workdir import MARKER, bind_working_folder, heal_pipeline_dir
+from bc2people.pipelines.core.workdir import MARKER, bind_working_folder, heal_pipeline_dir
 
 
 def _pipeline_dir(root: Path, name: str, *, damaged: bool = False) -> Path:

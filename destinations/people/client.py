@@ -30,12 +30,12 @@ from urllib.parse import quote
 
 import requests
 
-from destinations.people.errors import (
+from bc2people.destinations.people.errors import (
     PeopleAuthError,
     PeopleRequestError,
     PeopleTransientError,
 )
-from destinations.people.limiter import RateLimiter, shared_limiter
+from bc2people.destinations.people.limiter import RateLimiter, shared_limiter
 
 MAX_BATCH = 1000
 ACCEPTED = ("CREATED", "UPDATED", "NOT_MODIFIED")

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import dlt
 
-from destinations.people.client import MAX_BATCH, PeopleClient, RecordOutcome
-from destinations.people.errors import PeopleConfigError, PeopleRequestError
+from bc2people.destinations.people.client import MAX_BATCH, PeopleClient, RecordOutcome
+from bc2people.destinations.people.errors import PeopleConfigError, PeopleRequestError
 
 PERSON_COLUMN = "payload"
 LEGACY_PERSON_COLUMN = "person"  # load packages written by release 0.1

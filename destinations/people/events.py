@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from destinations.people.client import PeopleClient, _json, error_text
-from destinations.people.errors import PeopleRequestError, ProvisioningError
+from bc2people.destinations.people.client import PeopleClient, _json, error_text
+from bc2people.destinations.people.errors import PeopleRequestError, ProvisioningError
 
 MAX_EVENTS = 5000
 MAX_ITEM_BYTES = 512_000

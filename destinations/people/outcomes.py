@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from destinations.people.client import RecordOutcome
+from bc2people.destinations.people.client import RecordOutcome
 
 ACCEPTED = ("CREATED", "UPDATED", "NOT_MODIFIED")
 REJECTED = "REJECTED"  # People refused the person: not resent until its payload changes

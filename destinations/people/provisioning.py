@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from destinations.people.client import PeopleClient
-from destinations.people.errors import ProvisioningError
-from destinations.people.rules import DATA_TYPES
+from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.errors import ProvisioningError
+from bc2people.destinations.people.rules import DATA_TYPES
 
 
 @dataclass

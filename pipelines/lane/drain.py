@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.lane.intake import Intake, Pending, intake_path_for
+from bc2people.pipelines.lane.intake import Intake, Pending, intake_path_for
 
 DEFAULT_MAX_ENTRIES = 5000
 ORDER_FETCH_WORKERS = 4
@@ -84,8 +84,8 @@ def lane_lock(duckdb_path: Path, *, poll_s: float = 0.5, stop: threading.Event |
     was set while waiting for a nightly run to finish)."""
     import fcntl
 
-    from pipelines.paths import pipelines_dir_for
-    from pipelines.sync import LANE_LOCK_NAME, RunInProgress, run_lock
+    from bc2people.pipelines.paths import pipelines_dir_for
+    from bc2people.pipelines.sync import LANE_LOCK_NAME, RunInProgress, run_lock
 
     lock_dir = pipelines_dir_for(duckdb_path)
     lock_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ class Drainer:
     # -- one batch ---------------------------------------------------------------------
     def fetch(self, entries: list[Pending]) -> Batch:
         """Collapse repeats and re-fetch what the entries name (no DuckDB access)."""
-        from sources.bigcommerce.by_id import fetch_customers, fetch_order
+        from bc2people.sources.bigcommerce.by_id import fetch_customers, fetch_order
 
         started = time.monotonic()
         batch = Batch(entries)
@@ -235,8 +235,8 @@ class Drainer:
     def _stage(self, batch: Batch) -> set[tuple[str, int]]:
         import duckdb
 
-        from pipelines.staging import DELETED_AT, STAGING_DATASET, make_pipeline
-        from sources.bigcommerce.by_id import bigcommerce_records
+        from bc2people.pipelines.staging import DELETED_AT, STAGING_DATASET, make_pipeline
+        from bc2people.sources.bigcommerce.by_id import bigcommerce_records
 
         con = duckdb.connect(str(self.duckdb_path))
         try:
@@ -270,7 +270,7 @@ class Drainer:
         return stale
 
     def _push(self, run_id: str) -> dict[str, Any]:
-        from pipelines.push import push_persons
+        from bc2people.pipelines.push import push_persons
 
         res = push_persons(str(self.duckdb_path), self.mapping, run_id, store_hash=self.store_hash,
                            client=self.people_client, workers=2)
@@ -310,7 +310,7 @@ def _table_exists(con: Any, dataset: str, table: str) -> bool:
 
 def _older_than_staged(con: Any, table: str, records: list[dict[str, Any]]) -> set[tuple[str, int]]:
     """(table, id) of re-fetched records whose ``date_modified`` is older than the staged row's."""
-    from pipelines.staging import STAGING_DATASET
+    from bc2people.pipelines.staging import STAGING_DATASET
 
     if not records or not _table_exists(con, STAGING_DATASET, table):
         return set()

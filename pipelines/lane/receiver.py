@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pipelines.lane.intake import Entry, Intake
-from pipelines.lane.verify import MAX_BODY_BYTES, Refused, Verifier
+from bc2people.pipelines.lane.intake import Entry, Intake
+from bc2people.pipelines.lane.verify import MAX_BODY_BYTES, Refused, Verifier
 
 WEBHOOK_PATH = "/webhooks/bigcommerce"
 _BATCH_MAX = 500

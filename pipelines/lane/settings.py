@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.config import ConfigError, Setting, lookup
+from bc2people.pipelines.config import ConfigError, Setting, lookup
 
 CLIENT_SECRET = Setting("sources.bigcommerce.client_secret", "BigCommerce app client secret", secret=True)
 SHARED_HEADER_NAME = Setting("lane.shared_header_name", "custom header name on the hooks")

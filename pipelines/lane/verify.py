@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.lane.intake import Entry
+from bc2people.pipelines.lane.intake import Entry
 
 MAX_BODY_BYTES = 64 * 1024  # a thin payload is ~250 bytes; anything near this is not BigCommerce's
 TOLERANCE_S = 300

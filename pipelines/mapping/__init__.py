@@ -7,7 +7,7 @@ problem with file:line:col); ``Mapping.map(customer, context)`` gives a ``Mapped
 
 from __future__ import annotations
 
-from pipelines.core.hashing import canonical_json, payload_hash
+from bc2people.pipelines.core.hashing import canonical_json, payload_hash
 
 from .engine import Mapping
 from .loader import load_mapping, load_mapping_bytes

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from destinations.people.rules import (
+from bc2people.destinations.people.rules import (
     CONTACTS_PER_TYPE_MAX,
     CUSTOM_PREFIX,
     PAYLOAD_ORDER,

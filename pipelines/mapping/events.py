@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from destinations.people.events import (
+from bc2people.destinations.people.events import (
     DEFINITION_ID_RE,
     FIELD_NAME_RE,
     MAX_FIELDS,

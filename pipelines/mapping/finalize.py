@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from destinations.people.rules import (
+from bc2people.destinations.people.rules import (
     CUSTOM_VALUE_MAX,
     FORBIDDEN_NAME_CHARS,
     INT64_MAX,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from destinations.people.rules import (
+from bc2people.destinations.people.rules import (
     CUSTOM_ATTRIBUTE_TYPES,
     CUSTOM_NAME_FORBIDDEN,
     CUSTOM_NAME_MAX,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from destinations.people.rules import Target
+from bc2people.destinations.people.rules import Target
 
 from .compiler import CompiledPath, CompiledTemplate
 from .transforms import Transform

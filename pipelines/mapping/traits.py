@@ -30,8 +30,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.staging import ORDERS_TABLE, STAGING_DATASET, STAGING_TABLE
-from sources.bigcommerce.settings import CUSTOMER_COLUMNS, DELETED_AT_COLUMN, ORDER_COLUMNS
+from bc2people.pipelines.staging import ORDERS_TABLE, STAGING_DATASET, STAGING_TABLE
+from bc2people.sources.bigcommerce.settings import CUSTOMER_COLUMNS, DELETED_AT_COLUMN, ORDER_COLUMNS
 
 from .model import Issue, MappingError
 

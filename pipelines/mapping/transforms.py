@@ -22,7 +22,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberFormat
 
-from destinations.people.rules import (
+from bc2people.destinations.people.rules import (
     DATETIME_FORMATS,
     DEFAULT_DATETIME_FORMAT,
     FORBIDDEN_NAME_CHARS,

@@ -1,5 +1,5 @@
 """A local BigCommerce store API (customers, store clock, quota, faults) for tests and demos."""
 
-from sandbox.bigcommerce.server import BigCommerceSandbox
+from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
 
 __all__ = ["BigCommerceSandbox"]

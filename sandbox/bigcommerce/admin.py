@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandbox.bigcommerce.writes import CustomerError
-from sandbox.http import Request, Response, Router
+from bc2people.sandbox.bigcommerce.writes import CustomerError
+from bc2people.sandbox.http import Request, Response, Router
 
 if TYPE_CHECKING:
-    from sandbox.bigcommerce.server import BigCommerceSandbox
+    from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
 
 P = "/__sandbox__"
 
@@ -51,7 +51,7 @@ def install(sb: BigCommerceSandbox, router: Router) -> None:
         return _bad("send a customer object or an array of full customers")
 
     def generate(req: Request) -> Response:
-        from sandbox.generator import generate_customers, nasty_customers
+        from bc2people.sandbox.generator import generate_customers, nasty_customers
 
         body = _body(req)
         try:

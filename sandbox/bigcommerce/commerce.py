@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-from sandbox.bigcommerce import (
+from bc2people.sandbox.bigcommerce import (
     commerce_carts,
     commerce_catalog,
     commerce_checkouts,
@@ -30,10 +30,15 @@ from sandbox.bigcommerce import (
     commerce_orders,
     webhook_sender,
 )
-from sandbox.bigcommerce.commerce_orders import STATUS_NAMES, change_order, render_order, render_products
-from sandbox.bigcommerce.commerce_state import CommerceState
-from sandbox.http import Request, Response, Router
-from sandbox.order_records import FX, total
+from bc2people.sandbox.bigcommerce.commerce_orders import (
+    STATUS_NAMES,
+    change_order,
+    render_order,
+    render_products,
+)
+from bc2people.sandbox.bigcommerce.commerce_state import CommerceState
+from bc2people.sandbox.http import Request, Response, Router
+from bc2people.sandbox.order_records import FX, total
 
 REQUIRED_ORDER_KEYS = ("id", "customer_id", "status_id", "created", "modified", "subtotal", "billing")
 

@@ -13,9 +13,15 @@ import secrets
 import uuid
 from typing import Any
 
-from sandbox.bigcommerce.commerce_catalog import VALUE_LIST_TYPES
-from sandbox.bigcommerce.commerce_state import CommerceState, conflict, includes, iso_offset, v3_error
-from sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.bigcommerce.commerce_catalog import VALUE_LIST_TYPES
+from bc2people.sandbox.bigcommerce.commerce_state import (
+    CommerceState,
+    conflict,
+    includes,
+    iso_offset,
+    v3_error,
+)
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
 
 STOREFRONT_PATH = "/__sandbox__/storefront/cart.php"
 LINE_ITEM_KEYS = {"product_id", "quantity", "variant_id", "list_price", "name", "gift_wrapping", "option_selections"}

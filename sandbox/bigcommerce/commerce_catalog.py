@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sandbox.bigcommerce.commerce_state import (
+from bc2people.sandbox.bigcommerce.commerce_state import (
     CommerceState,
     QueryError,
     catalog_not_found,
@@ -22,7 +22,7 @@ from sandbox.bigcommerce.commerce_state import (
     tree_error,
     v3_error,
 )
-from sandbox.http import Request, Response, Router
+from bc2people.sandbox.http import Request, Response, Router
 
 SEED_EPOCH = 1_700_000_000
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sandbox.bigcommerce.commerce_carts import find_cart, render_line_items, subtotal, touch
-from sandbox.bigcommerce.commerce_orders import create_order
-from sandbox.bigcommerce.commerce_state import (
+from bc2people.sandbox.bigcommerce.commerce_carts import find_cart, render_line_items, subtotal, touch
+from bc2people.sandbox.bigcommerce.commerce_orders import create_order
+from bc2people.sandbox.bigcommerce.commerce_state import (
     COUNTRIES,
     CommerceState,
     checkout_error,
@@ -21,8 +21,8 @@ from sandbox.bigcommerce.commerce_state import (
     includes,
     iso_offset,
 )
-from sandbox.bigcommerce.commerce_state import v3_error as _v3_error
-from sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.bigcommerce.commerce_state import v3_error as _v3_error
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
 
 ADDRESS_FIELDS = ("first_name", "last_name", "email", "company", "address1", "address2", "city",
                   "state_or_province", "state_or_province_code", "country_code", "postal_code", "phone")

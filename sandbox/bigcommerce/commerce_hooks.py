@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sandbox.bigcommerce.commerce_state import CommerceState, int_param, paginate, v3_error
-from sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.bigcommerce.commerce_state import CommerceState, int_param, paginate, v3_error
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
 
 MAX_HOOKS_PER_SCOPE = 10
 KNOWN_SCOPE_PREFIXES = ("store/", "stores/")

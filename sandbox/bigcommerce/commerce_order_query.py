@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sandbox.bigcommerce.commerce_order_index import ID_MASK, OrderIndex
-from sandbox.bigcommerce.commerce_state import MAX_LIMIT, v2_error
-from sandbox.http import Request, Response
-from sandbox.order_records import total
+from bc2people.sandbox.bigcommerce.commerce_order_index import ID_MASK, OrderIndex
+from bc2people.sandbox.bigcommerce.commerce_state import MAX_LIMIT, v2_error
+from bc2people.sandbox.http import Request, Response
+from bc2people.sandbox.order_records import total
 
 SORT_FIELDS = ("id", "customer_id", "date_created", "date_modified", "status_id", "channel_id", "external_id")
 INT_FILTERS = ("customer_id", "status_id", "min_id", "max_id", "channel_id")

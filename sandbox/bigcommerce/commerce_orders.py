@@ -14,8 +14,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from sandbox.bigcommerce.commerce_order_query import OrderQuery, OrderSelector, parse_query
-from sandbox.bigcommerce.commerce_state import (
+from bc2people.sandbox.bigcommerce.commerce_order_query import OrderQuery, OrderSelector, parse_query
+from bc2people.sandbox.bigcommerce.commerce_state import (
     MAX_LIMIT,
     ORDER_STATUSES,
     PAID_STATUS_IDS,
@@ -24,8 +24,15 @@ from sandbox.bigcommerce.commerce_state import (
     rfc2822,
     v2_error,
 )
-from sandbox.http import BadJSON, Request, Response, Router
-from sandbox.order_records import STORE_CURRENCY, currency, items_total, line_items, multi_currency, total
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.order_records import (
+    STORE_CURRENCY,
+    currency,
+    items_total,
+    line_items,
+    multi_currency,
+    total,
+)
 
 STATUS_NAMES = {sid: name for sid, name, _ in ORDER_STATUSES}
 SORT_FIELDS = ("id", "customer_id", "date_created", "date_modified", "status_id", "channel_id", "external_id")

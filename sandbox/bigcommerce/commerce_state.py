@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from sandbox.bigcommerce.commerce_order_index import OrderIndex
-from sandbox.http import Request, Response
+from bc2people.sandbox.bigcommerce.commerce_order_index import OrderIndex
+from bc2people.sandbox.http import Request, Response
 
 STATUS_DOC = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
 CONFLICT_TITLE = (

@@ -68,13 +68,13 @@ from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from sandbox.bigcommerce.errors import v3_error
-from sandbox.bigcommerce.store import Row
-from sandbox.bigcommerce.writes import CustomerError
-from sandbox.http import Request, Response, Router
+from bc2people.sandbox.bigcommerce.errors import v3_error
+from bc2people.sandbox.bigcommerce.store import Row
+from bc2people.sandbox.bigcommerce.writes import CustomerError
+from bc2people.sandbox.http import Request, Response, Router
 
 if TYPE_CHECKING:
-    from sandbox.bigcommerce.server import BigCommerceSandbox
+    from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 250

@@ -44,13 +44,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sandbox.bigcommerce import customers as customers_routes
-from sandbox.bigcommerce import scopes
-from sandbox.bigcommerce.clock import Clock
-from sandbox.bigcommerce.errors import UNAUTHORIZED_TITLE, error_for, fault_error, v2_error, v3_error
-from sandbox.bigcommerce.quota import DEFAULT_WINDOW_S, Quota
-from sandbox.bigcommerce.store import CustomerStore
-from sandbox.bigcommerce.writes import (
+from bc2people.sandbox.bigcommerce import customers as customers_routes
+from bc2people.sandbox.bigcommerce import scopes
+from bc2people.sandbox.bigcommerce.clock import Clock
+from bc2people.sandbox.bigcommerce.errors import (
+    UNAUTHORIZED_TITLE,
+    error_for,
+    fault_error,
+    v2_error,
+    v3_error,
+)
+from bc2people.sandbox.bigcommerce.quota import DEFAULT_WINDOW_S, Quota
+from bc2people.sandbox.bigcommerce.store import CustomerStore
+from bc2people.sandbox.bigcommerce.writes import (
     CustomerError,
     new_customer,
     new_uuid,
@@ -58,10 +64,10 @@ from sandbox.bigcommerce.writes import (
     validate_post,
     validate_put,
 )
-from sandbox.http import FaultPlan, Request, Response, Router, SandboxServer
+from bc2people.sandbox.http import FaultPlan, Request, Response, Router, SandboxServer
 
 if TYPE_CHECKING:
-    from sandbox.bigcommerce.commerce import Commerce
+    from bc2people.sandbox.bigcommerce.commerce import Commerce
 
 _STORE_PATH = re.compile(r"^/stores/([^/]+)(/.*)?$")
 _JSON_TYPES = ("application/json", "application/problem+json")
@@ -101,7 +107,7 @@ class BigCommerceSandbox:
         self._server = SandboxServer(
             self.router, host=host, port=port, before=self._before, after=self._after, fault_errors=fault_error
         )
-        from sandbox.bigcommerce import commerce
+        from bc2people.sandbox.bigcommerce import commerce
 
         commerce.install(self)
 
@@ -312,6 +318,6 @@ class BigCommerceSandbox:
 
     # -- admin API --------------------------------------------------------------------
     def _install_admin(self) -> None:
-        from sandbox.bigcommerce.admin import install as install_admin
+        from bc2people.sandbox.bigcommerce.admin import install as install_admin
 
         install_admin(self, self.router)

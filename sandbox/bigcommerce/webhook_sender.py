@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sandbox.bigcommerce.commerce_state import CommerceState
-from sandbox.http import Request, Response, Router
+from bc2people.sandbox.bigcommerce.commerce_state import CommerceState
+from bc2people.sandbox.http import Request, Response, Router
 
 RETRY_SCHEDULE_S = (60, 180, 300, 600, 900, 1800, 3600, 7200, 21600, 50400, 86400)
 BLOCK_WINDOW_S = 120.0

@@ -1,5 +1,5 @@
 """Local simulator of the Infobip People API (see ``server.py`` for the control API)."""
 
-from sandbox.people.server import PeopleSandbox
+from bc2people.sandbox.people.server import PeopleSandbox
 
 __all__ = ["PeopleSandbox"]

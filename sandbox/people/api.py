@@ -29,16 +29,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sandbox.http import BadJSON, Request, Response, Router
-from sandbox.people import errors as E
-from sandbox.people import matching, tag_batches
-from sandbox.people.datetime_mode import datetime_details
-from sandbox.people.shapes import to_v2
-from sandbox.people.store import ORDER_FIELDS, DuplicateName
-from sandbox.people.validation import DATA_TYPES, SCALAR_TYPES, validate_person
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.people import errors as E
+from bc2people.sandbox.people import matching, tag_batches
+from bc2people.sandbox.people.datetime_mode import datetime_details
+from bc2people.sandbox.people.shapes import to_v2
+from bc2people.sandbox.people.store import ORDER_FIELDS, DuplicateName
+from bc2people.sandbox.people.validation import DATA_TYPES, SCALAR_TYPES, validate_person
 
 if TYPE_CHECKING:
-    from sandbox.people.server import PeopleSandbox
+    from bc2people.sandbox.people.server import PeopleSandbox
 
 MAX_BATCH = 1000
 ID_TYPES = (

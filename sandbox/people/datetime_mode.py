@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.people.validation import AttributeDef
+from bc2people.sandbox.people.validation import AttributeDef
 
 MODES = ("any", "utc_z", "naive")
 

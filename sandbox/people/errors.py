@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.http import Response
+from bc2people.sandbox.http import Response
 
 # V3 codes (ErrorCodeV3). Meanings beyond 400100/400103/400104 are undocumented: sandbox choices.
 INVALID_PERSON = 400100  # one or more properties of the person are invalid

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sandbox.http import BadJSON, Request, Response, Router
-from sandbox.people import errors as E
-from sandbox.people.event_rules import (
+from bc2people.sandbox.http import BadJSON, Request, Response, Router
+from bc2people.sandbox.people import errors as E
+from bc2people.sandbox.people.event_rules import (
     DEFINITION_ID_RE,
     check_fields,
     item_details,
@@ -45,7 +45,7 @@ from sandbox.people.event_rules import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.people.server import PeopleSandbox
+    from bc2people.sandbox.people.server import PeopleSandbox
 
 MAX_EVENTS = 5000
 MAX_ITEM_BYTES = 512_000

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandbox.http import Request, Response
-from sandbox.people import errors as E
+from bc2people.sandbox.http import Request, Response
+from bc2people.sandbox.people import errors as E
 
 if TYPE_CHECKING:
-    from sandbox.people.server import PeopleSandbox
+    from bc2people.sandbox.people.server import PeopleSandbox
 
 ORDER_TYPES = ("EXTERNAL_ID", "EMAIL", "PHONE")
 

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.people import errors as E
+from bc2people.sandbox.people import errors as E
 
 FAILED_PERSON_MESSAGE = "People could not process this person, try again later"
 

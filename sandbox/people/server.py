@@ -32,17 +32,17 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
-from sandbox.people import errors as E
-from sandbox.people import tag_batches
-from sandbox.people.api import build_router, check_attribute_definition
-from sandbox.people.datetime_mode import check_mode
-from sandbox.people.events import EventStore, build_event_router, install_event_admin
-from sandbox.people.matching import check_order
-from sandbox.people.person_faults import PersonFaults
-from sandbox.people.ratelimit import FixedWindowLimiter
-from sandbox.people.shapes import to_v2
-from sandbox.people.store import DuplicateName, PeopleStore
+from bc2people.sandbox.http import BadJSON, FaultPlan, Request, Response, Router, SandboxServer
+from bc2people.sandbox.people import errors as E
+from bc2people.sandbox.people import tag_batches
+from bc2people.sandbox.people.api import build_router, check_attribute_definition
+from bc2people.sandbox.people.datetime_mode import check_mode
+from bc2people.sandbox.people.events import EventStore, build_event_router, install_event_admin
+from bc2people.sandbox.people.matching import check_order
+from bc2people.sandbox.people.person_faults import PersonFaults
+from bc2people.sandbox.people.ratelimit import FixedWindowLimiter
+from bc2people.sandbox.people.shapes import to_v2
+from bc2people.sandbox.people.store import DuplicateName, PeopleStore
 
 __all__ = ["PeopleSandbox"]
 

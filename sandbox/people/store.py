@@ -35,8 +35,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.people.matching import resolve
-from sandbox.people.validation import AttributeDef, normalize_phone
+from bc2people.sandbox.people.matching import resolve
+from bc2people.sandbox.people.validation import AttributeDef, normalize_phone
 
 META = ("id", "createdAt", "modifiedAt")
 ORDER_FIELDS = ("firstName", "lastName", "createdAt", "modifiedAt")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.http import Response
-from sandbox.people import errors as E
+from bc2people.sandbox.http import Response
+from bc2people.sandbox.people import errors as E
 
 MODES = ("skip", "404", "409")
 NO_PERSON = "There is no person matching the query"
