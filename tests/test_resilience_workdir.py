@@ -91,8 +91,7 @@ def test_a_folder_left_half_wiped_under_a_deleted_duckdb_file_heals(tmp_path: Pa
 
 @pytest.mark.slow
 def test_deleted_duckdb_then_runs_killed_at_any_moment_end_exact(tmp_path: Path) -> None:
-    """The reported sequence, then kills at random moments; bounded in time."""
-    started = time.monotonic()
+    """The reported sequence, then kills at random moments (pytest-timeout bounds it)."""
     rng = random.Random(142)
     world = make_world(tmp_path, people_rate_limit=None)
     with world.bc, world.people:
@@ -112,4 +111,3 @@ def test_deleted_duckdb_then_runs_killed_at_any_moment_end_exact(tmp_path: Path)
             res = world.sync()
             assert res.returncode == 0, res
         _assert_exact(world)
-    assert time.monotonic() - started < 60
