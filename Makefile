@@ -8,7 +8,16 @@ STAMP  := $(VENV)/.installed
 
 RUN_STAMP := $(VENV)/.installed-run
 
-setup: $(STAMP)
+VIEW   := .typecheck/bc2people/__init__.py
+
+setup: $(STAMP) $(VIEW)
+
+# Static tools (mypy, editors through [tool.pyright]) read the folders under their installed
+# names (bc2people.*) through a tree of links in .typecheck/; Python itself needs none of it.
+$(VIEW):
+	@rm -rf .typecheck && mkdir -p .typecheck/bc2people
+	@ln -s ../../bc2people/__init__.py $(VIEW)
+	@for d in sources destinations pipelines answers sandbox mappings; do ln -s ../../$$d .typecheck/bc2people/$$d; done
 
 # Re-install only when the project's metadata changes (fast when nothing changed). `setup` is
 # the development install (tests, lint, benchmarks); the demo needs only the project itself.
@@ -36,11 +45,6 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	@# mypy reads the folders under the names they are installed with (bc2people.*): a tree of
-	@# links in .typecheck/ gives it that view of the checkout.
-	@rm -rf .typecheck && mkdir -p .typecheck/bc2people
-	@ln -s ../../bc2people/__init__.py .typecheck/bc2people/__init__.py
-	@for d in sources destinations pipelines answers sandbox; do ln -s ../../$$d .typecheck/bc2people/$$d; done
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p bc2people
 
 demo: $(RUN_STAMP)
