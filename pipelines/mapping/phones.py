@@ -175,13 +175,19 @@ def _country_code(digits: str) -> tuple[int, str]:
     return 0, digits
 
 
+_IDD: dict[str, re.Pattern[str]] = {}
+
+
 def _national_country_code(digits: str, metadata: Any) -> tuple[int, str] | None:
     """phonenumbers' _maybe_extract_country_code for ASCII digits without a plus: an
     international dialling prefix (IDD) then a country code, or the default region's own code
     written in front of a national number; (0, "") for a plain national number, None where
     phonenumbers raises."""
     idd = metadata.international_prefix if metadata.international_prefix is not None else "NonMatch"
-    m = pnu.re_compile(idd).match(digits)
+    idd_re = _IDD.get(idd)
+    if idd_re is None:
+        idd_re = _IDD[idd] = re.compile(idd)
+    m = idd_re.match(digits)
     if m is not None and digits[m.end() : m.end() + 1] != "0":  # an IDD, not a national 0
         full = digits[m.end() :]
         if len(full) <= _MIN_NSN:
@@ -228,9 +234,9 @@ def _parse_plain(text: str, region: str | None) -> PhoneNumber | None:
         if number_region != region:
             metadata = PhoneMetadata.metadata_for_region_or_calling_code(cc, number_region)
     else:
+        assert metadata is not None
         nn = digits
-        cc = metadata.country_code
-        numobj.country_code = cc
+        numobj.country_code = metadata.country_code
     if len(nn) < _MIN_NSN:
         return None
     if metadata is not None:
@@ -261,6 +267,6 @@ def normalize_phone_fast(raw: str, region: str | None, plus: bool) -> str | None
     if num is None:
         return None
     nsn = pnu.national_significant_number(num)
-    if not is_valid_for(num.country_code, nsn, region):
+    if num.country_code is None or not is_valid_for(num.country_code, nsn, region):
         return None
     return f"+{num.country_code}{nsn}" if plus else f"{num.country_code}{nsn}"
