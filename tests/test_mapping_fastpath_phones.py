@@ -31,7 +31,7 @@ def _examples() -> tuple[tuple[str, int, str], ...]:
         for kind in range(PhoneNumberType.FIXED_LINE, PhoneNumberType.VOICEMAIL + 1):
             num = phonenumbers.example_number_for_type(region, kind)
             if num is not None:
-                out.append((region, num.country_code, phonenumbers.national_significant_number(num)))
+                out.append((region, num.country_code or 0, phonenumbers.national_significant_number(num)))
     for cc in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
         num = phonenumbers.example_number_for_non_geo_entity(cc)
         if num is not None:
