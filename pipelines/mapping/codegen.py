@@ -68,7 +68,8 @@ def build_field_mapper(steps: tuple[Step, ...], rejected: type[Exception], dropp
                        short: Callable[[Any], str]) -> Callable[..., tuple[str | None, str | None]]:
     """``fields(customer, context, sources, std, custom, tags, emails, phones, dropped)`` filling
     the buckets as the engine's loop does and returning (rejection, rejection field)."""
-    ns: dict[str, Any] = {"_Rejected": rejected, "_Dropped": dropped_type, "_short": short, "MISSING": MISSING}
+    ns: dict[str, Any] = {"_Rejected": rejected, "_Dropped": dropped_type, "_short": short, "MISSING": MISSING,
+                          "_EMPTY": frozenset({str, list, dict})}
     prefixes = _Prefixes()
     body: list[str] = []
     for i, (label, when, read, render, run, sink, key, primary, clear, plan) in enumerate(steps):
@@ -92,11 +93,16 @@ def build_field_mapper(steps: tuple[Step, ...], rejected: type[Exception], dropp
                 read_line = f"raw = sources[{label!r}] = {_step(parent, inline[-1], first=len(inline) == 1)}"
             else:
                 read_line = f"raw = sources[{label!r}] = R{i}(customer)"
+            # a field without default or `required` maps an empty value to MISSING before any
+            # transform (the runner's first line): skip the call for the many empty ones
+            plain = plan.take == "first" and plan.default is MISSING
+            run_lines = ([f"        value = MISSING if raw is None or (not raw and type(raw) in _EMPTY) else F{i}(raw)"]
+                         if plain else [f"        value = F{i}(raw)"])
             lines += [
                 "try:",
                 f"    {read_line}",
                 "    if rejection is None:",
-                f"        value = F{i}(raw)",
+                *run_lines,
                 "except _Rejected as exc:",
                 "    if rejection is None:",
                 f"        rejection = f\"{{P{i}}}: {{exc.why}} (source {{S{i}}} = {{_short(sources.get({label!r}))}})\"",

@@ -78,12 +78,12 @@ def _scalar_runner(plan: FieldPlan, transforms: tuple[Transform, ...]) -> Callab
     """A function from one raw value to the field's final value (MISSING when it ends empty
     or is dropped); raises _Rejected when the record must be rejected."""
     fns = tuple(_on_one(t.fn) if t.on_list else t.fn for t in transforms)
-    final = make_finalizer(plan)
+    final = make_finalizer(plan, email_checked=bool(transforms) and transforms[-1].name == "email")
     default = plan.default
     required = plan.take == "required"
     drop = plan.on_invalid == "drop"
     empty_types = _EMPTY_TYPES
-    final_default = final(default) if default is not MISSING else MISSING
+    final_default = make_finalizer(plan)(default) if default is not MISSING else MISSING
 
     if final_default is MISSING and not required:
         # the common case, kept lean: no default, not required
@@ -140,7 +140,7 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
         rest = _scalar_runner(plan, transforms[cut + 1 :])
         final: Callable[[Any], Any] | None = None
     else:
-        final = make_finalizer(plan)
+        final = make_finalizer(plan, email_checked=bool(each) and transforms[-1].name == "email")
 
     def run(raw: Any) -> Any:
         values = [v for v in raw if v is not None and (v or type(v) not in empty_types)]
