@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberFormat
+from phonenumbers import PhoneMetadata, PhoneNumberFormat
 from phonenumbers import phonenumberutil as pnu
 
 _PLAIN_RE = re.compile(r"\+?[0-9][0-9 ().-]*")
@@ -205,9 +205,11 @@ def _national_country_code(digits: str, metadata: Any) -> tuple[int, str] | None
     return 0, ""
 
 
-def _parse_plain(text: str, region: str | None) -> PhoneNumber | None:
-    """``phonenumbers.parse(text, region)`` (None where it raises) for a value of digits and
-    separators, with an optional leading ``+``; raises _Fallback when unsure."""
+def _parse_plain(text: str, region: str | None) -> tuple[int, str] | None:
+    """(calling code, national significant number) of ``phonenumbers.parse(text, region)``, None
+    where it raises, for a value of digits and separators with an optional leading ``+``;
+    raises _Fallback when unsure. (parse keeps a national number's leading zeros as Italian
+    leading zeros, so its national significant number is the digit string itself.)"""
     digits = text.translate(_SEPARATORS)
     plus = text[0] == "+"
     if plus:
@@ -215,12 +217,10 @@ def _parse_plain(text: str, region: str | None) -> PhoneNumber | None:
     if len(text) > _MAX_INPUT or len(digits) < 3:
         raise _Fallback
     metadata = PhoneMetadata.metadata_for_region(region, None) if region is not None else None
-    numobj = PhoneNumber()
     if plus:
         cc, nn = _country_code(digits)
         if cc == 0:
             raise _Fallback  # parse retries without the plus: leave it to parse
-        numobj.country_code = cc
     else:
         if metadata is None:
             raise _Fallback
@@ -228,15 +228,14 @@ def _parse_plain(text: str, region: str | None) -> PhoneNumber | None:
         if found is None:
             return None  # parse raises, and without a plus it does not retry
         cc, nn = found
-        numobj.country_code = cc
     if cc != 0:
         number_region = pnu.region_code_for_country_code(cc)
         if number_region != region:
             metadata = PhoneMetadata.metadata_for_region_or_calling_code(cc, number_region)
     else:
-        assert metadata is not None
+        assert metadata is not None and metadata.country_code is not None
         nn = digits
-        numobj.country_code = metadata.country_code
+        cc = metadata.country_code
     if len(nn) < _MIN_NSN:
         return None
     if metadata is not None:
@@ -245,28 +244,27 @@ def _parse_plain(text: str, region: str | None) -> PhoneNumber | None:
             nn = potential
     if not _MIN_NSN <= len(nn) <= _MAX_NSN:
         return None
-    pnu._set_italian_leading_zeros_for_phone_number(nn, numobj)
-    numobj.national_number = int(nn)
-    return numobj
+    return cc, nn
 
 
 def normalize_phone_fast(raw: str, region: str | None, plus: bool) -> str | None:
     """The same answer as :func:`normalize_phone_reference`, faster (see the module docstring).
 
     ``region`` is an upper-case region code phonenumbers supports, or None."""
-    num: PhoneNumber | None
+    found: tuple[int | None, str] | None
     try:
         if not _PLAIN_RE.fullmatch(raw):
             raise _Fallback
-        num = _parse_plain(raw, region)
+        found = _parse_plain(raw, region)
     except _Fallback:
         try:
             num = phonenumbers.parse(raw, region)
         except phonenumbers.NumberParseException:
             return None
-    if num is None:
+        found = num.country_code, pnu.national_significant_number(num)
+    if found is None:
         return None
-    nsn = pnu.national_significant_number(num)
-    if num.country_code is None or not is_valid_for(num.country_code, nsn, region):
+    cc, nsn = found
+    if cc is None or not is_valid_for(cc, nsn, region):
         return None
-    return f"+{num.country_code}{nsn}" if plus else f"{num.country_code}{nsn}"
+    return f"+{cc}{nsn}" if plus else f"{cc}{nsn}"
