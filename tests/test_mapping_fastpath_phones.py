@@ -58,6 +58,24 @@ def test_every_example_number_in_every_format_gives_phonenumbers_answer() -> Non
     assert valid > 1000  # most example numbers are valid: the fast validity check says so too
 
 
+def test_national_prefix_with_cut_and_grown_numbers_in_their_own_region() -> None:
+    """Trunk prefix + an example number cut or grown: where stripping the prefix would leave a
+    number of impossible length, phonenumbers keeps it; the fast path must too."""
+    compared = 0
+    for region, cc, nsn in _examples():
+        if region == "001":
+            continue
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = (meta.national_prefix if meta is not None else None) or ""
+        for n in range(1, len(nsn) + 3):
+            body = (nsn + "5678")[:n]
+            for text in (prefix + body, f"+{cc}{prefix}{body}"):
+                if len(text.lstrip("+")) >= 3:
+                    assert normalize_phone_fast(text, region, True) == normalize_phone_reference(text, region, True), (text, region)
+                    compared += 1
+    assert compared > 10_000
+
+
 _SEPARATOR = st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "  ", " - "])
 
 
@@ -74,7 +92,9 @@ def _mutated(draw: st.DrawFn) -> tuple[str, str | None]:
     digits = digits[:cut] if cut < 0 else digits + [draw(st.sampled_from("0123456789")) for _ in range(cut)]
     prefix = draw(st.sampled_from(["+" + str(cc), "+" + str(cc), str(cc), "0", "00" + str(cc), "011" + str(cc), "", "+"]))
     body = "".join(d + draw(_SEPARATOR) for d in prefix.lstrip("+") + "".join(digits))
-    text = ("+" if prefix.startswith("+") else "") + body
+    text = ("+" if prefix.startswith("+") else "") + draw(st.sampled_from(["", "", "("])) + body
+    text += draw(st.sampled_from(["", "", "", " ext. 12", " ext 5", " ext.123456", " x7", " x 42", "ext. 9", " ext. 1234567",
+                                  " #12", " extension 3", ";ext=4", " x", " ext. ", ","]))
     default = draw(st.sampled_from((*DEFAULT_REGIONS, region if region != "001" else None)))
     return text.strip() or "0", default
 

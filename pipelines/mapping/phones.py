@@ -5,7 +5,8 @@ region, valid for that region or valid at all (``is_valid_number``), formatted E
 :func:`normalize_phone_fast` gives the same answer for every input (a property test over
 generated numbers of every region and the generated store's numbers holds them equal):
 
-- a value made only of digits, an optional leading ``+`` and the separators `` ().-`` skips
+- a value made only of digits, an optional leading ``+`` and the separators `` ().-`` (and
+  perhaps an extension such as `` ext. 12``, which E.164 leaves out) skips
   ``parse``'s string handling (extension, RFC 3966 and viability checks; they cannot change
   such a value) and goes straight to the country code: the longest prefix of the digits after a
   ``+`` that phonenumbers' own metadata knows, or phonenumbers' own default-region logic;
@@ -27,7 +28,9 @@ import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 from phonenumbers import phonenumberutil as pnu
 
-_PLAIN_RE = re.compile(r"\+?[0-9][0-9 ().-]*")
+# digits and separators, an optional leading + and/or (, an optional " ext. 12"-style extension
+# (parse drops the extension, E.164 has none): the number is group 1
+_PLAIN_RE = re.compile(r"(\+?\(?[0-9][0-9 ().-]*?)(?: (?:ext\.?|x) ?[0-9]{1,6})?")
 _SEPARATORS = str.maketrans("", "", " ().-")
 _NON_GEO = "001"
 _MAX_INPUT = 250  # phonenumbers' _MAX_INPUT_STRING_LENGTH
@@ -214,7 +217,7 @@ def _parse_plain(text: str, region: str | None) -> tuple[int, str] | None:
     plus = text[0] == "+"
     if plus:
         digits = digits[1:]
-    if len(text) > _MAX_INPUT or len(digits) < 3:
+    if len(digits) < 3:
         raise _Fallback
     metadata = PhoneMetadata.metadata_for_region(region, None) if region is not None else None
     if plus:
@@ -253,9 +256,10 @@ def normalize_phone_fast(raw: str, region: str | None, plus: bool) -> str | None
     ``region`` is an upper-case region code phonenumbers supports, or None."""
     found: tuple[int | None, str] | None
     try:
-        if not _PLAIN_RE.fullmatch(raw):
+        plain = _PLAIN_RE.fullmatch(raw)
+        if plain is None or len(raw) > _MAX_INPUT:
             raise _Fallback
-        found = _parse_plain(raw, region)
+        found = _parse_plain(plain.group(1), region)
     except _Fallback:
         try:
             num = phonenumbers.parse(raw, region)
