@@ -241,9 +241,9 @@ def _parse_plain(text: str, region: str | None) -> tuple[int, str] | None:
         cc = metadata.country_code
     if len(nn) < _MIN_NSN:
         return None
-    if metadata is not None:
+    if metadata is not None and metadata.national_prefix_for_parsing:  # else nothing to strip
         _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(nn, metadata)
-        if pnu._test_number_length(potential, metadata) not in _TOO_SHORT_ETC:
+        if potential != nn and pnu._test_number_length(potential, metadata) not in _TOO_SHORT_ETC:
             nn = potential
     if not _MIN_NSN <= len(nn) <= _MAX_NSN:
         return None
