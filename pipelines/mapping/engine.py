@@ -19,6 +19,7 @@ from bc2people.destinations.people.rules import (
     PAYLOAD_ORDER,
 )
 
+from .codegen import build_field_mapper
 from .events import EventsSpec
 from .finalize import make_finalizer
 from .model import MISSING, FieldPlan, MappedRecord
@@ -77,12 +78,12 @@ def _scalar_runner(plan: FieldPlan, transforms: tuple[Transform, ...]) -> Callab
     """A function from one raw value to the field's final value (MISSING when it ends empty
     or is dropped); raises _Rejected when the record must be rejected."""
     fns = tuple(_on_one(t.fn) if t.on_list else t.fn for t in transforms)
-    final = make_finalizer(plan)
+    final = make_finalizer(plan, email_checked=bool(transforms) and transforms[-1].name == "email")
     default = plan.default
     required = plan.take == "required"
     drop = plan.on_invalid == "drop"
     empty_types = _EMPTY_TYPES
-    final_default = final(default) if default is not MISSING else MISSING
+    final_default = make_finalizer(plan)(default) if default is not MISSING else MISSING
 
     if final_default is MISSING and not required:
         # the common case, kept lean: no default, not required
@@ -139,7 +140,7 @@ def _list_runner(plan: FieldPlan) -> Callable[[Any], Any]:
         rest = _scalar_runner(plan, transforms[cut + 1 :])
         final: Callable[[Any], Any] | None = None
     else:
-        final = make_finalizer(plan)
+        final = make_finalizer(plan, email_checked=bool(each) and transforms[-1].name == "email")
 
     def run(raw: Any) -> Any:
         values = [v for v in raw if v is not None and (v or type(v) not in empty_types)]
@@ -232,6 +233,53 @@ def _renderer(plan: FieldPlan) -> Callable[[Any, dict[str, Any]], tuple[Any, Any
     return render
 
 
+def loop_fields(steps: tuple[Any, ...], customer: dict[str, Any], context: dict[str, Any], sources: dict[str, Any],
+                std: dict[str, Any], custom: dict[str, Any], tags: list[str], emails: list[tuple[str, bool]],
+                phones: list[tuple[str, bool]], dropped: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The field loop as a plain loop over the mapping's steps: the definition the generated
+    function of :mod:`.codegen` is held equal to (tests), and easier to read."""
+    rejection: str | None = None
+    rejection_field: str | None = None
+    for label, when, read, render, run, sink, key, primary, clear, plan in steps:
+        if when is not None and not when(customer):
+            continue
+        try:
+            if render is None:
+                raw = sources[label] = read(customer)
+            else:
+                raw, sources[label] = render(customer, context)
+            if rejection is not None:
+                continue  # keep collecting sources for the preview
+            value = run(raw)
+        except _Rejected as exc:
+            if rejection is None:
+                rejection = f"{plan.target}: {exc.why} (source {plan.source_text} = {_short(sources.get(label))})"
+                rejection_field = plan.target
+            continue
+        if type(value) is _Dropped:
+            dropped.append((plan.target, f"{value.why} (source {plan.source_text} = {_short(sources.get(label))})"))
+            value = value.value
+        if value is MISSING:
+            if clear is not MISSING:
+                (std if sink == 0 else custom)[key] = clear
+        elif sink == 0:
+            std[key] = value
+        elif sink == 1:
+            custom[key] = value
+        elif sink == 2:
+            if type(value) is list:
+                tags.extend(value)
+            else:
+                tags.append(value)
+        else:
+            bucket = emails if sink == 3 else phones
+            if type(value) is list:
+                bucket.extend((v, primary and n == 0) for n, v in enumerate(value))
+            else:
+                bucket.append((value, primary))
+    return rejection, rejection_field
+
+
 _SINKS = {"std": 0, "custom": 1, "tags": 2, "email": 3, "phone": 4}
 
 
@@ -251,6 +299,7 @@ class Mapping:
     custom_attributes: dict[str, str] = field(init=False)
     fixed_tags: list[str] = field(init=False)
     _steps: tuple[Any, ...] = field(init=False, repr=False)
+    _fields: Callable[..., tuple[str | None, str | None]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.custom_attributes = {
@@ -278,6 +327,7 @@ class Mapping:
             render = _renderer(p) if p.source_kind == "template" else None
             steps.append((p.label, p.when, read, render, run, _SINKS[p.kind], key, p.primary, clear, p))
         self._steps = tuple(steps)
+        self._fields = build_field_mapper(self._steps, _Rejected, _Dropped, _short)
 
     @property
     def targets(self) -> list[str]:
@@ -296,46 +346,8 @@ class Mapping:
         tags: list[str] = []
         emails: list[tuple[str, bool]] = []
         phones: list[tuple[str, bool]] = []
-        rejection: str | None = None
-        rejection_field: str | None = None
         dropped: list[tuple[str, str]] = []
-        for label, when, read, render, run, sink, key, primary, clear, plan in self._steps:
-            if when is not None and not when(customer):
-                continue
-            try:
-                if render is None:
-                    raw = sources[label] = read(customer)
-                else:
-                    raw, sources[label] = render(customer, context)
-                if rejection is not None:
-                    continue  # keep collecting sources for the preview
-                value = run(raw)
-            except _Rejected as exc:
-                if rejection is None:
-                    rejection = f"{plan.target}: {exc.why} (source {plan.source_text} = {_short(sources.get(label))})"
-                    rejection_field = plan.target
-                continue
-            if type(value) is _Dropped:
-                dropped.append((plan.target, f"{value.why} (source {plan.source_text} = {_short(sources.get(label))})"))
-                value = value.value
-            if value is MISSING:
-                if clear is not MISSING:
-                    (std if sink == 0 else custom)[key] = clear
-            elif sink == 0:
-                std[key] = value
-            elif sink == 1:
-                custom[key] = value
-            elif sink == 2:
-                if type(value) is list:
-                    tags.extend(value)
-                else:
-                    tags.append(value)
-            else:
-                bucket = emails if sink == 3 else phones
-                if type(value) is list:
-                    bucket.extend((v, primary and n == 0) for n, v in enumerate(value))
-                else:
-                    bucket.append((value, primary))
+        rejection, rejection_field = self._fields(customer, context, sources, std, custom, tags, emails, phones, dropped)
         customer_id = customer.get("id")
         external_id = std.get("externalId")
         if rejection is None and not external_id:

@@ -33,10 +33,15 @@ def _check_unicode(text: str) -> None:
         raise TransformFailure("contains an invalid Unicode character (a lone surrogate)") from None
 
 
-def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
+def make_finalizer(plan: FieldPlan, email_checked: bool = False) -> Callable[[Any], Any]:
     """A function coercing a value to what ``plan``'s People field holds; it raises
-    TransformFailure (InvalidValue for contacts) when People would refuse the value."""
+    TransformFailure (InvalidValue for contacts) when People would refuse the value.
+
+    ``email_checked``: every value comes straight out of the ``email`` transform, which already
+    refused what ``is_valid_email`` refuses (so an email field need not check it twice)."""
     kind = plan.kind
+    if kind == "email" and email_checked:
+        return _checked_email
     if kind == "std":
         target = plan.std
         assert target is not None
@@ -161,6 +166,11 @@ def make_finalizer(plan: FieldPlan) -> Callable[[Any], Any]:
         return v
 
     return fin_phone
+
+
+def _checked_email(v: Any) -> Any:
+    """The email transform's output: ASCII text ``is_valid_email`` accepted."""
+    return v
 
 
 def check_final(plan: FieldPlan, value: Any) -> str | None:
