@@ -24,7 +24,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +98,21 @@ class Lane:
         finally:
             i.close()
 
+    def drain_stats(self) -> dict[str, Any]:
+        """The drain's totals (its last JSON line, printed as it stops): cycles, seconds per phase."""
+        import json
+
+        try:
+            lines = (self.workdir / "drain.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return {}
+        for line in reversed(lines):
+            if line.startswith("{"):
+                st = json.loads(line)
+                keep = ("cycles", "entries", "collapsed", "merged_batches", "fetch_s", "stage_s", "push_s")
+                return {k: round(v, 2) if isinstance(v, float) else v for k, v in st.items() if k in keep}
+        return {}
+
     def close(self) -> None:
         for name, p in self.procs.items():
             if p.poll() is None:
@@ -159,6 +173,9 @@ def latency(seconds: float) -> dict[str, Any]:
 
 
 def ack_rate(seconds: float, rate: int = 500) -> dict[str, Any]:
+    import json
+    import sys
+
     from tests.fixtures_lane import post_signed, thin_payload
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,33 +184,28 @@ def ack_rate(seconds: float, rate: int = 500) -> dict[str, Any]:
             lane.start("listen")
             lane.start("drain")
             ids = [c["id"] for c in lane.bc.customers()]
-            lat: list[float] = []
-            codes: dict[int, int] = {}
-            local = threading.local()
-
-            def one(i: int) -> None:
-                s = getattr(local, "s", None) or requests.Session()
-                local.s = s
-                p = thin_payload("store/customer/updated", {"type": "customer", "id": ids[i % len(ids)]},
-                                 created_at=1_700_000_000 + i)
-                t = time.monotonic()
-                r = post_signed(lane.url, p, secret=SECRET, session=s)
-                lat.append(time.monotonic() - t)
-                codes[r.status_code] = codes.get(r.status_code, 0) + 1
-
-            total = int(seconds * rate)
-            start = time.monotonic()
-            with ThreadPoolExecutor(32) as pool:
-                for i in range(total):
-                    pool.submit(one, i)
-                    time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
-            took = time.monotonic() - start
+            # the drain is up (it has applied a first delivery) before the load starts
+            post_signed(lane.url, thin_payload("store/customer/updated", {"type": "customer", "id": ids[0]}),
+                        secret=SECRET)
+            deadline = time.monotonic() + 120
+            while lane.intake()["done"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            done_before = lane.intake()["done"]
+            # the load generator runs in its own process (benchmarks/lane_ackload.py)
+            out = subprocess.run([sys.executable, "-m", "benchmarks.lane_ackload", lane.url, SECRET, str(rate),
+                                  str(seconds), ",".join(map(str, ids))], cwd=REPO, capture_output=True,
+                                 timeout=seconds + 120)
+            assert out.returncode == 0, out.stderr.decode()[-2000:]
+            got = json.loads(out.stdout)
+            lat = [x / 1000 for x in got["latencies_ms"]]
             st = lane.intake()
-            return {"sent": total, "rate_per_s": round(total / took, 1), "codes": codes,
-                    "p50_ms": round(1000 * _pct(lat, 50), 2), "p99_ms": round(1000 * _pct(lat, 99), 2),
-                    "drained_meanwhile": st["done"]}
+            result = {"sent": got["sent"], "rate_per_s": got["rate_per_s"], "codes": got["codes"],
+                      "p50_ms": round(1000 * _pct(lat, 50), 2), "p99_ms": round(1000 * _pct(lat, 99), 2),
+                      "max_ms": round(1000 * max(lat or [0]), 2), "drained_meanwhile": st["done"] - done_before}
         finally:
             lane.close()
+        result["drain"] = lane.drain_stats()
+        return result
 
 
 def burst(n: int) -> dict[str, Any]:

@@ -171,7 +171,7 @@ class Drainer:
         stager = threading.Thread(target=self._stage_loop, args=(handoff, failure, stop), name="lane-stager",
                                   daemon=True)
         stager.start()
-        intake = Intake(self.intake_path)
+        intake = Intake(self.intake_path, role="drain")
         after = 0
         try:
             while not stop.is_set() and not failure:
@@ -204,7 +204,7 @@ class Drainer:
 
     def _stage_loop(self, handoff: queue.Queue[Batch | None], failure: list[BaseException],
                     stop: threading.Event) -> None:
-        intake = Intake(self.intake_path)
+        intake = Intake(self.intake_path, role="drain")
         try:
             while True:
                 batch = handoff.get()
