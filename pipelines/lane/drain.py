@@ -382,8 +382,10 @@ def _older_than_staged(con: Any, table: str, records: list[dict[str, Any]]) -> s
     out = set()
     for r in records:
         had = staged.get(int(r["id"]))
+        if had is None:
+            continue  # not staged yet (a burst of new customers: most of them)
         got = _epoch(r.get("date_modified"))
-        if had is not None and got is not None and got < had:
+        if got is not None and got < had:
             out.add((table, int(r["id"])))
     return out
 
@@ -393,7 +395,8 @@ def _epoch(value: Any) -> float | None:
         return value.timestamp()
     if isinstance(value, str) and value:
         try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            parsed = datetime.fromisoformat(value)  # the API's "...Z" (strptime: 10x slower)
         except ValueError:
             return None
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     return None
