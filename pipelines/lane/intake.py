@@ -221,28 +221,8 @@ class Intake:
 
     # -- reporting ---------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """Backlog and lag: counts per state, the oldest pending entry's age, the last processed."""
-        now = time.time()
-        counts = dict(self.con.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
-        oldest = self.con.execute("SELECT min(received_at) FROM deliveries WHERE state = ?", [PENDING]).fetchone()[0]
-        last = self.con.execute(
-            "SELECT max(processed_at), max(received_at) FROM deliveries WHERE state = ?", [DONE]).fetchone()
-        lag = self.con.execute(
-            "SELECT avg(processed_at - received_at), max(processed_at - received_at) FROM deliveries "
-            "WHERE state = ? AND processed_at > ?", [DONE, now - 3600]).fetchone()
-        fates = dict(self.con.execute("SELECT fate, count(*) FROM deliveries WHERE fate IS NOT NULL "
-                                      "GROUP BY fate").fetchall())
-        return {
-            "received": sum(counts.values()),
-            "pending": int(counts.get(PENDING, 0)),
-            "done": int(counts.get(DONE, 0)),
-            "ignored": int(counts.get(IGNORED, 0)),
-            "oldest_pending_age_s": None if oldest is None else round(now - oldest, 3),
-            "last_processed_at": last[0],
-            "lag_avg_s_last_hour": None if lag[0] is None else round(lag[0], 3),
-            "lag_max_s_last_hour": None if lag[1] is None else round(lag[1], 3),
-            "fates": {str(k): int(v) for k, v in fates.items()},
-        }
+        """Backlog and lag (see `intake_stats`)."""
+        return intake_stats(self.con)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every stored delivery (for tests and `bc2people runs --lane --json`)."""
@@ -259,3 +239,29 @@ def last_by_scope(intake: Intake) -> dict[str, float]:
     """The last time a delivery of each scope was received."""
     return {str(s): float(t) for s, t in intake.con.execute(
         "SELECT scope, max(received_at) FROM deliveries GROUP BY scope").fetchall()}
+
+
+def intake_stats(con: sqlite3.Connection) -> dict[str, Any]:
+    """Backlog and lag: counts per state, the oldest pending entry's age, the last processed,
+    the lag (received → applied) over the last hour, and the count of each fate."""
+    now = time.time()
+    counts = dict(con.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
+    oldest = con.execute("SELECT min(received_at) FROM deliveries WHERE state = ?", [PENDING]).fetchone()[0]
+    last = con.execute(
+        "SELECT max(processed_at), max(received_at) FROM deliveries WHERE state = ?", [DONE]).fetchone()
+    lag = con.execute(
+        "SELECT avg(processed_at - received_at), max(processed_at - received_at) FROM deliveries "
+        "WHERE state = ? AND processed_at > ?", [DONE, now - 3600]).fetchone()
+    fates = dict(con.execute("SELECT fate, count(*) FROM deliveries WHERE fate IS NOT NULL "
+                             "GROUP BY fate").fetchall())
+    return {
+        "received": sum(counts.values()),
+        "pending": int(counts.get(PENDING, 0)),
+        "done": int(counts.get(DONE, 0)),
+        "ignored": int(counts.get(IGNORED, 0)),
+        "oldest_pending_age_s": None if oldest is None else round(now - oldest, 3),
+        "last_processed_at": last[0],
+        "lag_avg_s_last_hour": None if lag[0] is None else round(lag[0], 3),
+        "lag_max_s_last_hour": None if lag[1] is None else round(lag[1], 3),
+        "fates": {str(k): int(v) for k, v in fates.items()},
+    }
