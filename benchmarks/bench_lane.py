@@ -169,10 +169,12 @@ def latency(seconds: float) -> dict[str, Any]:
                 time.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
             done.set()
             poller.join(60)
-            return {"changes": n, "seen": len(seen), "p50_s": round(_pct(seen, 50), 3),
-                    "p95_s": round(_pct(seen, 95), 3), "max_s": round(max(seen or [0]), 3)}
+            result: dict[str, Any] = {"changes": n, "seen": len(seen), "p50_s": round(_pct(seen, 50), 3),
+                      "p95_s": round(_pct(seen, 95), 3), "max_s": round(max(seen or [0]), 3)}
         finally:
             lane.close()
+        result["drain"] = lane.drain_stats()
+        return result
 
 
 def ack_rate(seconds: float, rate: int = 500) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def ack_rate(seconds: float, rate: int = 500) -> dict[str, Any]:
             got = json.loads(out.stdout)
             lat = [x / 1000 for x in got["latencies_ms"]]
             st = lane.intake()
-            result = {"sent": got["sent"], "rate_per_s": got["rate_per_s"], "codes": got["codes"],
+            result: dict[str, Any] = {"sent": got["sent"], "rate_per_s": got["rate_per_s"], "codes": got["codes"],
                       "p50_ms": round(1000 * _pct(lat, 50), 2), "p99_ms": round(1000 * _pct(lat, 99), 2),
                       "max_ms": round(1000 * max(lat or [0]), 2), "drained_meanwhile": st["done"] - done_before}
         finally:
@@ -249,7 +251,7 @@ def burst(n: int) -> dict[str, Any]:
             bound = 150 / 30.0 * 250  # customers/s the quota lets a re-fetch read
             got = lane.people.requests_served
             persons = len(lane.people.persons())
-            result = {"changes": n, "ingest_s": round(ingest_s, 1), "ingest_per_s": round(n / ingest_s, 1),
+            result: dict[str, Any] = {"changes": n, "ingest_s": round(ingest_s, 1), "ingest_per_s": round(n / ingest_s, 1),
                       "deliveries_refused": refused, "drain_s": round(drain_s, 1),
                       "drain_per_s": round(n / drain_s, 1), "bound_per_s": bound,
                       "share_of_bound": round(n / drain_s / bound, 3), "persons_in_people": persons,
