@@ -49,6 +49,8 @@ DEFAULT_MERGE_MAX = 25_000  # entries one cycle may merge from the batches fetch
 LOOKAHEAD_BATCHES = 6  # fetched batches waiting for the stager at most
 ORDER_FETCH_WORKERS = 4
 CUSTOMER_FETCH_WORKERS = 4
+BURST_ENTRIES = 2000  # a cycle this large is a burst
+BURST_PUSH_WORKERS = 4
 
 
 @dataclass
@@ -273,7 +275,7 @@ class Drainer:
             t1 = time.monotonic()
             stale = self._stage(batch)
             t2 = time.monotonic()
-            pushed = self._push(run_id)
+            pushed = self._push(run_id, len(batch.entries))
             t3 = time.monotonic()
         self.stats.lock_wait_s += t1 - t0
         self.stats.stage_s += t2 - t1
@@ -327,15 +329,17 @@ class Drainer:
         self.stats.orders_gone += len(batch.gone_orders)
         return stale
 
-    def _push(self, run_id: str) -> dict[str, Any]:
+    def _push(self, run_id: str, entries: int) -> dict[str, Any]:
         from pipelines.push import push_persons
 
         if self.people_client is None:
             from pipelines.lane.people import drain_people_client
 
             self.people_client = drain_people_client()
+        # a burst cycle sends many upserts of 1,000: more load jobs in flight keep People's 5/s busy
+        workers = BURST_PUSH_WORKERS if entries >= BURST_ENTRIES else 2
         res = push_persons(str(self.duckdb_path), self.mapping, run_id, store_hash=self.store_hash,
-                           client=self.people_client, workers=2)
+                           client=self.people_client, workers=workers)
         return dict(res.counts)
 
     def _fates(self, batch: Batch, stale: set[tuple[str, int]]) -> list[tuple[int, str, int | None]]:
