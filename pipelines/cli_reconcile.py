@@ -44,6 +44,7 @@ def open_db(path: str | Path, *, refresh_views: bool = True) -> Any:
 
 def reconcile_main(args: argparse.Namespace) -> int:
     """Print the reconciliation summary (and People error codes)."""
+    from bc2people.pipelines.lane.report import format_lane, lane_report
     from bc2people.pipelines.output import format_pairs, format_table
     from bc2people.pipelines.reconcile import (
         missing_tables,
@@ -57,11 +58,16 @@ def reconcile_main(args: argparse.Namespace) -> int:
         missing = missing_tables(con)
         if missing:
             raise NoDatabase(f"{args.duckdb} has nothing to reconcile yet (missing {', '.join(missing)})")
+        lane = lane_report(args.duckdb)
         if args.json:
             doc = {"overall": reconcile_overall(con), "people_errors": people_errors(con)}
+            if lane is not None:
+                doc["lane"] = lane
             print(json.dumps(doc, default=str, indent=2))
             return 0
         print(format_pairs(reconcile_summary(con), title=f"Reconciliation of {args.duckdb}"))
+        if lane is not None:
+            print("\n" + format_lane(lane))
         errors = people_errors(con)
         if errors:
             print()
@@ -75,6 +81,7 @@ def reconcile_main(args: argparse.Namespace) -> int:
 
 def runs_main(args: argparse.Namespace) -> int:
     """Print the run history, newest first."""
+    from bc2people.pipelines.lane.report import format_lane, lane_report
     from bc2people.pipelines.output import COMPACT_RUNS_COLUMNS, format_runs
     from bc2people.pipelines.reconcile import run_history
 
@@ -84,15 +91,18 @@ def runs_main(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.json:
-        print(json.dumps(runs, default=str, indent=2))
+        print(json.dumps(runs, default=str, indent=2))  # a list, as always (the lane: `reconcile --json`)
         return 0
+    lane = lane_report(args.duckdb)
     if not runs:
         print(f"no runs recorded in {args.duckdb}", file=sys.stderr)
-        return 0
-    table = format_runs(runs)
-    if max(len(line) for line in table.splitlines()) > shutil.get_terminal_size((200, 24)).columns:
-        table = format_runs(runs, COMPACT_RUNS_COLUMNS)  # narrow terminal: the essential columns
-    print(table)
+    else:
+        table = format_runs(runs)
+        if max(len(line) for line in table.splitlines()) > shutil.get_terminal_size((200, 24)).columns:
+            table = format_runs(runs, COMPACT_RUNS_COLUMNS)  # narrow terminal: the essential columns
+        print(table)
+    if lane is not None:
+        print(("\n" if runs else "") + format_lane(lane))
     return 0
 
 

@@ -35,5 +35,8 @@ def record_drops(con: Any, run_id: str, drops: Sequence[dict[str, Any]]) -> None
     if not drops:
         return
     now = utcnow()
-    con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                    [[run_id, d["key"], d["entity_id"], d["field"], d["reason"], now] for d in drops])
+    # one statement over lists (DuckDB's executemany runs one INSERT per row: seconds per thousand)
+    con.execute(f"INSERT INTO {TABLE} SELECT $1, k, e, f, r, $2 FROM (SELECT unnest($3::VARCHAR[]) AS k, "
+                "unnest($4::BIGINT[]) AS e, unnest($5::VARCHAR[]) AS f, unnest($6::VARCHAR[]) AS r)",
+                [run_id, now, [d["key"] for d in drops], [d["entity_id"] for d in drops],
+                 [d["field"] for d in drops], [d["reason"] for d in drops]])

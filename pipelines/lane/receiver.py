@@ -53,7 +53,7 @@ class GroupWriter:
         self._thread.join(10)
 
     def _run(self) -> None:
-        intake = Intake(self.intake_path)
+        intake = Intake(self.intake_path, role="receiver")
         self._ready.set()
         try:
             while True:
