@@ -34,6 +34,18 @@ def record_drops(con: Any, run_id: str, drops: Sequence[dict[str, Any]]) -> None
     ensure_drops(con)
     if not drops:
         return
-    now = utcnow()
-    con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                    [[run_id, d["key"], d["entity_id"], d["field"], d["reason"], now] for d in drops])
+    import pyarrow as pa
+
+    # One set-based insert from Arrow: executemany costs ~1 ms a row (seconds per 10,000 drops).
+    batch = pa.table({
+        "key": pa.array([d["key"] for d in drops], pa.string()),
+        "entity_id": pa.array([d["entity_id"] for d in drops], pa.int64()),
+        "field": pa.array([d["field"] for d in drops], pa.string()),
+        "reason": pa.array([d["reason"] for d in drops], pa.string()),
+    })
+    con.register("_drops_batch", batch)
+    try:
+        con.execute(f"INSERT INTO {TABLE} SELECT $run, key, entity_id, field, reason, $now FROM _drops_batch",
+                    {"run": run_id, "now": utcnow()})
+    finally:
+        con.unregister("_drops_batch")
