@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .ledger import LIVE, Ledger
 from .model import ProgressFn
@@ -40,7 +40,12 @@ class Outcome:
     error_message: str | None = None
 
 
-OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[Outcome]], None]
+class OutcomeSink(Protocol):
+    """Called after each request with the batch's rows and one `Outcome` per row; ``before``
+    (optional) is the target's own bookkeeping, run in the same ledger transaction first."""
+
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
+                 before: Callable[[Any], Any] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ class Recorder:
         self.batches = 0
         self.lock = threading.Lock()
 
-    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome]) -> None:
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
+                 before: Callable[[Any], Any] | None = None) -> None:
         entries = []
         tally: Counter[str] = Counter()
         for row, o in zip(rows, outcomes, strict=True):
@@ -85,7 +91,7 @@ class Recorder:
                  "derived_hash": row.get("derived_hash"), "mapping_hash": row.get("mapping_hash"),
                  "deleted_action": LIVE, "attempted": True, "outcome": True}
             )
-        self.ledger.write(entries)
+        self.ledger.write(entries, before)
         with self.lock:
             self.counts.update(tally)
             self.batches += 1
