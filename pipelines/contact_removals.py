@@ -116,7 +116,10 @@ class ContactTracker:
                 if s in ACCEPTED_STATUSES and r.get("payload")]
         if not done:
             return None
-        keys = list(dict.fromkeys(k for k, _ in done))
+        # A person People never accepted before this run has no tracked contacts (they are
+        # written in the transaction that records an acceptance): no need to look it up.
+        keys = list(dict.fromkeys(r["key"] for r, s in zip(rows, statuses, strict=True)
+                                  if s in ACCEPTED_STATUSES and r.get("payload") and r.get("accepted_before") is not False))
         sent = pa.table({
             "key": [k for k, new in done for _ in new],
             "type": [t for _k, new in done for t, _n in new],
@@ -137,9 +140,11 @@ class ContactTracker:
         ds = self.dataset
         # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
         # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
-        marks = ", ".join("?" * len(keys))
-        tracked = dict(con.execute(
-            f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
+        tracked: dict[str, Any] = {}
+        if keys:
+            marks = ", ".join("?" * len(keys))
+            tracked = dict(con.execute(
+                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
         untracked = [k for k in keys if k not in tracked]
         baseline: dict[str, Any] = {}
         if untracked and self._untracked_accepted(con):

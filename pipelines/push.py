@@ -10,8 +10,10 @@
    deleted customers whose deletion action is not done);
 4. provisions custom attributes and tags (only when something will be sent or acted on);
 5. sends the changed persons through the ``people`` dlt destination (batches of ≤1000, several
-   load files in parallel, one shared rate limiter), each batch's outcomes written to the
-   ledger as it completes;
+   load files in parallel, one shared rate limiter), each batch's outcomes (and the contacts
+   People now holds) written to the ledger in one transaction as it completes. Steps 3 and 5
+   overlap: a thread maps and diffs the next customers while the persons already selected
+   are delivered, ``delivery_chunk`` (20,000) per dlt load package;
 6. applies the mapping's ``on_deleted`` action to customers deleted in the store;
 7. removes from People the emails/phones an accepted person no longer maps
    (`pipelines.contact_removals`; failures stay queued for the next run).
@@ -265,12 +267,14 @@ def push_persons(
     sample: int = 10,
     client: Any = None,
     as_of: datetime | None = None,
+    delivery_chunk: int = DELIVERY_CHUNK,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
     ``workers`` parallel load jobs share one rate limiter; ``batch_size`` persons per upsert
     request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt config.
-    ``as_of`` is the reference time of the traits (default: now).
+    ``as_of`` is the reference time of the traits (default: now). Persons are delivered
+    ``delivery_chunk`` at a time (one dlt load package each) while the next ones are mapped.
     """
     import duckdb
 
@@ -312,9 +316,11 @@ def push_persons(
         ensure_drops(con)
         assert tracker is not None
         run = _Delivering(wcon, writer, mapping, client, people_delivery(client, tracker, run_id), pipelines_dir,
-                          run_id, counts, workers=workers, batch_size=batch_size, progress=progress)
+                          run_id, counts, workers=workers, batch_size=batch_size, progress=progress,
+                          chunk=delivery_chunk)
+        part_size = max(1, min(_PART_SIZE, delivery_chunk))
         parts = _parts_ahead(con, spec, run_id, retry_rejected=retry_rejected, sample=sample,
-                             ahead=max(1, DELIVERY_CHUNK // _PART_SIZE))
+                             part_size=part_size, ahead=max(1, delivery_chunk // part_size))
         try:
             for part in parts:
                 run.take(_people_named(part))
@@ -342,10 +348,10 @@ class _Delivering:
 
     def __init__(self, con: Any, writer: Ledger, mapping: Mapping, client: Any, delivery: Delivery,
                  pipelines_dir: Any, run_id: str, counts: Counter[str], *, workers: int, batch_size: int,
-                 progress: Any) -> None:
+                 progress: Any, chunk: int = DELIVERY_CHUNK) -> None:
         self.con, self.writer, self.mapping, self.client, self.delivery = con, writer, mapping, client, delivery
         self.pipelines_dir, self.run_id, self.counts = pipelines_dir, run_id, counts
-        self.workers, self.batch_size, self.progress = workers, batch_size, progress
+        self.workers, self.batch_size, self.progress, self.chunk = workers, batch_size, progress, max(1, chunk)
         self.pending: list[dict[str, Any]] = []
         self.deletions: list[dict[str, Any]] = []
         self.sample_diffs: list[dict[str, Any]] = []
@@ -368,8 +374,8 @@ class _Delivering:
         if part.drops:
             record_drops(self.con, self.run_id, part.drops)
         self.pending.extend(part.to_send)
-        if len(self.pending) >= DELIVERY_CHUNK:
-            self.flush()
+        while len(self.pending) >= self.chunk:
+            self.flush(self.chunk)
 
     def provision_once(self, acting: list[dict[str, Any]] | None = None) -> None:
         """Custom attributes and tags, before the first person is sent or acted on."""
@@ -384,11 +390,12 @@ class _Delivering:
         provision(self.client, dict(self.mapping.custom_attributes), tags)
         self.provisioned = True
 
-    def flush(self) -> None:
-        """Deliver the payloads gathered so far (one load package)."""
+    def flush(self, size: int | None = None) -> None:
+        """Deliver the first ``size`` payloads gathered (all by default) as one load package."""
         if not self.pending:
             return
-        rows, self.pending = self.pending, []
+        cut = len(self.pending) if size is None else size
+        rows, self.pending = self.pending[:cut], self.pending[cut:]
         self.provision_once()
         done = self.delivered
 
@@ -404,7 +411,7 @@ class _Delivering:
 
 
 def _parts_ahead(con: Any, spec: SyncSpec, run_id: str, *, retry_rejected: bool, sample: int,
-                 ahead: int) -> Any:
+                 part_size: int, ahead: int) -> Any:
     """`select_chunks` run in a thread on ``con``, up to ``ahead`` parts ahead of the caller:
     the next parts are mapped while the caller delivers (the caller must not use ``con``
     meanwhile). A generator; closing it stops the thread. An error in the thread is raised here."""
@@ -419,7 +426,7 @@ def _parts_ahead(con: Any, spec: SyncSpec, run_id: str, *, retry_rejected: bool,
         item: Any = end
         try:
             for part in select_chunks(con, spec, run_id, retry_rejected=retry_rejected, sample=sample,
-                                      chunk_size=_PART_SIZE):
+                                      chunk_size=part_size):
                 while not stop.is_set():
                     try:
                         q.put(part, timeout=0.1)

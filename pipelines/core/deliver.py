@@ -25,8 +25,11 @@ from .model import ProgressFn
 from .workdir import heal_pipeline_dir
 
 # The columns of a row sent through the destination (pass-through ones come back to the sink).
+# ``accepted_before``: the target accepted a payload for this key before the run selected it
+# (False lets a sink skip looking the key up; absent, as in packages of older releases, or
+# None means unknown).
 ROW_COLUMNS = ("key", "entity_id", "payload_hash", "payload", "run_id", "source_version", "derived_hash",
-               "mapping_hash")
+               "mapping_hash", "accepted_before")
 
 
 @dataclass(frozen=True)
@@ -192,5 +195,5 @@ def deliver(
 def _row_schema() -> Any:
     import pyarrow as pa
 
-    types = {"entity_id": pa.int64()}
+    types = {"entity_id": pa.int64(), "accepted_before": pa.bool_()}
     return pa.schema([(c, types.get(c, pa.string())) for c in ROW_COLUMNS])

@@ -260,7 +260,9 @@ def _diff_chunk(
             continue
         kind = "update" if st.get("accepted_hash") else "create"
         out.counts["would_" + kind] += 1
-        out.to_send.append({**base, "key": key, "payload_hash": h, "payload": text})
+        out.to_send.append({**base, "key": key, "payload_hash": h, "payload": text,
+                            "accepted_before": bool(st.get("last_success_at") or st.get("accepted_hash")
+                                                    or st.get("remote_id"))})
         if len(out.sample_diffs) < sample:
             before = json.loads(st["last_payload"]) if st.get("last_payload") else None
             out.sample_diffs.append({"key": key, "entity_id": eid, "kind": kind,
@@ -271,7 +273,7 @@ def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, An
     if not keys:
         return {}
     cur = con.execute(
-        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id "
+        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
         f"FROM {spec.dataset}.sync_state WHERE target = $target AND key IN (SELECT unnest($keys))",
         {"target": spec.target, "keys": keys},
     )
