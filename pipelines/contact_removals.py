@@ -29,6 +29,11 @@ from typing import Any
 
 import pyarrow as pa
 
+try:  # a dependency of dlt
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - dlt requires it
+    _orjson = None  # type: ignore[assignment]
+
 from pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
 
 CONTACT_REMOVED = "CONTACT_REMOVED"
@@ -49,11 +54,23 @@ def ensure_tables(con: Any, dataset: str) -> None:
     con.execute(_DDL.format(ds=dataset))
 
 
+def _loads(text: str) -> Any:
+    """``json.loads``, via orjson when it can (several times faster). Strings come back the
+    same, and only strings are read from a payload here (orjson may read a huge integer as a
+    float); text orjson refuses (a lone surrogate) goes to ``json.loads``."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except (ValueError, TypeError):
+            pass
+    return json.loads(text)
+
+
 def contacts_of(payload: Any) -> dict[Contact, str]:
     """(type, identity) -> identifier as sent, for the emails and phones of a v3 person payload
     (dict or JSON text); emails compare case-insensitively, as People matches them."""
     if isinstance(payload, str):
-        payload = json.loads(payload)
+        payload = _loads(payload)
     out: dict[Contact, str] = {}
     for c in (payload or {}).get("contactInformation") or []:
         kind, ident = c.get("type"), c.get("identifier")
