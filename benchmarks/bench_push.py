@@ -96,9 +96,11 @@ class LeanMapping:
     custom_attributes: dict[str, str] = {}
     fixed_tags: list[str] = []
     on_deleted = {"action": "none", "tag": None}
+    traits = None  # no traits SQL
+    removed_attributes = "leave"
 
     def map(self, customer: dict[str, Any], context: dict[str, Any]) -> Any:
-        from types import SimpleNamespace
+        from bc2people.pipelines.mapping import MappedRecord
 
         cid = customer["id"]
         ext = f"bc-{context['store_hash']}-{cid}"
@@ -108,8 +110,7 @@ class LeanMapping:
             "lastName": f"Last{cid}",
             "contactInformation": [{"type": "EMAIL", "identifier": f"c{cid}@example.com"}],
         }
-        return SimpleNamespace(customer_id=cid, external_id=ext, payload=payload, rejection=None,
-                               rejection_field=None)
+        return MappedRecord(cid, ext, payload, None, None)
 
 
 class RemotePeople:

@@ -3,8 +3,9 @@
 The shipped mapping (phones normalised), the People sandbox in its own process with no
 latency and no rate limit, one `push_persons` run (select → map → diff → ledger → dlt
 extract/normalize/load → HTTP → outcomes to the ledger). Named functions are wrapped with
-wall-clock timers (summed over threads: the load workers overlap, so buckets inside
-``deliver`` can add up to more than its wall time); cProfile would not see dlt's load
+wall-clock timers (summed over threads: the load workers overlap each other, and the
+selection thread maps the next persons while the main thread delivers, so buckets can add up
+to more than the wall time); cProfile would not see dlt's load
 threads. The sandbox's own CPU seconds come from /proc. ``BENCH_PUSH_N`` sets the size,
 BENCH_QUICK=1 uses 10,000.
 """
@@ -31,6 +32,7 @@ class Buckets:
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.cpu: defaultdict[str, float] = defaultdict(float)  # CPU of the calling thread
         self.calls: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
@@ -40,13 +42,14 @@ class Buckets:
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return original(*args, **kwargs)
             finally:
-                dt = time.perf_counter() - t0
+                dt, dc = time.perf_counter() - t0, time.thread_time() - c0
                 with self.lock:
                     self.seconds[bucket] += dt
+                    self.cpu[bucket] += dc
                     self.calls[bucket] += 1
 
         setattr(owner, name, timed)
@@ -60,13 +63,15 @@ class Buckets:
         def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
             it = original(*args, **kwargs)
             while True:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     item = next(it)
                 except StopIteration:
-                    self.seconds[bucket] += time.perf_counter() - t0
                     return
-                self.seconds[bucket] += time.perf_counter() - t0
+                finally:
+                    with self.lock:
+                        self.seconds[bucket] += time.perf_counter() - t0
+                        self.cpu[bucket] += time.thread_time() - c0
                 yield item
 
         setattr(owner, name, timed)
@@ -90,6 +95,7 @@ def instrument(b: Buckets) -> None:
     import bc2people.destinations.people.client as people_client
     import bc2people.pipelines.contact_removals as contact_removals
     import bc2people.pipelines.push as push
+    import pipelines.drops  # noqa: F401 - wrapped below
     from bc2people.pipelines.mapping import engine
 
     # pipelines.core re-exports functions named like its modules: take the modules themselves
@@ -100,6 +106,7 @@ def instrument(b: Buckets) -> None:
 
     b.wrap(push, "traits_of", "traits (SQL)")
     b.wrap(core_plan, "table_columns", "select (SQL)")
+    b.wrap_iter(core_plan, "select_chunks", "select+map+diff (thread wall)")
     b.wrap_iter(core_plan, "_records", "read staged rows")
     b.wrap(engine.Mapping, "map", "mapping")
     b.wrap(core_plan, "canonical_json", "hashing: canonical JSON")
@@ -111,7 +118,10 @@ def instrument(b: Buckets) -> None:
     b.wrap(core_deliver, "_load", "dlt normalize+load (wall)")
     b.wrap(core_deliver.Recorder, "__call__", "outcome sink (ledger per batch)")
     b.wrap(people_client.PeopleClient, "upsert_json", "HTTP upsert (client, per batch)")
-    b.wrap(contact_removals.ContactTracker, "accepted", "contact tracking (per batch)")
+    b.wrap(contact_removals.ContactTracker, "prepare", "contacts: read payloads (per batch)")
+    b.wrap(contact_removals.ContactTracker, "_apply", "contacts: SQL in the ledger txn")
+    b.wrap(push._Delivering, "take", "entries + drops per part (main)")
+    b.wrap(sys.modules["bc2people.pipelines.drops"], "record_drops", "dropped values")
 
 
 def main(quick: bool = False) -> None:
@@ -132,7 +142,7 @@ def main(quick: bool = False) -> None:
 
         client = PeopleClient(ps.base_url, ps.api_key, rate=10_000)
         instrument(b)
-        sandbox_cpu0, own0 = _cpu_seconds(ps.proc.pid), time.process_time()
+        sandbox_cpu0, own0, load0 = _cpu_seconds(ps.proc.pid), time.process_time(), os.getloadavg()
         t0 = time.perf_counter()
         res = push_persons(str(tmp / "all.duckdb"), mapping, "profile", store_hash="bench1", client=client)
         wall = time.perf_counter() - t0
@@ -143,8 +153,11 @@ def main(quick: bool = False) -> None:
         print(f"push_persons: {wall:.1f} s wall, sent {sent:,} = {sent / wall:,.0f} persons/s "
               f"(target {TARGET:,.0f}: {'MET' if sent / wall >= TARGET else 'NOT MET'})")
         print(f"CPU: this process {own:.1f} s, People sandbox {sandbox_cpu:.1f} s")
+        print(f"load average before/after: {load0[0]:.1f} / {os.getloadavg()[0]:.1f} (2 cores shared)")
+        print("   stage (summed over threads)               wall s  share   thread CPU s  share of own CPU    calls")
         for name, secs in sorted(b.seconds.items(), key=lambda kv: -kv[1]):
-            print(f"   {name:36} {secs:7.2f} s  {b.calls[name]:>8,} calls")
+            cpu = b.cpu[name]
+            print(f"   {name:40} {secs:7.2f}  {secs / wall:5.0%}   {cpu:10.2f}   {cpu / own:6.0%}  {b.calls[name]:>10,}")
     finally:
         b.restore()
         with contextlib.suppress(Exception):

@@ -6,7 +6,8 @@ changes email in BigCommerce would keep the old one in People: still reachable, 
 customer who takes that address would hit 409100. So, for the persons this job sends:
 
 - ``people_sync.person_contacts`` keeps, per externalId, the contacts of the last payload People
-  ACCEPTED (written when People's 207 says so, before the ledger records the batch). A person
+  ACCEPTED (written when People's 207 says so, in the transaction that records the batch in
+  the ledger: both or neither survive a crash). A person
   not tracked yet starts from its ledger row: ``last_payload`` when ``accepted_hash`` equals
   ``payload_hash`` (the last payload sent was the one accepted), else nothing.
 - When People accepts a payload without a contact the tracked set has, that contact is queued in
@@ -23,9 +24,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson as _orjson
 import pyarrow as pa
 
 from bc2people.pipelines.core.ledger import ACCEPTED_STATUSES, Ledger, utcnow
@@ -48,11 +50,22 @@ def ensure_tables(con: Any, dataset: str) -> None:
     con.execute(_DDL.format(ds=dataset))
 
 
+def _loads(text: str) -> Any:
+    """``json.loads``, via orjson when it can (several times faster). Strings come back the
+    same, and only strings are read from a payload here (orjson may read a huge integer as a
+    float); text orjson refuses (a lone surrogate) goes to ``json.loads``."""
+    try:
+        return _orjson.loads(text)
+    except (ValueError, TypeError):
+        pass
+    return json.loads(text)
+
+
 def contacts_of(payload: Any) -> dict[Contact, str]:
     """(type, identity) -> identifier as sent, for the emails and phones of a v3 person payload
     (dict or JSON text); emails compare case-insensitively, as People matches them."""
     if isinstance(payload, str):
-        payload = json.loads(payload)
+        payload = _loads(payload)
     out: dict[Contact, str] = {}
     for c in (payload or {}).get("contactInformation") or []:
         kind, ident = c.get("type"), c.get("identifier")
@@ -64,8 +77,9 @@ def contacts_of(payload: Any) -> dict[Contact, str]:
 class ContactTracker:
     """Keeps ``person_contacts`` in step with what People accepted and queues what it dropped.
 
-    Called by the People delivery's sink for each batch, from the load worker threads, before
-    the ledger records the batch; writes go through the ledger's connection and lock.
+    The People delivery's sink calls `prepare` for each batch, from the load worker threads; the
+    ledger runs what it returns inside the transaction that records the batch (its connection,
+    its lock). `accepted` does both at once in a transaction of its own.
     """
 
     def __init__(self, con: Any, dataset: str, target: str, lock: threading.Lock) -> None:
@@ -76,13 +90,13 @@ class ContactTracker:
         ensure_tables(con, dataset)
         self._baseline_needed: bool | None = None
 
-    def _untracked_accepted(self) -> bool:
+    def _untracked_accepted(self, con: Any) -> bool:
         """Whether any accepted person is not tracked yet (a ledger from before tracking), asked
         once per run: persons accepted during the run are tracked before the ledger records
         them, so a first sync or a tracked ledger never looks up baselines again."""
         if self._baseline_needed is None:
             ds = self.dataset
-            row = self.con.execute(
+            row = con.execute(
                 f"SELECT EXISTS (SELECT 1 FROM {ds}.sync_state s WHERE s.target = ? AND s.accepted_hash = "
                 f"s.payload_hash AND NOT EXISTS (SELECT 1 FROM {ds}.person_contacts p WHERE p.key = s.key))",
                 [self.target]).fetchall()
@@ -91,69 +105,96 @@ class ContactTracker:
 
     def accepted(self, rows: Sequence[dict[str, Any]], statuses: Sequence[str], run_id: str) -> int:
         """Record the contacts of the rows People accepted; returns how many removals were queued."""
-        done = [(r["key"], contacts_of(r["payload"])) for r, s in zip(rows, statuses, strict=True)
-                if s in ACCEPTED_STATUSES and r.get("payload")]
-        if not done:
+        apply = self.prepare(rows, statuses, run_id)
+        if apply is None:
             return 0
-        ds, keys = self.dataset, list(dict.fromkeys(k for k, _ in done))
         with self.lock:
-            # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
-            # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
-            marks = ", ".join("?" * len(keys))
-            tracked = dict(self.con.execute(
-                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
-            untracked = [k for k in keys if k not in tracked]
-            baseline: dict[str, Any] = {}
-            if untracked and self._untracked_accepted():
-                baseline = dict(self.con.execute(
-                    f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = ? AND key IN "
-                    f"({', '.join('?' * len(untracked))}) AND accepted_hash = payload_hash",
-                    [self.target, *untracked]).fetchall())
-            now, queued = utcnow(), []
-            for key, new in done:
-                if key in tracked:
-                    old = {(t, i.lower() if t == "EMAIL" else i): i for t, i in json.loads(tracked[key] or "[]")}
-                else:
-                    old = contacts_of(baseline.get(key))
-                queued += [(key, t, old[(t, n)]) for t, n in old if (t, n) not in new]
-            # Set-based: one statement per table for the whole batch (a statement per contact
-            # cost seconds per 1,000 persons and held the ledger's lock meanwhile).
-            sent = pa.table({
-                "key": [k for k, new in done for _ in new],
-                "type": [t for _k, new in done for t, _n in new],
-                "n": [n for _k, new in done for _t, n in new],
-            }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
-            contacts = pa.table({
-                "key": [k for k, _ in done],
-                "contacts": [json.dumps([[t, i] for (t, _n), i in sorted(new.items())]) for _k, new in done],
-            })
-            gone = pa.table({"key": [q[0] for q in queued], "type": [q[1] for q in queued],
-                             "identifier": [q[2] for q in queued]},
-                            schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("identifier", pa.string())]))
-            self.con.register("_cr_sent", sent)
-            self.con.register("_cr_contacts", contacts)
-            self.con.register("_cr_gone", gone)
             self.con.execute("BEGIN TRANSACTION")
             try:
-                if queued:
-                    self.con.execute(
-                        f"INSERT INTO {ds}.contact_removals (key, type, identifier, queued_at, run_id, attempts) "
-                        "SELECT DISTINCT key, type, identifier, $now, $run, 0 FROM _cr_gone ON CONFLICT DO NOTHING",
-                        {"now": now, "run": run_id})
-                # a contact sent again is no longer to remove
-                self.con.execute(
-                    f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
-                    "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
-                self.con.execute(
-                    f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) "
-                    "SELECT key, contacts, $now FROM _cr_contacts", {"now": now})
+                queued = apply(self.con)
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
-            finally:
-                for name in ("_cr_sent", "_cr_contacts", "_cr_gone"):
-                    self.con.unregister(name)
+        return queued
+
+    def prepare(self, rows: Sequence[dict[str, Any]], statuses: Sequence[str],
+                run_id: str) -> Callable[[Any], int] | None:
+        """`accepted` in two halves: the payloads are read now (no lock needed), and the returned
+        ``apply(con)`` writes them inside the caller's transaction (under the ledger's lock, before
+        the ledger records the batch); None when no row was accepted. ``apply`` returns how many
+        removals it queued."""
+        done = [(r["key"], contacts_of(r["payload"])) for r, s in zip(rows, statuses, strict=True)
+                if s in ACCEPTED_STATUSES and r.get("payload")]
+        if not done:
+            return None
+        # A person People never accepted before this run has no tracked contacts (they are
+        # written in the transaction that records an acceptance): no need to look it up.
+        keys = list(dict.fromkeys(r["key"] for r, s in zip(rows, statuses, strict=True)
+                                  if s in ACCEPTED_STATUSES and r.get("payload") and r.get("accepted_before") is not False))
+        sent = pa.table({
+            "key": [k for k, new in done for _ in new],
+            "type": [t for _k, new in done for t, _n in new],
+            "n": [n for _k, new in done for _t, n in new],
+        }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
+        contacts = pa.table({
+            "key": [k for k, _ in done],
+            "contacts": [json.dumps([[t, i] for (t, _n), i in sorted(new.items())]) for _k, new in done],
+        })
+
+        def apply(con: Any) -> int:
+            return self._apply(con, done, keys, sent, contacts, run_id)
+
+        return apply
+
+    def _apply(self, con: Any, done: list[tuple[str, dict[Contact, str]]], keys: list[str], sent: Any,
+               contacts: Any, run_id: str) -> int:
+        ds = self.dataset
+        # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
+        # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
+        tracked: dict[str, Any] = {}
+        if keys:
+            marks = ", ".join("?" * len(keys))
+            tracked = dict(con.execute(
+                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
+        untracked = [k for k in keys if k not in tracked]
+        baseline: dict[str, Any] = {}
+        if untracked and self._untracked_accepted(con):
+            baseline = dict(con.execute(
+                f"SELECT key, last_payload FROM {ds}.sync_state WHERE target = ? AND key IN "
+                f"({', '.join('?' * len(untracked))}) AND accepted_hash = payload_hash",
+                [self.target, *untracked]).fetchall())
+        now, queued = utcnow(), []
+        for key, new in done:
+            if key in tracked:
+                old = {(t, i.lower() if t == "EMAIL" else i): i for t, i in json.loads(tracked[key] or "[]")}
+            else:
+                old = contacts_of(baseline.get(key))
+            queued += [(key, t, old[(t, n)]) for t, n in old if (t, n) not in new]
+        # Set-based: one statement per table for the whole batch (a statement per contact
+        # cost seconds per 1,000 persons and held the ledger's lock meanwhile).
+        gone = pa.table({"key": [q[0] for q in queued], "type": [q[1] for q in queued],
+                         "identifier": [q[2] for q in queued]},
+                        schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("identifier", pa.string())]))
+        con.register("_cr_sent", sent)
+        con.register("_cr_contacts", contacts)
+        con.register("_cr_gone", gone)
+        try:
+            if queued:
+                con.execute(
+                    f"INSERT INTO {ds}.contact_removals (key, type, identifier, queued_at, run_id, attempts) "
+                    "SELECT DISTINCT key, type, identifier, $now, $run, 0 FROM _cr_gone ON CONFLICT DO NOTHING",
+                    {"now": now, "run": run_id})
+            # a contact sent again is no longer to remove
+            con.execute(
+                f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
+                "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
+            con.execute(
+                f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) "
+                "SELECT key, contacts, $now FROM _cr_contacts", {"now": now})
+        finally:
+            for name in ("_cr_sent", "_cr_contacts", "_cr_gone"):
+                con.unregister(name)
         return len(queued)
 
 

@@ -10,8 +10,10 @@
    deleted customers whose deletion action is not done);
 4. provisions custom attributes and tags (only when something will be sent or acted on);
 5. sends the changed persons through the ``people`` dlt destination (batches of ≤1000, several
-   load files in parallel, one shared rate limiter), each batch's outcomes written to the
-   ledger as it completes;
+   load files in parallel, one shared rate limiter), each batch's outcomes (and the contacts
+   People now holds) written to the ledger in one transaction as it completes. Steps 3 and 5
+   overlap: a thread maps and diffs the next customers while the persons already selected
+   are delivered, ``delivery_chunk`` (20,000) per dlt load package;
 6. applies the mapping's ``on_deleted`` action to customers deleted in the store;
 7. removes from People the emails/phones an accepted person no longer maps
    (`pipelines.contact_removals`; failures stay queued for the next run).
@@ -21,6 +23,7 @@ With ``dry_run`` steps 1, 4, 5, 6 and 7 are skipped and nothing is written.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +55,10 @@ PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
 PUSH_TABLE = "persons"
 DEFAULT_WORKERS = 8
+# persons delivered per dlt load package while the next ones are mapped; parts of _PART_SIZE
+# mapped records at a time
+DELIVERY_CHUNK = 20_000
+_PART_SIZE = 5000
 COUNT_KEYS = PUSH_COUNTS
 # person_state.deleted_action once the mapping's on_deleted action is done for a person
 DELETED_ACTION_RECORD = {"none": "none", "tag": "tagged", "delete": "deleted"}
@@ -173,7 +180,8 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
     """How People receives persons: the ``people`` dlt destination, its 207 read into outcomes.
 
     With ``contacts``, the contacts of every accepted person are tracked (and the ones People
-    still has but the person no longer maps are queued for removal) before the batch is recorded.
+    still has but the person no longer maps are queued for removal) in the transaction that
+    records the batch.
     """
     from bc2people.destinations.people.client import RecordOutcome
     from bc2people.destinations.people.destination import people_destination
@@ -188,9 +196,9 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:
             current, outs = [_current_row(r) for r in rows], [outcome(o) for o in outcomes]
-            if contacts is not None:
-                contacts.accepted(current, [o.status for o in outs], run_id)
-            sink(current, outs)
+            # the contacts are written in the batch's ledger transaction, before its outcomes
+            track = contacts.prepare(current, [o.status for o in outs], run_id) if contacts is not None else None
+            sink(current, outs, track)
 
         return people_destination(client, people_sink, batch_size=batch_size, workers=workers)
 
@@ -206,9 +214,9 @@ def _current_row(row: dict[str, Any]) -> dict[str, Any]:
             "mapping_hash": row.get("mapping_hash")}
 
 
-def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_rejected: bool = False,
-           sample: int = 10, progress: Any = None, as_of: datetime | None = None) -> tuple[Selected, int]:
-    """Traits, then the core's selection and diff; returns it and the number of customers with traits."""
+def _spec_for_run(con: Any, mapping: Mapping, store_hash: str, as_of: datetime | None) -> tuple[SyncSpec, int]:
+    """Traits (computed now), the stale-attribute warning and the run's spec; also the number
+    of customers with traits."""
     traits = traits_of(con, mapping, as_of)
     with_traits = 0
     if traits is not None:
@@ -221,12 +229,27 @@ def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_re
               removed_attributes=mapping.removed_attributes)
     spec = person_spec(mapping, store_hash, traits,
                        clear=tuple(sorted(stale)) if mapping.removed_attributes == "clear" else ())
-    sel = select_and_diff(con, spec, run_id, retry_rejected=retry_rejected, sample=sample, progress=progress)
+    return spec, with_traits
+
+
+def _people_named(sel: Selected) -> Selected:
+    """A selection's sample diffs and counts in the persons flow's names (in place)."""
     sel.sample_diffs = [
         {"external_id": d["key"], "customer_id": d["entity_id"], "kind": d["kind"], "changes": d["changes"]}
         for d in sel.sample_diffs
     ]
-    sel.counts["deleted_in_store_seen"] = sel.counts.pop("deleted_at_source_seen", 0)
+    if "deleted_at_source_seen" in sel.counts:
+        sel.counts["deleted_in_store_seen"] = sel.counts.pop("deleted_at_source_seen")
+    return sel
+
+
+def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_rejected: bool = False,
+           sample: int = 10, progress: Any = None, as_of: datetime | None = None) -> tuple[Selected, int]:
+    """Traits, then the core's selection and diff; returns it and the number of customers with traits."""
+    spec, with_traits = _spec_for_run(con, mapping, store_hash, as_of)
+    sel = select_and_diff(con, spec, run_id, retry_rejected=retry_rejected, sample=sample, progress=progress)
+    sel = _people_named(sel)
+    sel.counts["deleted_in_store_seen"] = sel.counts.get("deleted_in_store_seen", 0)
     return sel, with_traits
 
 
@@ -244,66 +267,199 @@ def push_persons(
     sample: int = 10,
     client: Any = None,
     as_of: datetime | None = None,
+    delivery_chunk: int = DELIVERY_CHUNK,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
     ``workers`` parallel load jobs share one rate limiter; ``batch_size`` persons per upsert
     request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt config.
-    ``as_of`` is the reference time of the traits (default: now).
+    ``as_of`` is the reference time of the traits (default: now). Persons are delivered
+    ``delivery_chunk`` at a time (one dlt load package each) while the next ones are mapped.
     """
     import duckdb
 
     counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
     pipelines_dir = pipelines_dir_for(duckdb_path)
     con = duckdb.connect(str(duckdb_path))
+    wcon = con
     try:
         ensure_ledger(con)
-        writer = ledger(con)
+        # The ledger writes on a cursor of their own: the selection reads ``con`` (whose TEMP
+        # traits table only it sees) in a thread while the chunks before it are delivered.
+        wcon = con if dry_run else con.cursor()
+        writer = ledger(wcon)
         tracker = None
         if not dry_run:
             client = client or _client()
-            tracker = ContactTracker(con, LEDGER_DATASET, TARGET, writer.lock)
+            tracker = ContactTracker(wcon, LEDGER_DATASET, TARGET, writer.lock)
             resumed = resume_pending(pipelines_dir, people_delivery(client, tracker, run_id), writer, run_id,
                                      workers=workers, batch_size=batch_size, progress=progress)
             if resumed:
                 counts["resumed"] = sum(resumed.values())
                 _merge_outcomes(counts, resumed)
-        if not dry_run:
-            remember_attributes(con)
-        sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
-                                  sample=sample, progress=progress, as_of=as_of)
-        counts.update(sel.counts)
-        counts["traits"] = with_traits
-        counts["sent"] += len(sel.to_send)
-        action, tag = on_deleted_action(mapping)
-        acting = [d for d in sel.deletions if d["at_target"] and action != "none"]
         if dry_run:
-            counts["delete_actions"] += len(acting)
+            sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
+                                      sample=sample, progress=progress, as_of=as_of)
+            counts.update(sel.counts)
+            counts["traits"] = with_traits
+            counts["sent"] += len(sel.to_send)
+            action, _tag = on_deleted_action(mapping)
+            counts["delete_actions"] += len([d for d in sel.deletions if d["at_target"] and action != "none"])
             return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
-        writer.write(sel.entries)
-        from bc2people.pipelines.drops import record_drops
-
-        record_drops(con, run_id, sel.drops)
+        remember_attributes(con)
+        spec, with_traits = _spec_for_run(con, mapping, store_hash, as_of)
+        counts["traits"] = with_traits
         if with_traits:
             _keep_traits(con)
-        if sel.to_send or acting:
-            from bc2people.destinations.people.provisioning import provision
+        from bc2people.pipelines.drops import ensure_drops
 
-            tags = list(mapping.fixed_tags)
-            if action == "tag" and tag:
-                tags.append(tag)
-            provision(client, dict(mapping.custom_attributes), tags)
-        if sel.to_send:
-            outcome = deliver(pipelines_dir, people_delivery(client, tracker, run_id), writer, run_id, sel.to_send,
-                              workers=workers, batch_size=batch_size, progress=progress)
-            _merge_outcomes(counts, outcome)
-            counts["failed"] += len(sel.to_send) - sum(outcome.values())
-        if sel.deletions:
-            counts["delete_actions"] += _apply_deletions(client, writer, run_id, sel.deletions, action, tag)
+        ensure_drops(con)
+        assert tracker is not None
+        run = _Delivering(wcon, writer, mapping, client, people_delivery(client, tracker, run_id), pipelines_dir,
+                          run_id, counts, workers=workers, batch_size=batch_size, progress=progress,
+                          chunk=delivery_chunk)
+        part_size = max(1, min(_PART_SIZE, delivery_chunk))
+        parts = _parts_ahead(con, spec, run_id, retry_rejected=retry_rejected, sample=sample,
+                             part_size=part_size, ahead=max(1, delivery_chunk // part_size))
+        try:
+            for part in parts:
+                run.take(_people_named(part))
+            run.flush()
+        finally:
+            parts.close()
+        counts["deleted_in_store_seen"] += 0  # present (0) when nothing was deleted
+        action, tag = on_deleted_action(mapping)
+        if run.deletions:
+            run.provision_once([d for d in run.deletions if d["at_target"] and action != "none"])
+            counts["delete_actions"] += _apply_deletions(client, writer, run_id, run.deletions, action, tag)
         counts["contacts_removed"], counts["contact_removals_pending"] = remove_pending(client, writer, run_id)
-        return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
+        return PushResult(dict(counts), run.sample_diffs, dict(run.dropped))
     finally:
+        if wcon is not con:
+            wcon.close()
         con.close()
+
+
+class _Delivering:
+    """The consuming half of an overlapped push: records each selected part (its entries and
+    dropped values) and delivers its payloads ``DELIVERY_CHUNK`` at a time, each chunk its own
+    dlt load package (so a crash leaves at most one chunk pending; the chunks not yet selected
+    are simply selected again by the next run)."""
+
+    def __init__(self, con: Any, writer: Ledger, mapping: Mapping, client: Any, delivery: Delivery,
+                 pipelines_dir: Any, run_id: str, counts: Counter[str], *, workers: int, batch_size: int,
+                 progress: Any, chunk: int = DELIVERY_CHUNK) -> None:
+        self.con, self.writer, self.mapping, self.client, self.delivery = con, writer, mapping, client, delivery
+        self.pipelines_dir, self.run_id, self.counts = pipelines_dir, run_id, counts
+        self.workers, self.batch_size, self.progress, self.chunk = workers, batch_size, progress, max(1, chunk)
+        self.pending: list[dict[str, Any]] = []
+        self.deletions: list[dict[str, Any]] = []
+        self.sample_diffs: list[dict[str, Any]] = []
+        self.dropped: Counter[str] = Counter()
+        self.provisioned = False
+        self.delivered = 0
+        self.mapped = 0
+
+    def take(self, part: Selected) -> None:
+        """Record one part and deliver what it made due."""
+        from bc2people.pipelines.drops import record_drops
+
+        self.counts.update(part.counts)
+        self.counts["sent"] += len(part.to_send)
+        self.mapped += part.counts.get("mapped", 0) + part.counts.get("rejected_by_mapping", 0)
+        self.deletions.extend(part.deletions)
+        self.sample_diffs.extend(part.sample_diffs)
+        self.dropped.update(part.dropped)
+        self.writer.write(part.entries)
+        if part.drops:
+            record_drops(self.con, self.run_id, part.drops)
+        self.pending.extend(part.to_send)
+        while len(self.pending) >= self.chunk:
+            self.flush(self.chunk)
+
+    def provision_once(self, acting: list[dict[str, Any]] | None = None) -> None:
+        """Custom attributes and tags, before the first person is sent or acted on."""
+        if self.provisioned or (acting is not None and not acting):
+            return
+        from bc2people.destinations.people.provisioning import provision
+
+        action, tag = on_deleted_action(self.mapping)
+        tags = list(self.mapping.fixed_tags)
+        if action == "tag" and tag:
+            tags.append(tag)
+        provision(self.client, dict(self.mapping.custom_attributes), tags)
+        self.provisioned = True
+
+    def flush(self, size: int | None = None) -> None:
+        """Deliver the first ``size`` payloads gathered (all by default) as one load package."""
+        if not self.pending:
+            return
+        cut = len(self.pending) if size is None else size
+        rows, self.pending = self.pending[:cut], self.pending[cut:]
+        self.provision_once()
+        done = self.delivered
+
+        def progress(phase: str, **kw: Any) -> None:
+            if self.progress is not None:
+                self.progress("push", records=done + kw.get("records", 0), mapped=self.mapped)
+
+        outcome = deliver(self.pipelines_dir, self.delivery, self.writer, self.run_id, rows, workers=self.workers,
+                          batch_size=self.batch_size, progress=progress)
+        _merge_outcomes(self.counts, outcome)
+        self.counts["failed"] += len(rows) - sum(outcome.values())
+        self.delivered += len(rows)
+
+
+def _parts_ahead(con: Any, spec: SyncSpec, run_id: str, *, retry_rejected: bool, sample: int,
+                 part_size: int, ahead: int) -> Any:
+    """`select_chunks` run in a thread on ``con``, up to ``ahead`` parts ahead of the caller:
+    the next parts are mapped while the caller delivers (the caller must not use ``con``
+    meanwhile). A generator; closing it stops the thread. An error in the thread is raised here."""
+    import queue
+
+    from bc2people.pipelines.core.plan import select_chunks
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    end = object()
+    def produce() -> None:
+        item: Any = end
+        try:
+            for part in select_chunks(con, spec, run_id, retry_rejected=retry_rejected, sample=sample,
+                                      chunk_size=part_size):
+                while not stop.is_set():
+                    try:
+                        q.put(part, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def parts() -> Iterator[Selected]:
+        thread = threading.Thread(target=produce, name="push-select", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is end:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+    return parts()
 
 
 def _keep_traits(con: Any) -> None:

@@ -18,15 +18,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .ledger import LIVE, Ledger
 from .model import ProgressFn
 from .workdir import heal_pipeline_dir
 
 # The columns of a row sent through the destination (pass-through ones come back to the sink).
+# ``accepted_before``: the target accepted a payload for this key before the run selected it
+# (False lets a sink skip looking the key up; absent, as in packages of older releases, or
+# None means unknown).
 ROW_COLUMNS = ("key", "entity_id", "payload_hash", "payload", "run_id", "source_version", "derived_hash",
-               "mapping_hash")
+               "mapping_hash", "accepted_before")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,12 @@ class Outcome:
     error_message: str | None = None
 
 
-OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[Outcome]], None]
+class OutcomeSink(Protocol):
+    """Called after each request with the batch's rows and one `Outcome` per row; ``before``
+    (optional) is the target's own bookkeeping, run in the same ledger transaction first."""
+
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
+                 before: Callable[[Any], Any] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ class Recorder:
         self.batches = 0
         self.lock = threading.Lock()
 
-    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome]) -> None:
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
+                 before: Callable[[Any], Any] | None = None) -> None:
         entries = []
         tally: Counter[str] = Counter()
         for row, o in zip(rows, outcomes, strict=True):
@@ -85,7 +94,7 @@ class Recorder:
                  "derived_hash": row.get("derived_hash"), "mapping_hash": row.get("mapping_hash"),
                  "deleted_action": LIVE, "attempted": True, "outcome": True}
             )
-        self.ledger.write(entries)
+        self.ledger.write(entries, before)
         with self.lock:
             self.counts.update(tally)
             self.batches += 1
@@ -186,5 +195,5 @@ def deliver(
 def _row_schema() -> Any:
     import pyarrow as pa
 
-    types = {"entity_id": pa.int64()}
+    types = {"entity_id": pa.int64(), "accepted_before": pa.bool_()}
     return pa.schema([(c, types.get(c, pa.string())) for c in ROW_COLUMNS])

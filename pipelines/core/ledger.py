@@ -23,7 +23,7 @@ serialises them on one connection with one lock, one transaction per batch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,9 +203,17 @@ class Ledger:
         self.target = target
         self.lock = threading.Lock()
 
-    def write(self, entries: Sequence[dict[str, Any]]) -> None:
-        """Upsert the entries into sync_state and append their outcomes, in one transaction."""
+    def write(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None = None) -> None:
+        """Upsert the entries into sync_state and append their outcomes, in one transaction.
+
+        ``before(con)``, when given, runs first inside the same transaction (under the lock):
+        a caller's own tables written with the batch commit or roll back with it, and read
+        the ledger as it was before the batch.
+        """
         if not entries:
+            if before is not None:
+                with self.lock:
+                    self._in_transaction(before)
             return
         import pyarrow as pa
 
@@ -219,22 +227,31 @@ class Ledger:
                  "attempted": pa.bool_(), "outcome": pa.bool_()}
         table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
         ds = self.dataset
+
+        def upsert(con: Any) -> None:
+            if before is not None:
+                before(con)
+            con.execute(_UPSERT_STATE.format(ds=ds))
+            con.execute(f"UPDATE {ds}.sync_state SET deleted_action = NULL WHERE deleted_action = ''")
+            con.execute(
+                f"INSERT INTO {ds}.sync_outcomes (run_id, target, key, entity_id, status, error_code, "
+                "error_field, error_message, \"at\") SELECT run_id, target, key, entity_id, "
+                "coalesce(outcome_status, last_status), error_code, error_field, error_message, \"at\" "
+                "FROM _ledger_batch WHERE outcome"
+            )
+
         with self.lock:
             self.con.register("_ledger_batch", table)
             try:
-                self.con.execute("BEGIN TRANSACTION")
-                try:
-                    self.con.execute(_UPSERT_STATE.format(ds=ds))
-                    self.con.execute(f"UPDATE {ds}.sync_state SET deleted_action = NULL WHERE deleted_action = ''")
-                    self.con.execute(
-                        f"INSERT INTO {ds}.sync_outcomes (run_id, target, key, entity_id, status, error_code, "
-                        "error_field, error_message, \"at\") SELECT run_id, target, key, entity_id, "
-                        "coalesce(outcome_status, last_status), error_code, error_field, error_message, \"at\" "
-                        "FROM _ledger_batch WHERE outcome"
-                    )
-                    self.con.execute("COMMIT")
-                except BaseException:
-                    self.con.execute("ROLLBACK")
-                    raise
+                self._in_transaction(upsert)
             finally:
                 self.con.unregister("_ledger_batch")
+
+    def _in_transaction(self, work: Callable[[Any], Any]) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            work(self.con)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise

@@ -123,19 +123,54 @@ def select_and_diff(
     """Choose records in SQL, map them, diff against the ledger; writes nothing. Records are
     mapped and diffed ``chunk_size`` at a time (the result does not depend on it)."""
     out = Selected()
+    for part in select_chunks(con, spec, run_id, retry_rejected=retry_rejected, sample=sample, progress=progress,
+                              chunk_size=chunk_size):
+        merge_selected(out, part)
+    return out
+
+
+def merge_selected(into: Selected, part: Selected) -> None:
+    """Add ``part`` (one of `select_chunks`' parts) to ``into``."""
+    into.to_send.extend(part.to_send)
+    into.entries.extend(part.entries)
+    into.deletions.extend(part.deletions)
+    into.counts.update(part.counts)
+    into.sample_diffs.extend(part.sample_diffs)
+    into.dropped.update(part.dropped)
+    into.drops.extend(part.drops)
+
+
+def select_chunks(
+    con: Any,
+    spec: SyncSpec,
+    run_id: str,
+    *,
+    retry_rejected: bool = False,
+    sample: int = 10,
+    progress: ProgressFn | None = None,
+    chunk_size: int = _DIFF_CHUNK,
+) -> Iterator[Selected]:
+    """`select_and_diff` one part at a time, so a caller can deliver a part while the next is
+    mapped: the first part holds the deletions and the ``selected`` count, each later part one
+    chunk of ≤ ``chunk_size`` mapped records (payloads, entries, drops, counts, its share of
+    the ``sample`` diffs). Merged with `merge_selected`, the parts equal `select_and_diff`'s
+    result. Writes nothing; reads ``con`` between parts (give it a cursor of its own when
+    another thread writes meanwhile)."""
     cols = table_columns(con, spec.entity.table)
     if not cols:
-        return out
+        return
     params = {"target": spec.target, "deleted_record": spec.deleted_record, "mapping_hash": spec.mapping_hash,
               "retry": bool(retry_rejected)}
     rows = con.execute(selection_sql(spec, cols), params).fetchall()
     if not rows:
-        return out
-    out.counts["selected"] = len(rows)
+        return
+    head = Selected()
+    head.counts["selected"] = len(rows)
     version = {r[0]: r[1] for r in rows}
     derived_hash = {r[0]: r[4] for r in rows}
     deleted = {r[0]: r[3] for r in rows if r[2]}
     live_ids = [r[0] for r in rows if not r[2]]
+    del rows
 
     if deleted:  # deleted records: only the deletion action, never a send
         key_by_id = {eid: key for eid, key in deleted.items() if key is not None}
@@ -146,9 +181,10 @@ def select_and_diff(
         states = _states(con, spec, list(key_by_id.values()))
         for eid, key in key_by_id.items():
             st = states.get(key) or {}
-            out.deletions.append({"key": key, "entity_id": eid,
-                                  "at_target": bool(st.get("accepted_hash") or st.get("remote_id"))})
-        out.counts["deleted_at_source_seen"] = len(deleted)
+            head.deletions.append({"key": key, "entity_id": eid,
+                                   "at_target": bool(st.get("accepted_hash") or st.get("remote_id"))})
+        head.counts["deleted_at_source_seen"] = len(deleted)
+    yield head
 
     # Mapped in chunks: each chunk's ledger states are read at once and its payloads reduced
     # to their canonical text before the next chunk is mapped, so memory holds one chunk of
@@ -156,6 +192,7 @@ def select_and_diff(
     total = len(live_ids)
     seen: dict[str, Any] = {}
     chunk: list[Mapped] = []
+    sampled = 0
     for n, record in enumerate(_records(con, spec, live_ids), 1):
         rec = _map_one(spec, record)
         if rec.entity_id is None:
@@ -164,10 +201,15 @@ def select_and_diff(
         if progress is not None and (n % 5000 == 0 or n == total):
             progress("map", records=n, total=total)
         if len(chunk) >= chunk_size:
-            _diff_chunk(con, spec, run_id, chunk, out, seen, version, derived_hash, retry_rejected, sample)
+            part = Selected()
+            _diff_chunk(con, spec, run_id, chunk, part, seen, version, derived_hash, retry_rejected, sample - sampled)
+            sampled += len(part.sample_diffs)
             chunk = []
-    _diff_chunk(con, spec, run_id, chunk, out, seen, version, derived_hash, retry_rejected, sample)
-    return out
+            yield part
+    if chunk:
+        part = Selected()
+        _diff_chunk(con, spec, run_id, chunk, part, seen, version, derived_hash, retry_rejected, sample - sampled)
+        yield part
 
 
 def _diff_chunk(
@@ -218,7 +260,9 @@ def _diff_chunk(
             continue
         kind = "update" if st.get("accepted_hash") else "create"
         out.counts["would_" + kind] += 1
-        out.to_send.append({**base, "key": key, "payload_hash": h, "payload": text})
+        out.to_send.append({**base, "key": key, "payload_hash": h, "payload": text,
+                            "accepted_before": bool(st.get("last_success_at") or st.get("accepted_hash")
+                                                    or st.get("remote_id"))})
         if len(out.sample_diffs) < sample:
             before = json.loads(st["last_payload"]) if st.get("last_payload") else None
             out.sample_diffs.append({"key": key, "entity_id": eid, "kind": kind,
@@ -229,7 +273,7 @@ def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, An
     if not keys:
         return {}
     cur = con.execute(
-        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id "
+        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
         f"FROM {spec.dataset}.sync_state WHERE target = $target AND key IN (SELECT unnest($keys))",
         {"target": spec.target, "keys": keys},
     )
