@@ -440,17 +440,27 @@ def _do_run(
     options: dict[str, Any],
     progress: ProgressFn | None,
 ) -> None:
+    from pipelines.overlap import overlap_applies, stage_and_push
     from pipelines.push import push_persons
     from pipelines.staging import stage_customers
 
-    staged = stage_customers(
-        str(duckdb_path),
-        full_refresh=options["full_refresh"],
-        sweep_deletions=options["sweep_deletions"],
-        recheck_addresses=options.get("recheck_addresses", False),
-        progress=progress,
-        **settings.source_settings(),
-    )
+    overlapped = None
+    if overlap_applies(duckdb_path, dry_run=options["dry_run"], full_refresh=options["full_refresh"]):
+        # a first sync (or full refresh): push what is staged while the rest is still read
+        result.counts = {k: 0 for k in RUN_COUNTS}
+        staged, overlapped = stage_and_push(duckdb_path, mapping, result.run_id, settings,
+                                            full_refresh=options["full_refresh"],
+                                            sweep_deletions=options["sweep_deletions"],
+                                            retry_rejected=options["retry_rejected"], progress=progress)
+    else:
+        staged = stage_customers(
+            str(duckdb_path),
+            full_refresh=options["full_refresh"],
+            sweep_deletions=options["sweep_deletions"],
+            recheck_addresses=options.get("recheck_addresses", False),
+            progress=progress,
+            **settings.source_settings(),
+        )
     _done(progress, "extract")
     result.pages = staged.pages
     result.requests = staged.requests
@@ -476,7 +486,7 @@ def _do_run(
         orders_skipped=staged.orders_skipped,
         **{f"odd_{k}": v for k, v in (staged.order_oddities or {}).items() if v and k != "guest_orders"},
     )
-    pushed = push_persons(
+    pushed = overlapped or push_persons(
         str(duckdb_path),
         mapping,
         result.run_id,
