@@ -152,8 +152,12 @@ def stage_and_push(
             if isinstance(item, _Failed):
                 raise item.exc
             _add(total, item.result, customers=item.index >= 0 and item.index < len(segments))
-            event("segment staged", run_id=run_id, segment=item.index + 1, of=len(segments),
-                  extracted=item.result.extracted, seconds=round(item.seconds, 1))
+            if 0 <= item.index < len(segments):
+                event("segment staged", run_id=run_id, segment=item.index + 1, of=len(segments),
+                      extracted=item.result.extracted, seconds=round(item.seconds, 1))
+            else:
+                event("orders staged", run_id=run_id, orders=item.result.orders_extracted,
+                      seconds=round(item.seconds, 1))
             if 0 <= item.index < len(segments) and item.result.load_id:
                 pusher.push(item.result.load_id)
     finally:
@@ -161,9 +165,10 @@ def stage_and_push(
         pusher.close()
     producer.join()
     if sweep_deletions:
-        from pipelines.staging import sweep_deletions as sweep
+        from pipelines.staging import sweep_staged
 
-        total.deleted_marked = sweep(str(duckdb_path), **source)
+        total.deleted_marked, total.undeleted, requests = sweep_staged(duckdb_path, **source)
+        total.requests += requests
     final = push_persons(str(duckdb_path), mapping, run_id, store_hash=settings.store_hash,
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))

@@ -135,6 +135,10 @@ def stage_customers(
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
         with scope:
+            if pipeline.has_pending_data:
+                # a package a killed run left: load it first, or dlt would load it *instead of*
+                # extracting (a run that reads nothing and calls itself done)
+                pipeline.run()
             info = pipeline.run(source, loader_file_format="parquet")
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
@@ -176,6 +180,11 @@ def sweep_deletions(
     (exit code 1, nothing marked)."""
     overrides = _client_overrides(source_overrides)
     return _sweep(duckdb_path, progress=progress, max_deleted_fraction=max_deleted_fraction, **overrides)[0]
+
+
+def sweep_staged(duckdb_path: str | Path, **source_overrides: Any) -> tuple[int, int, int]:
+    """The deletion sweep on its own: (newly marked, unmarked, requests sent)."""
+    return _sweep(duckdb_path, progress=None, **_client_overrides(source_overrides))
 
 
 def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
