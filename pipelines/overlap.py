@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 OVERLAP_SETTING = "sync.overlap"  # SYNC__OVERLAP=false: stage everything, then push
 SEGMENT_ROWS_SETTING = "sync.segment_rows"  # SYNC__SEGMENT_ROWS: customers per segment (default: see segment_rows)
-SEGMENT_VIEW = "people_sync.staged_segment"  # the customers of the segment being pushed
+SEGMENT_VIEW = "main.staged_segment"  # TEMP view: the customers of the segment being pushed
 _ORDER_RESOURCES = ("orders", "order_products")
 
 
@@ -160,8 +160,11 @@ def stage_and_push(
                       seconds=round(item.seconds, 1))
             if 0 <= item.index < len(segments) and item.result.load_id:
                 pusher.push(item.result.load_id)
+    except BaseException:
+        stop.set()  # the producer ends after the segment it is staging (safe to cut anywhere)
+        producer.join(timeout=30)
+        raise
     finally:
-        stop.set()
         pusher.close()
     producer.join()
     if sweep_deletions:
@@ -248,7 +251,7 @@ class _SegmentPusher:
         from pipelines.staging import STAGED_CUSTOMERS
 
         con = self.con
-        con.execute(f"CREATE OR REPLACE VIEW {SEGMENT_VIEW} AS SELECT * FROM {STAGED_CUSTOMERS} "
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {SEGMENT_VIEW.split('.')[1]} AS SELECT * FROM {STAGED_CUSTOMERS} "
                     "WHERE _dlt_load_id = ?".replace("?", _sql_text(load_id)))
         traits = traits_of(con, self.mapping, self.as_of)
         spec = person_spec(self.mapping, self.store_hash, traits, clear=self.clear)

@@ -34,7 +34,7 @@ from tests.fixtures_resilience import (
 )
 
 PREFIX = f"bc-{RES_STORE}-"
-SEGMENT_ROWS = 250
+SEGMENT_ROWS = 200
 
 
 def _world(tmp_path: Path, n: int, *, seed: int, **env: str) -> World:
@@ -66,13 +66,13 @@ def _exact(world: World) -> None:
 
 
 def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
-    world = _world(tmp_path, 1200, seed=161)
+    world = _world(tmp_path, 800, seed=161)
     with world.bc, world.people:
         first = world.sync()
         assert first.returncode == 0, first
         planned = _logged(first.stderr, "first sync in segments")
         assert planned and int(str(planned[0]["segments"])) >= 3, planned
-        assert first.summary["counts"]["sent"] == first.summary["counts"]["extracted"] == 1200
+        assert first.summary["counts"]["sent"] == first.summary["counts"]["extracted"] == 800
         # People accepted persons before the last customers segment was loaded: the phases overlapped
         (first_accepted, last_load) = ledger_rows(
             world.duckdb,
@@ -91,29 +91,29 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
 
 
 def test_overlap_off_keeps_the_sequential_path(tmp_path: Path) -> None:
-    world = _world(tmp_path, 600, seed=162, SYNC__OVERLAP="false")
+    world = _world(tmp_path, 400, seed=162, SYNC__OVERLAP="false")
     with world.bc, world.people:
         res = world.sync()
         assert res.returncode == 0, res
         assert not _logged(res.stderr, "first sync in segments")
-        assert res.summary["counts"]["sent"] == 600
+        assert res.summary["counts"]["sent"] == 400
         _exact(world)
 
 
 def test_sigkill_in_overlapped_runs_converges_and_sends_nothing_twice(tmp_path: Path) -> None:
     rng = random.Random(163)
-    world = _world(tmp_path, 1200, seed=163)
+    world = _world(tmp_path, 800, seed=163)
     touched: dict[str, int] = {}
     with world.bc, world.people:
         # 1: the first sync, killed at its 2nd upsert request (later segments still being read)
-        # 2: a full refresh (overlapped too) with 300 changed customers, killed on its 3rd page
+        # 2: a full refresh (overlapped too) with 200 changed customers, killed on its 3rd page
         # 3: another one, killed while dlt loads a segment
         plans = [(KillPlan("push", nth=2), ()), (KillPlan("extract", nth=3), ("--full-refresh",)),
                  (KillPlan("stage", delay_s=0.05), ("--full-refresh",))]
         killed = 0
         for i, (plan, extra) in enumerate(plans):
             if i:
-                for cid in touch_customers(world.bc, rng, 300, tag=f"o{i}"):
+                for cid in touch_customers(world.bc, rng, 200, tag=f"o{i}"):
                     touched[f"{PREFIX}{cid}"] = touched.get(f"{PREFIX}{cid}", 0) + 1
             res = run_and_kill(world, plan, *extra)
             if res.killed:
