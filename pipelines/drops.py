@@ -35,5 +35,7 @@ def record_drops(con: Any, run_id: str, drops: Sequence[dict[str, Any]]) -> None
     if not drops:
         return
     now = utcnow()
-    con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                    [[run_id, d["key"], d["entity_id"], d["field"], d["reason"], now] for d in drops])
+    # one set-based statement (executemany costs a round trip per row: tens of seconds at 100k)
+    con.execute(f"INSERT INTO {TABLE} SELECT $run, unnest($keys), unnest($ids), unnest($fields), unnest($reasons), "
+                "$now", {"run": run_id, "keys": [d["key"] for d in drops], "ids": [d["entity_id"] for d in drops],
+                         "fields": [d["field"] for d in drops], "reasons": [d["reason"] for d in drops], "now": now})
