@@ -122,7 +122,7 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
             break
         except ValueError:
             continue
-    return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:],
+    return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:], "stderr_all": stderr,
             "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
 
 
@@ -149,7 +149,8 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
     env = {**os.environ, "SOURCES__BIGCOMMERCE__API_BASE_URL": bc.url, "SOURCES__BIGCOMMERCE__STORE_HASH": "scale1",
            "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "scale-token", "DESTINATION__PEOPLE__BASE_URL": people.url,
            "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": "false",
-           "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0", "RUNTIME__LOG_LEVEL": "WARNING"}
+           "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0",
+           "RUNTIME__LOG_LEVEL": "INFO" if os.environ.get("BENCH_SCALE_SEGMENTS") else "WARNING"}
     extract_bound, people_bound = n / (PRO[0] / PRO[1] * 250), n / 5000
     print(f"\n{n:,} customers; bounds: extraction {extract_bound:.0f} s, People {people_bound:.0f} s; "
           f"target first sync <= {1.15 * max(extract_bound, people_bound):.0f} s")
@@ -165,6 +166,9 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
+            if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
+                for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
+                    print("    " + seg[seg.find('"message"'):])
             if res["rc"] != 0:
                 print("    " + res["stderr"].replace("\n", "\n    "))
         changed, deleted = max(1, n // 100), 20
