@@ -35,7 +35,7 @@ from tests.fixtures_resilience import (
 )
 
 PREFIX = f"bc-{RES_STORE}-"
-SEGMENT_ROWS = 200
+SEGMENT_ROWS = 150
 
 
 def _world(tmp_path: Path, n: int, *, seed: int, **env: str) -> World:
@@ -67,8 +67,8 @@ def _exact(world: World) -> None:
 
 
 def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
-    world = _world(tmp_path, 800, seed=161)
-    world.bc.latency_ms = 100  # reading takes time, as with a real store
+    world = _world(tmp_path, 500, seed=161)
+    world.bc.latency_ms = 60  # reading takes time, as with a real store
     people_when_read: list[int] = []
 
     def on_request(req: Any) -> None:
@@ -81,7 +81,8 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert first.returncode == 0, first
         planned = _logged(first.stderr, "first sync in segments")
         assert planned and int(str(planned[0]["segments"])) >= 3, planned
-        assert first.summary["counts"]["sent"] == first.summary["counts"]["extracted"] == 800
+        assert first.summary["counts"]["sent"] == 500
+        assert first.summary["counts"]["extracted"] >= 500  # the edge seconds of segments are read twice
         # customers pages were still being read when People already held persons: the phases overlapped
         assert max(people_when_read) > 0, people_when_read
         _exact(world)
@@ -105,18 +106,18 @@ def test_overlap_off_keeps_the_sequential_path(tmp_path: Path) -> None:
 
 def test_sigkill_in_overlapped_runs_converges_and_sends_nothing_twice(tmp_path: Path) -> None:
     rng = random.Random(163)
-    world = _world(tmp_path, 800, seed=163)
+    world = _world(tmp_path, 600, seed=163)
     touched: dict[str, int] = {}
     with world.bc, world.people:
         # 1: the first sync, killed at its 2nd upsert request (later segments still being read)
-        # 2: a full refresh (overlapped too) with 200 changed customers, killed on its 3rd page
+        # 2: a full refresh (overlapped too) with 150 changed customers, killed on its 3rd page
         # 3: another one, killed while dlt loads a segment
         plans = [(KillPlan("push", nth=2), ()), (KillPlan("extract", nth=3), ("--full-refresh",)),
                  (KillPlan("stage", delay_s=0.05), ("--full-refresh",))]
         killed = 0
         for i, (plan, extra) in enumerate(plans):
             if i:
-                for cid in touch_customers(world.bc, rng, 200, tag=f"o{i}"):
+                for cid in touch_customers(world.bc, rng, 150, tag=f"o{i}"):
                     touched[f"{PREFIX}{cid}"] = touched.get(f"{PREFIX}{cid}", 0) + 1
             res = run_and_kill(world, plan, *extra)
             if res.killed:
