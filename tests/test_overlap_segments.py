@@ -1,7 +1,7 @@
 """Segments of a first sync (`sources.bigcommerce.segments`) and staging them one at a time.
 
-- the plan covers every customer up to the window end, in segments of about the wanted size,
-  for a few counting requests per segment;
+- the plan covers every customer up to the window end, in segments of about the wanted size
+  (the first and the last a quarter of it), for a few counting requests per segment;
 - staging the segments one after another (each its own dlt load, ``end_at``) stages exactly
   the store, and the cursor after each segment is that segment's end (never beyond what is
   staged).
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pipelines.staging import make_pipeline, stage_customers
 from sandbox.bigcommerce import BigCommerceSandbox
 from sandbox.generator import generate_customers
 from sources.bigcommerce import make_client
-from sources.bigcommerce.helpers import format_ts
+from sources.bigcommerce.helpers import format_ts, parse_ts
 from sources.bigcommerce.segments import plan_segments
 from tests.fixtures_staging import STG_STORE, STG_TOKEN, api_view
 from tests.test_staging_incremental import staged
@@ -50,6 +51,8 @@ def test_plan_covers_the_window_in_segments_of_about_the_size(stg_sandbox: BigCo
     # a segment holds more than the size only by a second of bulk imports (a second is never cut)
     per_second = Counter(c["date_modified"] for c in stg_sandbox.customers())
     assert max(s.rows for s in segments) <= 400 + max(per_second.values()), segments
+    # the first (sending starts early) and the last (the run's tail) hold a quarter
+    assert segments[0].rows <= 100 + max(per_second.values()) and segments[-1].rows <= 100 + max(per_second.values())
     assert client.requests <= 4 * len(segments) + 4, client.requests
 
     one = plan_segments(client, end, rows_per_segment=N)
@@ -71,7 +74,9 @@ def test_staging_segment_by_segment_stages_the_store_and_moves_the_cursor_with_i
         extracted += res.extracted
         assert _cursor(stg_db) == format_ts(seg.end)  # the cursor covers what is staged, no more
         assert res.window_end == format_ts(seg.end)
-        if i < len(segments) - 1:
-            assert len(staged(stg_db)) < N
+        # staged: every customer modified up to the segment's end (the bound is widened by a second)
+        upto = sorted(parse_ts(c["date_modified"]) for c in stg_sandbox.customers())
+        have = len(staged(stg_db))
+        assert bisect_right(upto, seg.end) <= have <= bisect_right(upto, seg.end + 1), (i, have)
     assert staged(stg_db) == api_view(stg_sandbox)
     assert N <= extracted <= N * 11 // 10  # only the edge seconds of neighbouring segments twice

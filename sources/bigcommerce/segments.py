@@ -48,20 +48,25 @@ def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int,
 
     The last segment always ends at ``end``; a store with fewer customers than about 1.5
     segments is one segment. Ranges are bisected in time until they hold at most
-    ``rows_per_segment`` (or are one second), then neighbours are joined up to that size.
+    ``rows_per_segment`` (a quarter of it for the oldest and the newest range; a second is
+    never cut), then neighbours between those two are joined up to that size.
     Stops cutting after ``max_requests`` counts (the segments are then just bigger).
     """
     rows_per_segment = max(1, rows_per_segment)
     total, lowest = count_customers(client, Slice(None, end), sort=True)
     if total <= rows_per_segment * 3 // 2 or lowest is None or lowest >= end:
         return [Segment(end, total)]
+    # The first and last segments are cut to a quarter: the first so sending starts early, the
+    # last because what it holds is sent after the reading ends (the run's tail).
+    edge = max(1, rows_per_segment // 4)
     # (start, end, count) ranges, oldest first; the first starts at the earliest customer.
     todo: list[tuple[int, int, int]] = [(lowest, end, total)]
     done: list[tuple[int, int, int]] = []
     requests = 1
     while todo:
         lo, hi, n = todo.pop()
-        if n <= rows_per_segment or hi <= lo or requests >= max_requests:
+        limit = edge if lo == lowest or hi == end else rows_per_segment
+        if n <= limit or hi <= lo or requests >= max_requests:
             done.append((lo, hi, n))
             continue
         mid = lo + (hi - lo) // 2
@@ -70,12 +75,17 @@ def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int,
         left = min(left, n)  # the widened bounds may count an edge second twice
         todo.append((mid + 1, hi, n - left))
         todo.append((lo, mid, left))  # popped next: ranges come out oldest first
-    segments: list[Segment] = []
+    if len(done) == 1:
+        return [Segment(end, total)]
+    first, middle, last = done[0], done[1:-1], done[-1]
+    segments = [Segment(first[1], first[2])]
     run_end, run_rows = None, 0
-    for _lo, hi, n in done:
+    for _lo, hi, n in middle:
         if run_end is not None and run_rows + n > rows_per_segment:
             segments.append(Segment(run_end, run_rows))
             run_rows = 0
         run_end, run_rows = hi, run_rows + n
-    segments.append(Segment(end, run_rows))
+    if run_end is not None:
+        segments.append(Segment(run_end, run_rows))
+    segments.append(Segment(end, last[2]))
     return segments
