@@ -100,15 +100,19 @@ def stage_and_push(
     sweep_deletions: bool = False,
     progress: Any = None,
     sample: int = 10,
-) -> tuple[StageResult, PushResult]:
+) -> tuple[StageResult, PushResult] | None:
     """Stage the customers in segments on a producer thread and push each one here as it lands;
-    returns what a sequential ``stage_customers`` + ``push_persons`` would (summed over segments)."""
+    returns what a sequential ``stage_customers`` + ``push_persons`` would (summed over segments),
+    or None, having staged and sent nothing, when the store fits in one segment (nothing to
+    overlap: the caller runs the sequential path)."""
     from pipelines.push import push_persons
     from pipelines.staging import StageResult, plan_customer_segments, prepare_working_folder
 
     source: dict[str, Any] = dict(settings.source_settings())
     prepare_working_folder(duckdb_path)
     segments = plan_customer_segments(segment_rows(), **source)
+    if len(segments) < 2:
+        return None
     event("first sync in segments", run_id=run_id, segments=len(segments),
           customers=sum(s.rows for s in segments))
     with_orders = _orders_enabled()

@@ -444,14 +444,16 @@ def _do_run(
     from pipelines.push import push_persons
     from pipelines.staging import stage_customers
 
-    overlapped = None
+    both = None
     if overlap_applies(duckdb_path, dry_run=options["dry_run"], full_refresh=options["full_refresh"]):
-        # a first sync (or full refresh): push what is staged while the rest is still read
+        # a first sync (or full refresh) of more than one segment: push what is staged while the rest is read
         result.counts = {k: 0 for k in RUN_COUNTS}
-        staged, overlapped = stage_and_push(duckdb_path, mapping, result.run_id, settings,
-                                            full_refresh=options["full_refresh"],
-                                            sweep_deletions=options["sweep_deletions"],
-                                            retry_rejected=options["retry_rejected"], progress=progress)
+        both = stage_and_push(duckdb_path, mapping, result.run_id, settings, full_refresh=options["full_refresh"],
+                              sweep_deletions=options["sweep_deletions"],
+                              retry_rejected=options["retry_rejected"], progress=progress)
+    overlapped = both[1] if both else None
+    if both:
+        staged = both[0]
     else:
         staged = stage_customers(
             str(duckdb_path),
