@@ -16,7 +16,9 @@ much of the machine the sandboxes took. Orders are left out (``SOURCES__BIGCOMME
 false): the issue's bounds are for customers. The phases run one after another (staging,
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
-picks which first syncs run, each against a fresh People sandbox and DuckDB file.
+picks which first syncs run, each against a fresh People sandbox and DuckDB file;
+``BENCH_SCALE_SEGMENTS=1`` also prints the overlapped run's segment log (rows, seconds, RSS and
+DuckDB memory after each segment).
 
 ``python -m benchmarks.bench_scale`` runs it; ``make bench`` (benchmarks/run.py) only runs a
 5,000-customer smoke pass of it.
