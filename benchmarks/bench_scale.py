@@ -14,7 +14,11 @@ each in its own process, and ``bc2people sync`` run as a child process three tim
 CPU seconds of the sync and of each sandbox are reported per run, so the figures say how
 much of the machine the sandboxes took. Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
 false): the issue's bounds are for customers. The phases run one after another (staging,
-then map and push); overlapping them is not built yet.
+then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
+default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
+picks which first syncs run, each against a fresh People sandbox and DuckDB file;
+``BENCH_SCALE_SEGMENTS=1`` also prints the overlapped run's segment log (rows, seconds, RSS and
+DuckDB memory after each segment).
 
 ``python -m benchmarks.bench_scale`` runs it; ``make bench`` (benchmarks/run.py) only runs a
 5,000-customer smoke pass of it.
@@ -120,39 +124,63 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
             break
         except ValueError:
             continue
-    return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:],
+    return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:], "stderr_all": stderr,
             "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
 
 
-def scale(n: int) -> None:
+def _line(label: str, res: dict[str, Any], reqs: int, bc_cpu: float, people_cpu: float) -> str:
+    counts = res["summary"].get("counts", {})
+    return (f"  {label:34} rc {res['rc']}  wall {res['wall']:7.1f} s  sync CPU {res['cpu']:6.1f} s  "
+            f"peak RSS {res['rss_mib']:6.0f} MiB  BC CPU {bc_cpu:5.1f} s  People CPU "
+            f"{people_cpu:5.1f} s  BC requests {reqs:,}  sent {counts.get('sent', '?')}  "
+            f"deleted {counts.get('deleted_in_store', '?')}")
+
+
+def _measured(bc: Host, people: Host, env: dict[str, str], db: Path) -> tuple[dict[str, Any], int, float, float]:
+    req0, bc0, pe0 = bc.ask(op="requests")["requests"], bc.cpu(), people.cpu()
+    res = _run_sync(env, db)
+    return res, bc.ask(op="requests")["requests"] - req0, bc.cpu() - bc0, people.cpu() - pe0
+
+
+def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> None:
+    """One size: the first full sync each way in ``firsts`` (a fresh People sandbox and DuckDB
+    file each), then the two nightly runs on the last one's file."""
     bc = Host(BC_HOST, n, BC_LATENCY_MS, *PRO)
     people = Host(PEOPLE_HOST, PEOPLE_LATENCY_MS)
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     env = {**os.environ, "SOURCES__BIGCOMMERCE__API_BASE_URL": bc.url, "SOURCES__BIGCOMMERCE__STORE_HASH": "scale1",
            "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "scale-token", "DESTINATION__PEOPLE__BASE_URL": people.url,
            "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": "false",
-           "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0", "RUNTIME__LOG_LEVEL": "WARNING"}
+           "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0",
+           "RUNTIME__LOG_LEVEL": "INFO" if os.environ.get("BENCH_SCALE_SEGMENTS") else "WARNING"}
     extract_bound, people_bound = n / (PRO[0] / PRO[1] * 250), n / 5000
     print(f"\n{n:,} customers; bounds: extraction {extract_bound:.0f} s, People {people_bound:.0f} s; "
           f"target first sync <= {1.15 * max(extract_bound, people_bound):.0f} s")
     try:
         db = tmp / "scale.duckdb"
+        for i, how in enumerate(firsts):
+            if i:
+                people.close()
+                people = Host(PEOPLE_HOST, PEOPLE_LATENCY_MS)
+                env["DESTINATION__PEOPLE__BASE_URL"] = people.url
+                time.sleep(PRO[1])  # a fresh quota window, as the first run had
+            db = tmp / f"scale_{how}.duckdb"
+            run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
+            res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
+            print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
+            if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
+                for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
+                    print("    " + seg[seg.find('"message"'):])
+            if res["rc"] != 0:
+                print("    " + res["stderr"].replace("\n", "\n    "))
         changed, deleted = max(1, n // 100), 20
-        for label, prep in (("first full sync", None), ("nightly, 1% changed + 20 deleted", (changed, deleted)),
+        for label, prep in (("nightly, 1% changed + 20 deleted", (changed, deleted)),
                             ("nightly, nothing changed", (0, 0))):
-            if prep is not None:
-                bc.ask(op="change", n=prep[0], delete=prep[1])
-                time.sleep(1.1)  # past the second of the changes (the window's end is the store clock)
-            req0, bc0, pe0 = bc.ask(op="requests")["requests"], bc.cpu(), people.cpu()
-            res = _run_sync(env, db)
-            reqs = bc.ask(op="requests")["requests"] - req0
-            counts = res["summary"].get("counts", {})
-            line = (f"  {label:34} rc {res['rc']}  wall {res['wall']:7.1f} s  sync CPU {res['cpu']:6.1f} s  "
-                    f"peak RSS {res['rss_mib']:6.0f} MiB  BC CPU {bc.cpu() - bc0:5.1f} s  People CPU "
-                    f"{people.cpu() - pe0:5.1f} s  BC requests {reqs:,}  sent {counts.get('sent', '?')}  "
-                    f"deleted {counts.get('deleted_in_store', '?')}")
-            print(line, flush=True)
-            if prep is not None and prep[0]:
+            bc.ask(op="change", n=prep[0], delete=prep[1])
+            time.sleep(1.1)  # past the second of the changes (the window's end is the store clock)
+            res, reqs, bc_cpu, pe_cpu = _measured(bc, people, env, db)
+            print(_line(label, res, reqs, bc_cpu, pe_cpu), flush=True)
+            if prep[0]:
                 minimum = math.ceil(prep[0] / 250)
                 print(f"    changed-customer pages alone: {minimum}; requests above that: {reqs - minimum} "
                       "(window page(s), deletion sweep counts)")
@@ -169,5 +197,6 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
+    firsts = tuple(os.environ.get("BENCH_SCALE_FIRST", "sequential,overlapped").split(","))
     for size in os.environ.get("BENCH_SCALE_SIZES", "100000,300000,1000000").split(","):
-        scale(int(size))
+        scale(int(size), firsts)

@@ -101,6 +101,7 @@ def stage_customers(
     sweep_deletions: bool = False,
     recheck_addresses: bool = False,
     progress: ProgressFn | None = None,
+    only: Iterable[str] | None = None,
     **source_overrides: Any,
 ) -> StageResult:
     """Pull changed customers (or all, with ``full_refresh`` or ``recheck_addresses``) into
@@ -111,7 +112,8 @@ def stage_customers(
     (``store_hash``, ``access_token``, ``api_base_url``, ``max_workers``, ...); anything not
     given comes from dlt configuration. Errors carry ``exit_code``: 2 for configuration and
     credentials, 1 otherwise. A failed run commits neither rows nor cursor, so the next run
-    resumes from the last committed window.
+    resumes from the last committed window. ``only`` stages just those resources (those the
+    source has: ``customers``, ``orders``, ``order_products``).
     """
     import dlt
 
@@ -122,12 +124,21 @@ def stage_customers(
     if recheck_addresses:
         source_overrides = {**source_overrides, "recheck_addresses": True}
     source = bigcommerce_source(full_refresh=full_refresh, stats=stats, order_stats=order_stats, **source_overrides)
+    if only is not None:
+        wanted = [name for name in only if name in source.resources]
+        if not wanted:
+            return StageResult()
+        source = source.with_resources(*wanted)
     prepare_working_folder(duckdb_path)
     pipeline = make_pipeline(duckdb_path)
     user_set = dlt.config.get(_NO_COMPRESSION_KEY) is not None
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
         with scope:
+            if pipeline.has_pending_data:
+                # a package a killed run left: load it first, or dlt would load it *instead of*
+                # extracting (a run that reads nothing and calls itself done)
+                pipeline.run()
             info = pipeline.run(source, loader_file_format="parquet")
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
@@ -169,6 +180,11 @@ def sweep_deletions(
     (exit code 1, nothing marked)."""
     overrides = _client_overrides(source_overrides)
     return _sweep(duckdb_path, progress=progress, max_deleted_fraction=max_deleted_fraction, **overrides)[0]
+
+
+def sweep_staged(duckdb_path: str | Path, **source_overrides: Any) -> tuple[int, int, int]:
+    """The deletion sweep on its own: (newly marked, unmarked, requests sent)."""
+    return _sweep(duckdb_path, progress=None, **_client_overrides(source_overrides))
 
 
 def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -317,3 +333,36 @@ def _rows(
                 if value is not None and out.get(base) is None:
                     out[base] = loads(value) if is_json and isinstance(value, str) else value
             yield out
+
+
+# -- a first sync in segments (see `pipelines.overlap`) ----------------------------------------
+def customers_cursor(duckdb_path: str | Path) -> str | None:
+    """The customers cursor the last staging run committed (None before the first full read)."""
+    pipeline = make_pipeline(duckdb_path)
+    try:
+        resources = pipeline.state.get("sources", {}).get("bigcommerce", {}).get("resources", {})
+    except Exception:  # noqa: BLE001 - a working folder that cannot be read: as if never staged
+        return None
+    from bc2people.sources.bigcommerce.settings import CURSOR_STATE_KEY
+
+    value = (resources.get("customers") or {}).get(CURSOR_STATE_KEY)
+    return str(value) if value else None
+
+
+def plan_customer_segments(rows_per_segment: int, **source_overrides: Any) -> list[Any]:
+    """`sources.bigcommerce.segments.Segment` s covering every customer up to the store clock minus
+    the lag, each about ``rows_per_segment`` (a few counting requests)."""
+    import dlt
+
+    from bc2people.sources.bigcommerce import make_client, store_time
+    from bc2people.sources.bigcommerce.segments import plan_segments
+    from bc2people.sources.bigcommerce.settings import DEFAULT_LAG_SECONDS
+
+    overrides = _client_overrides(source_overrides)
+    client = make_client(overrides.pop("store_hash"), overrides.pop("access_token"),
+                         overrides.pop("api_base_url", None) or "https://api.bigcommerce.com", **overrides)
+    lag = source_overrides.get("lag_seconds")
+    if lag is None:
+        lag = dlt.config.get("sources.bigcommerce.lag_seconds")
+    end = store_time(client) - int(DEFAULT_LAG_SECONDS if lag is None else lag)
+    return plan_segments(client, end, rows_per_segment=rows_per_segment)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from bc2people.pipelines.config import ConfigError, JobSettings, resolve_settings
 from bc2people.pipelines.ledger import EVENT_COUNTS, ORDER_COUNTS, PUSH_COUNTS
 from bc2people.pipelines.output import event, install_redaction, redact
-from bc2people.pipelines.paths import DEFAULT_DUCKDB, default_mapping
+from bc2people.pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
 if TYPE_CHECKING:
     from bc2people.pipelines.mapping import Mapping
@@ -144,7 +144,7 @@ def safe_error(exc: BaseException) -> str:
 
 
 def run_sync(
-    mapping_path: str | Path | None = None,
+    mapping_path: str | Path = DEFAULT_MAPPING,
     duckdb_path: str | Path = DEFAULT_DUCKDB,
     *,
     dry_run: bool = False,
@@ -172,7 +172,6 @@ def run_sync(
     from bc2people.pipelines.mapping import MappingError, load_mapping
 
     install_redaction()
-    mapping_path = mapping_path or default_mapping()
     if max_rejected_pct < 0:
         raise SetupError("--max-rejected-pct must be 0 or more")
     if backfill_events is not None and not 1 <= backfill_events <= 30:
@@ -441,17 +440,29 @@ def _do_run(
     options: dict[str, Any],
     progress: ProgressFn | None,
 ) -> None:
+    from bc2people.pipelines.overlap import overlap_applies, stage_and_push
     from bc2people.pipelines.push import push_persons
     from bc2people.pipelines.staging import stage_customers
 
-    staged = stage_customers(
-        str(duckdb_path),
-        full_refresh=options["full_refresh"],
-        sweep_deletions=options["sweep_deletions"],
-        recheck_addresses=options.get("recheck_addresses", False),
-        progress=progress,
-        **settings.source_settings(),
-    )
+    both = None
+    if overlap_applies(duckdb_path, dry_run=options["dry_run"], full_refresh=options["full_refresh"]):
+        # a first sync (or full refresh) of more than one segment: push what is staged while the rest is read
+        result.counts = {k: 0 for k in RUN_COUNTS}
+        both = stage_and_push(duckdb_path, mapping, result.run_id, settings, full_refresh=options["full_refresh"],
+                              sweep_deletions=options["sweep_deletions"],
+                              retry_rejected=options["retry_rejected"], progress=progress)
+    overlapped = both[1] if both else None
+    if both:
+        staged = both[0]
+    else:
+        staged = stage_customers(
+            str(duckdb_path),
+            full_refresh=options["full_refresh"],
+            sweep_deletions=options["sweep_deletions"],
+            recheck_addresses=options.get("recheck_addresses", False),
+            progress=progress,
+            **settings.source_settings(),
+        )
     _done(progress, "extract")
     result.pages = staged.pages
     result.requests = staged.requests
@@ -477,7 +488,7 @@ def _do_run(
         orders_skipped=staged.orders_skipped,
         **{f"odd_{k}": v for k, v in (staged.order_oddities or {}).items() if v and k != "guest_orders"},
     )
-    pushed = push_persons(
+    pushed = overlapped or push_persons(
         str(duckdb_path),
         mapping,
         result.run_id,

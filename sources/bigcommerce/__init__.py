@@ -93,6 +93,7 @@ def bigcommerce(
     order_products: bool = False,
     order_stats: OrderStats | None = None,
     recheck_addresses: bool = False,
+    end_at: int | None = None,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
@@ -102,7 +103,9 @@ def bigcommerce(
     ``order_products`` needs ``orders``. ``recheck_addresses`` re-reads every customer (the
     orders stay incremental): whether an address edit bumps the customer's ``date_modified``
     is undocumented, so only a full read is sure to see it (the merge and the People diff
-    keep the cost to the real changes).
+    keep the cost to the real changes). ``end_at`` (Unix seconds) ends the customers window
+    there instead of at the store clock minus the lag: one segment of a first sync read in
+    parts (see `segments`); the cursor then advances to ``end_at``.
     """
     client = make_client(
         store_hash,
@@ -124,6 +127,7 @@ def bigcommerce(
             max_workers=max_workers,
             split_pages=split_pages,
             stats=stats if stats is not None else ExtractStats(),
+            end_at=end_at,
         )
     ]
     if orders:
@@ -147,15 +151,18 @@ def customers_resource(
     max_workers: int,
     split_pages: int,
     stats: ExtractStats,
+    end_at: int | None = None,
 ) -> DltResource:
-    """The ``customers`` resource over ``client`` (a generator of one list per page)."""
+    """The ``customers`` resource over ``client`` (a generator of one list per page); ``end_at``
+    ends its window there (Unix seconds) instead of at the store clock minus the lag."""
 
     @dlt.resource(  # type: ignore[call-overload]
         name="customers", primary_key="id", write_disposition="merge", columns=COLUMN_HINTS
     )
     def customers() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
-        window = open_window(state, store_time(client), lookback_seconds=lookback_seconds, lag_seconds=lag_seconds,
+        now, lag = (store_time(client), lag_seconds) if end_at is None else (end_at, 0)
+        window = open_window(state, now, lookback_seconds=lookback_seconds, lag_seconds=lag,
                              full_refresh=full_refresh, stats=stats)
         reader = WindowReader(CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
         seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
