@@ -31,7 +31,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 OVERLAP_SETTING = "sync.overlap"  # SYNC__OVERLAP=false: stage everything, then push
 SEGMENT_ROWS_SETTING = "sync.segment_rows"  # SYNC__SEGMENT_ROWS: customers per segment (default: see segment_rows)
-SEGMENT_VIEW = "main.staged_segment"  # TEMP view: the customers of the segment being pushed
+# Counts that describe the run's state rather than add up over segments: the last one holds.
+_SNAPSHOTS = ("traits", "contact_removals_pending", "deleted_in_store_seen")
 _ORDER_RESOURCES = ("orders", "order_products")
 
 
@@ -211,7 +212,8 @@ def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
 
 
 class _SegmentPusher:
-    """Maps, diffs and delivers one staged segment at a time on one connection."""
+    """Pushes one staged segment at a time through `push_persons` (``segment=``), and sums the
+    segments' counts; its connection keeps the database open between segments."""
 
     def __init__(self, duckdb_path: Path, mapping: Mapping, run_id: str, settings: JobSettings, *,
                  retry_rejected: bool, sample: int, progress: Any, as_of: int) -> None:
@@ -219,86 +221,40 @@ class _SegmentPusher:
 
         import duckdb
 
-        from bc2people.pipelines.contact_removals import ContactTracker
-        from bc2people.pipelines.ledger import LEDGER_DATASET, TARGET, ensure_ledger, ledger
-        from bc2people.pipelines.push import COUNT_KEYS, DEFAULT_WORKERS, people_delivery, stale_attributes
-
         self.duckdb_path, self.mapping, self.run_id = duckdb_path, mapping, run_id
         self.store_hash = settings.store_hash
         self.retry_rejected, self.sample, self.progress = retry_rejected, sample, progress
         self.as_of = datetime.fromtimestamp(as_of, UTC)
         self.client = settings.people_client()
-        self.counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
+        self.counts: Counter[str] = Counter()
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
-        self.provisioned = False
         self.con = duckdb.connect(str(duckdb_path))
-        ensure_ledger(self.con)
-        self.writer = ledger(self.con)
-        self.tracker = ContactTracker(self.con, LEDGER_DATASET, TARGET, self.writer.lock)
-        self.delivery = people_delivery(self.client, self.tracker, run_id)
-        from bc2people.pipelines.core import resume_pending
-        from bc2people.pipelines.paths import pipelines_dir_for
-
-        resumed = resume_pending(pipelines_dir_for(duckdb_path), self.delivery, self.writer, run_id,
-                                 workers=DEFAULT_WORKERS, batch_size=1000, progress=progress)
-        if resumed:
-            self.counts["resumed"] = sum(resumed.values())
-            _merge_outcomes(self.counts, resumed)
-        stale = stale_attributes(self.con, mapping)
-        self.clear = tuple(sorted(stale)) if mapping.removed_attributes == "clear" else ()
 
     def push(self, load_id: str) -> None:
         """Map, diff and send the customers staged by the load ``load_id``."""
-        from bc2people.pipelines.core import deliver, select_and_diff
-        from bc2people.pipelines.drops import record_drops
-        from bc2people.pipelines.paths import pipelines_dir_for
-        from bc2people.pipelines.push import DEFAULT_WORKERS, person_spec, traits_of
-        from bc2people.pipelines.staging import STAGED_CUSTOMERS
+        from bc2people.pipelines.push import push_persons
 
-        con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {SEGMENT_VIEW.split('.')[1]} AS SELECT * FROM {STAGED_CUSTOMERS} "
-                    "WHERE _dlt_load_id = ?".replace("?", _sql_text(load_id)))
-        traits = traits_of(con, self.mapping, self.as_of)
-        spec = person_spec(self.mapping, self.store_hash, traits, clear=self.clear)
-        spec = replace(spec, entity=replace(spec.entity, table=SEGMENT_VIEW))
-        sel = select_and_diff(con, spec, self.run_id, retry_rejected=self.retry_rejected,
-                              sample=max(0, self.sample - len(self.sample_diffs)), progress=self.progress)
-        for key in ("selected", "mapped", "unchanged", "still_rejected", "rejected_by_mapping", "dropped_values",
-                    "would_create", "would_update"):
-            self.counts[key] += int(sel.counts.get(key, 0) or 0)
-        self.sample_diffs += [{"external_id": d["key"], "customer_id": d["entity_id"], "kind": d["kind"],
-                               "changes": d["changes"]} for d in sel.sample_diffs]
-        self.dropped.update(sel.dropped)
-        self.writer.write(sel.entries)
-        record_drops(con, self.run_id, sel.drops)
-        if not sel.to_send:
-            return
-        if not self.provisioned:
-            from bc2people.destinations.people.provisioning import provision
+        res = push_persons(str(self.duckdb_path), self.mapping, self.run_id, store_hash=self.store_hash,
+                           retry_rejected=self.retry_rejected, progress=self.progress, client=self.client,
+                           as_of=self.as_of, sample=max(0, self.sample - len(self.sample_diffs)), segment=load_id)
+        self._add(res)
 
-            provision(self.client, dict(self.mapping.custom_attributes), list(self.mapping.fixed_tags))
-            self.provisioned = True
-        self.counts["sent"] += len(sel.to_send)
-        outcome = deliver(pipelines_dir_for(self.duckdb_path), self.delivery, self.writer, self.run_id,
-                          sel.to_send, workers=DEFAULT_WORKERS, batch_size=1000, progress=self.progress)
-        _merge_outcomes(self.counts, outcome)
-        self.counts["failed"] += len(sel.to_send) - sum(outcome.values())
+    def _add(self, res: PushResult) -> None:
+        for key, value in (res.counts or {}).items():
+            if key in _SNAPSHOTS:
+                self.counts[key] = int(value or 0)
+            else:
+                self.counts[key] += int(value or 0)
+        self.sample_diffs += list(res.sample_diffs)
+        self.dropped.update(res.dropped)
 
     def result(self, final: PushResult) -> PushResult:
         """The segments' counts plus the final pass's, as one push."""
         from bc2people.pipelines.push import PushResult
 
-        counts = Counter(self.counts)
-        for key, value in (final.counts or {}).items():
-            if key in ("traits", "contacts_removed", "contact_removals_pending", "deleted_in_store_seen"):
-                counts[key] = int(value or 0)
-            else:
-                counts[key] += int(value or 0)
-        dropped = Counter(self.dropped)
-        dropped.update(final.dropped)
-        return PushResult(dict(counts), (self.sample_diffs + list(final.sample_diffs))[: self.sample],
-                          dict(dropped))
+        self._add(final)
+        return PushResult(dict(self.counts), self.sample_diffs[: self.sample], dict(self.dropped))
 
     def memory(self) -> dict[str, int]:
         """Resident memory of the process and DuckDB's share of it, in MiB (for the log)."""
@@ -313,8 +269,6 @@ class _SegmentPusher:
         return out
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.con.execute(f"DROP VIEW IF EXISTS {SEGMENT_VIEW}")
         with contextlib.suppress(Exception):
             self.con.close()
 
@@ -338,18 +292,4 @@ def release_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _merge_outcomes(counts: Counter[str], outcome: Counter[str]) -> None:
-    """Add a delivery's outcome tally (by ledger status) to the push counts."""
-    from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET
-
-    names = {"CREATED": "created", "UPDATED": "updated", "NOT_MODIFIED": "not_modified",
-             REJECTED_BY_TARGET: "rejected_by_people", FAILED: "failed"}
-    for status, n in outcome.items():
-        counts[names.get(status, "failed")] += n
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,6 +232,18 @@ def _spec_for_run(con: Any, mapping: Mapping, store_hash: str, as_of: datetime |
     return spec, with_traits
 
 
+SEGMENT_VIEW = "main.staged_segment"  # TEMP view: the customers one staged segment (load) holds
+
+
+def _only_segment(con: Any, spec: SyncSpec, load_id: str) -> SyncSpec:
+    """``spec`` reading only the customers the dlt load ``load_id`` staged (a TEMP view: nothing
+    is left in the file by a kill)."""
+    quoted = "'" + load_id.replace("'", "''") + "'"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {SEGMENT_VIEW.split('.')[1]} AS SELECT * FROM {spec.entity.table} "
+                f"WHERE _dlt_load_id = {quoted}")
+    return replace(spec, entity=replace(spec.entity, table=SEGMENT_VIEW))
+
+
 def _people_named(sel: Selected) -> Selected:
     """A selection's sample diffs and counts in the persons flow's names (in place)."""
     sel.sample_diffs = [
@@ -268,6 +280,7 @@ def push_persons(
     client: Any = None,
     as_of: datetime | None = None,
     delivery_chunk: int = DELIVERY_CHUNK,
+    segment: str | None = None,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
@@ -275,6 +288,8 @@ def push_persons(
     request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt config.
     ``as_of`` is the reference time of the traits (default: now). Persons are delivered
     ``delivery_chunk`` at a time (one dlt load package each) while the next ones are mapped.
+    ``segment`` (a dlt load id) selects only the customers that load staged: an overlapped first
+    sync pushes each staged segment this way (`pipelines.overlap`).
     """
     import duckdb
 
@@ -311,6 +326,8 @@ def push_persons(
         counts["traits"] = with_traits
         if with_traits:
             _keep_traits(con)
+        if segment is not None:
+            spec = _only_segment(con, spec, segment)
         from bc2people.pipelines.drops import ensure_drops
 
         ensure_drops(con)
