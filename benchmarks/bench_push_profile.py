@@ -94,8 +94,8 @@ def instrument(b: Buckets) -> None:
 
     import bc2people.destinations.people.client as people_client
     import bc2people.pipelines.contact_removals as contact_removals
+    import bc2people.pipelines.drops  # noqa: F401 - wrapped below
     import bc2people.pipelines.push as push
-    import pipelines.drops  # noqa: F401 - wrapped below
     from bc2people.pipelines.mapping import engine
 
     # pipelines.core re-exports functions named like its modules: take the modules themselves
