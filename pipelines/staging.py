@@ -12,6 +12,7 @@ longer has.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bc2people.pipelines.core.jsonload import loads as fast_loads
 from bc2people.pipelines.paths import pipelines_dir_for
 
 STAGING_DATASET = "bigcommerce"
@@ -314,7 +314,7 @@ def _rows(
     cols = [(i, n, n in declared, n in json_cols) for i, n in enumerate(names)
             if not n.startswith("_dlt_") and n not in variants]
     variant_at = [(names.index(n), base, n in json_cols) for n, base in variants.items()]
-    loads = fast_loads
+    loads = json.loads
     while True:
         batch = cur.fetchmany(_FETCH_BATCH)
         if not batch:
