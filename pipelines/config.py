@@ -72,6 +72,9 @@ ORDER_PRODUCTS = Setting(
     "sources.bigcommerce.order_products", "also stage each read order's line items (one request per order)",
     default="false",
 )
+OVERLAP = Setting("sync.overlap", "overlap a first sync's phases: push staged segments while the rest is read",
+                  default="true")
+SEGMENT_ROWS = Setting("sync.segment_rows", "customers per segment of an overlapped first sync", default="25000")
 SLACK_HOOK = Setting("runtime.slack_incoming_hook", "Slack incoming webhook for alerts (dlt's own setting)", secret=True)
 ALERT_WEBHOOK = Setting("alerts.webhook_url", "generic webhook URL that receives alerts as JSON", secret=True)
 
@@ -80,7 +83,7 @@ DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PE
 ALERT_SETTINGS: tuple[Setting, ...] = (SLACK_HOOK, ALERT_WEBHOOK)
 # Every setting the job reads, in the order `sync --help` lists them.
 ALL_SETTINGS: tuple[Setting, ...] = (
-    *SOURCE_SETTINGS, ORDERS, ORDER_PRODUCTS, *DESTINATION_SETTINGS, *ALERT_SETTINGS,
+    *SOURCE_SETTINGS, ORDERS, ORDER_PRODUCTS, *DESTINATION_SETTINGS, OVERLAP, SEGMENT_ROWS, *ALERT_SETTINGS,
 )
 SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY, SLACK_HOOK, ALERT_WEBHOOK)
 # Every environment variable whose value output redaction masks: the job's two secrets and

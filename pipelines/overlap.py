@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from bc2people.pipelines.push import PushResult
     from bc2people.pipelines.staging import StageResult
 
-OVERLAP_SETTING = "sync.overlap"  # SYNC__OVERLAP=false: stage everything, then push
-SEGMENT_ROWS_SETTING = "sync.segment_rows"  # SYNC__SEGMENT_ROWS: customers per segment (default: see segment_rows)
 # Counts that describe the run's state rather than add up over segments: the last one holds.
 _SNAPSHOTS = ("traits", "contact_removals_pending", "deleted_in_store_seen")
 _ORDER_RESOURCES = ("orders", "order_products")
@@ -53,12 +51,12 @@ _ORDER_RESOURCES = ("orders", "order_products")
 def overlap_applies(duckdb_path: str | Path, *, dry_run: bool, full_refresh: bool) -> bool:
     """Whether this run stages and pushes overlapped: a first sync (no customers cursor yet)
     or a full refresh, not a dry run, and ``sync.overlap`` not set to false."""
-    from bc2people.pipelines.config import Setting, lookup
+    from bc2people.pipelines.config import OVERLAP, lookup
     from bc2people.pipelines.staging import customers_cursor, prepare_working_folder
 
     if dry_run:
         return False
-    value = (lookup(Setting(OVERLAP_SETTING, "overlap a first sync's phases", default="true")) or "true").lower()
+    value = (lookup(OVERLAP) or "true").lower()
     if value in ("false", "0", "no", "off"):
         return False
     if full_refresh:
@@ -69,9 +67,9 @@ def overlap_applies(duckdb_path: str | Path, *, dry_run: bool, full_refresh: boo
 
 def segment_rows(total_hint: int | None = None) -> int:
     """Customers per segment: ``sync.segment_rows`` when set, else 25,000."""
-    from bc2people.pipelines.config import Setting, lookup
+    from bc2people.pipelines.config import SEGMENT_ROWS, lookup
 
-    value = lookup(Setting(SEGMENT_ROWS_SETTING, "customers per segment of a first sync"))
+    value = lookup(SEGMENT_ROWS)
     return max(1, int(value)) if value else 25_000
 
 

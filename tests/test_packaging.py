@@ -45,8 +45,14 @@ def test_nothing_imports_a_bare_top_level_name() -> None:
 
 @pytest.mark.slow
 def test_an_installed_copy_finds_its_default_mapping_outside_the_checkout(tmp_path: Path) -> None:
+    import shutil
+
+    # Built from a copy: setuptools writes build/ beside the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", ".typecheck", "__pycache__", "*.egg-info", ".*_cache", "*.duckdb*", "*.dlt"))
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(REPO)],
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
                    check=True, capture_output=True, timeout=240)
     assert not (target / "pipelines").exists() and not (target / "sources").exists()
     assert (target / "bc2people" / "mappings" / "customers_to_people.yaml").is_file()
