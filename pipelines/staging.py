@@ -94,6 +94,15 @@ def prepare_working_folder(duckdb_path: str | Path) -> list[str]:
     return done
 
 
+def run_after_leftovers(pipeline: Any, data: Any) -> Any:
+    """``pipeline.run(data)`` (parquet), after loading any package a killed run left: dlt would
+    otherwise load that package *instead of* extracting ``data`` (a run that reads nothing and
+    calls itself done). The nightly staging and the lane's micro-batches both stage this way."""
+    if pipeline.has_pending_data:
+        pipeline.run()
+    return pipeline.run(data, loader_file_format="parquet")
+
+
 def stage_customers(
     duckdb_path: str | Path,
     *,
@@ -135,11 +144,7 @@ def stage_customers(
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
         with scope:
-            if pipeline.has_pending_data:
-                # a package a killed run left: load it first, or dlt would load it *instead of*
-                # extracting (a run that reads nothing and calls itself done)
-                pipeline.run()
-            info = pipeline.run(source, loader_file_format="parquet")
+            info = run_after_leftovers(pipeline, source)
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
     result = StageResult(

@@ -291,7 +291,12 @@ class Drainer:
     def _stage(self, batch: Batch) -> set[tuple[str, int]]:
         import duckdb
 
-        from bc2people.pipelines.staging import DELETED_AT, STAGING_DATASET, make_pipeline
+        from bc2people.pipelines.staging import (
+            DELETED_AT,
+            STAGING_DATASET,
+            make_pipeline,
+            run_after_leftovers,
+        )
         from bc2people.sources.bigcommerce.by_id import bigcommerce_records
 
         con = duckdb.connect(str(self.duckdb_path))
@@ -312,7 +317,7 @@ class Drainer:
                     # the working folder holds the schema and state (the nightly run's and ours):
                     # reading them back from DuckDB every cycle only costs time
                     pipeline.config.restore_from_destination = False
-                pipeline.run(bigcommerce_records(customers, orders), loader_file_format="parquet")
+                run_after_leftovers(pipeline, bigcommerce_records(customers, orders))
         if batch.gone_customers:
             con = duckdb.connect(str(self.duckdb_path))
             try:
