@@ -71,23 +71,23 @@ class Batch:
         self.entries.extend(later.entries)
         for key, seq in later.first_of.items():
             self.first_of.setdefault(key, seq)
-        customers = {int(c["id"]): c for c in self.customers}
-        for c in later.customers:
-            customers[int(c["id"])] = c
-            self.gone_customers.discard(int(c["id"]))
-        for cid in later.gone_customers:
-            customers.pop(cid, None)
-            self.gone_customers.add(cid)
-        orders = {int(o["id"]): o for o in self.orders}
-        for o in later.orders:
-            orders[int(o["id"])] = o
-            self.gone_orders.discard(int(o["id"]))
-        for oid in later.gone_orders:
-            orders.pop(oid, None)
-            self.gone_orders.add(oid)
-        self.customers, self.orders = list(customers.values()), list(orders.values())
+        self.customers = _later_wins(self.customers, self.gone_customers, later.customers, later.gone_customers)
+        self.orders = _later_wins(self.orders, self.gone_orders, later.orders, later.gone_orders)
         self.fetched_at = later.fetched_at
         self.merged += later.merged
+
+
+def _later_wins(records: list[dict[str, Any]], gone: set[int], later: list[dict[str, Any]],
+                later_gone: set[int]) -> list[dict[str, Any]]:
+    """Records by id with a later fetch's records and disappearances applied (``gone`` in place)."""
+    by_id = {int(r["id"]): r for r in records}
+    for r in later:
+        by_id[int(r["id"])] = r
+        gone.discard(int(r["id"]))
+    for rid in later_gone:
+        by_id.pop(rid, None)
+        gone.add(rid)
+    return list(by_id.values())
 
 
 @dataclass
