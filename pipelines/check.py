@@ -200,7 +200,7 @@ def check_attribute_types(client: Any, mapping: Any, report: Preflight, known: d
 
 def preflight(mapping_path: str, *, need_destination: bool = True, orders: bool | None = None) -> Preflight:
     """Run every check (strict: an unreachable host fails, exit 1); never raises for a failed check."""
-    from bc2people.pipelines.config import ORDERS, ConfigError, lookup, resolve_settings
+    from bc2people.pipelines.config import ORDERS, ConfigError, enabled, resolve_settings
     from bc2people.pipelines.mapping import MappingError, load_mapping
 
     report = Preflight()
@@ -219,7 +219,7 @@ def preflight(mapping_path: str, *, need_destination: bool = True, orders: bool 
         return report
     report.add("settings", True, "every setting is set")
     if orders is None:
-        orders = str(lookup(ORDERS) or "true").strip().lower() not in ("false", "0", "no", "off")
+        orders = enabled(ORDERS)
     check_bigcommerce(settings, report, orders=orders)
     if need_destination:
         check_people(settings, mapping, report)

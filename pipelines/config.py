@@ -115,6 +115,11 @@ class JobSettings:
         return PeopleClient(self.people_base_url, self.people_api_key, timeout=self.people_timeout)
 
 
+def enabled(setting: Setting) -> bool:
+    """A yes/no setting: on unless set to false, 0, no or off."""
+    return str(lookup(setting) or "true").strip().lower() not in ("false", "0", "no", "off")
+
+
 def lookup(setting: Setting) -> str | None:
     """The value of a setting from dlt's providers (env, secrets.toml, config.toml), or its default."""
     import dlt

@@ -51,13 +51,10 @@ _ORDER_RESOURCES = ("orders", "order_products")
 def overlap_applies(duckdb_path: str | Path, *, dry_run: bool, full_refresh: bool) -> bool:
     """Whether this run stages and pushes overlapped: a first sync (no customers cursor yet)
     or a full refresh, not a dry run, and ``sync.overlap`` not set to false."""
-    from bc2people.pipelines.config import OVERLAP, lookup
+    from bc2people.pipelines.config import OVERLAP, enabled
     from bc2people.pipelines.staging import customers_cursor, prepare_working_folder
 
-    if dry_run:
-        return False
-    value = (lookup(OVERLAP) or "true").lower()
-    if value in ("false", "0", "no", "off"):
+    if dry_run or not enabled(OVERLAP):
         return False
     if full_refresh:
         return True
@@ -184,10 +181,9 @@ def stage_and_push(
 
 
 def _orders_enabled() -> bool:
-    from bc2people.pipelines.config import Setting, lookup
+    from bc2people.pipelines.config import ORDERS, enabled
 
-    value = (lookup(Setting("sources.bigcommerce.orders", "stage orders", default="true")) or "true").lower()
-    return value not in ("false", "0", "no", "off")
+    return enabled(ORDERS)
 
 
 def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
