@@ -96,10 +96,12 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.templates: dict[Any, str] = {}  # handler -> "METHOD /pattern" (rate limiters key on it)
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern.rstrip("/")) + "/?$"
         self._routes.append((method.upper(), re.compile(regex), handler))
+        self.templates[handler] = f"{method} {pattern}"
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         """Decorator form of `add`."""
@@ -113,6 +115,7 @@ class Router:
     def include(self, other: Router) -> None:
         """Add every route of another router (sandboxes are assembled from parts)."""
         self._routes.extend(other._routes)
+        self.templates.update(other.templates)
 
     def resolve(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], bool]:
         """(handler, path params, path_known). path_known tells 405 from 404."""

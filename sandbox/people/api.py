@@ -86,12 +86,8 @@ def _json_object(req: Request) -> dict[str, Any] | Response:
 def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
     """The public routes and a handler -> route-template map (for the rate limiter)."""
     router = Router()
-    templates: dict[Any, str] = {}
     store = sb.store
-
-    def add(method: str, pattern: str, handler: Any) -> None:
-        router.add(method, pattern, handler)
-        templates[handler] = f"{method} {pattern}"
+    add = router.add
 
     # -- v3 upsert ---------------------------------------------------------------------------
     def upsert(req: Request, replace: bool) -> Response:
@@ -315,7 +311,7 @@ def build_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
     add("GET", "/people/2/tags/{name}", get_tag)
     add("PATCH", "/people/2/tags/{name}/persons", lambda req: tag_persons(req, True))
     add("DELETE", "/people/2/tags/{name}/persons", lambda req: tag_persons(req, False))
-    return router, templates
+    return router, router.templates
 
 
 def contact_removal(body: dict[str, Any]) -> tuple[list[str], list[str]] | Response:

@@ -149,12 +149,8 @@ class EventStore:
 def build_event_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
     """The events routes and their handler -> route-template map (for the rate limiter)."""
     router = Router()
-    templates: dict[Any, str] = {}
     events = sb.events
-
-    def add(method: str, pattern: str, handler: Any) -> None:
-        router.add(method, pattern, handler)
-        templates[handler] = f"{method} {pattern}"
+    add = router.add
 
     def definition_body(req: Request) -> dict[str, Any] | Response:
         try:
@@ -271,7 +267,7 @@ def build_event_router(sb: PeopleSandbox) -> tuple[Router, dict[Any, str]]:
     add("GET", "/peopleevents/2/definitions/{definitionId}", get_definition)
     add("POST", "/peopleevents/2/definitions/{definitionId}", update_definition)
     add("POST", "/people/3/events", send_events)
-    return router, templates
+    return router, router.templates
 
 
 def _person_exists(sb: PeopleSandbox, ident: dict[str, Any]) -> bool:
