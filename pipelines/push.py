@@ -47,6 +47,7 @@ from bc2people.pipelines.core.deliver import OutcomeSink
 from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
 from bc2people.pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
 from bc2people.pipelines.mapping import Mapping
+from bc2people.pipelines.memory import fewer_collections
 from bc2people.pipelines.output import event
 from bc2people.pipelines.paths import pipelines_dir_for
 from bc2people.pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
@@ -265,6 +266,7 @@ def select(con: Any, mapping: Mapping, run_id: str, *, store_hash: str, retry_re
     return sel, with_traits
 
 
+@fewer_collections()
 def push_persons(
     duckdb_path: str,
     mapping: Mapping,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from bc2people.pipelines.config import ConfigError, JobSettings, resolve_settings
 from bc2people.pipelines.ledger import EVENT_COUNTS, ORDER_COUNTS, PUSH_COUNTS
+from bc2people.pipelines.memory import fewer_collections
 from bc2people.pipelines.output import event, install_redaction, redact
 from bc2people.pipelines.paths import DEFAULT_DUCKDB, DEFAULT_MAPPING
 
@@ -143,6 +144,7 @@ def safe_error(exc: BaseException) -> str:
     return redact(text)[:2000]
 
 
+@fewer_collections()
 def run_sync(
     mapping_path: str | Path = DEFAULT_MAPPING,
     duckdb_path: str | Path = DEFAULT_DUCKDB,
