@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bc2people.pipelines.paths import pipelines_dir_for
 
 STAGING_DATASET = "bigcommerce"
@@ -263,10 +265,11 @@ def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -
     cols = _staged_columns(con)
     if not cols:
         return
-    select = ", ".join(_select_expr(name, dtype) for name, dtype in cols)
-    table = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
     names = [name for name, _ in cols]
     json_cols = {name for name, dtype in cols if dtype == "JSON"}
+    # the last column says whether a row's JSON has a number orjson would not keep exact
+    select = ", ".join([*(_select_expr(name, dtype) for name, dtype in cols), _long_numbers(json_cols)])
+    table = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
     variants = _variant_columns(names)
     declared = set(CUSTOMER_COLUMNS)
     if customer_ids is None:
@@ -302,6 +305,26 @@ def _select_expr(name: str, dtype: str) -> str:
     return q
 
 
+def _long_numbers(json_cols: set[str]) -> str:
+    """SQL: whether any of the row's JSON texts has a run of 19 or more digits (an integer past
+    64 bits, or a long fraction), which `_loads_plain` must leave to ``json.loads``."""
+    if not json_cols:
+        return "false"
+    texts = ", ".join(f'CAST("{n}" AS VARCHAR)' for n in sorted(json_cols))
+    return f"coalesce(regexp_matches(concat_ws(' ', {texts}), '[0-9]{{19}}'), false)"
+
+
+def _loads_plain(text: str) -> Any:
+    """``json.loads`` for a text with no run of 19 digits, in orjson's time. orjson reads
+    integers past 64 bits as floats (hence the SQL guard) and refuses NaN, Infinity, lone
+    surrogates and numbers past a double's range, which ``json.loads`` reads: those texts go
+    to it. Everything else parses to an equal value of the same types."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _variant_columns(names: list[str]) -> dict[str, str]:
     """dlt's variant columns (``x__v_text`` for an ``x`` value of another type) -> ``x``."""
     out = {}
@@ -319,12 +342,12 @@ def _rows(
     cols = [(i, n, n in declared, n in json_cols) for i, n in enumerate(names)
             if not n.startswith("_dlt_") and n not in variants]
     variant_at = [(names.index(n), base, n in json_cols) for n, base in variants.items()]
-    loads = json.loads
     while True:
         batch = cur.fetchmany(_FETCH_BATCH)
         if not batch:
             return
         for row in batch:
+            loads = json.loads if row[-1] else _loads_plain
             out: dict[str, Any] = {}
             for i, name, known, is_json in cols:
                 value = row[i]
