@@ -119,6 +119,10 @@ _PAYLOAD_ATTRIBUTES = (
 )
 
 
+_SINCE_REMEMBERED = (f"(SELECT coalesce(max(last_seen_at), TIMESTAMP '1970-01-01') "
+                     f"FROM {LEDGER_DATASET}.sent_attributes)")
+
+
 def remember_attributes(con: Any) -> None:
     """Add the custom attribute names of payloads People accepted since the last call to
     ``people_sync.sent_attributes``: once a payload without an attribute is accepted, the
@@ -126,8 +130,8 @@ def remember_attributes(con: Any) -> None:
     ds = LEDGER_DATASET
     con.execute(
         f"INSERT INTO {ds}.sent_attributes (name, first_seen_at, last_seen_at) "
-        f"SELECT name, min(seen), max(seen) FROM ({_PAYLOAD_ATTRIBUTES} AND last_success_at > "
-        f"(SELECT coalesce(max(last_seen_at), TIMESTAMP '1970-01-01') FROM {ds}.sent_attributes)) GROUP BY name "
+        f"SELECT name, min(seen), max(seen) FROM ({_PAYLOAD_ATTRIBUTES} AND last_success_at > {_SINCE_REMEMBERED}) "
+        "GROUP BY name "
         "ON CONFLICT (name) DO UPDATE SET last_seen_at = greatest(sent_attributes.last_seen_at, excluded.last_seen_at)"
     )
 
@@ -136,16 +140,27 @@ def stale_attributes(con: Any, mapping: Mapping) -> dict[str, int]:
     """Custom attributes People accepted from earlier payloads that ``mapping`` no longer sends
     (renamed or removed): name -> persons whose last accepted payload still has it (0 once a
     later payload left it out). People's PATCH keeps what it is not given, so these stay in
-    People unless the mapping says ``removed_attributes: clear``."""
-    counts = {str(n): int(k) for n, k in con.execute(
-        f"SELECT name, count(*) FROM ({_PAYLOAD_ATTRIBUTES}) GROUP BY name").fetchall()}
+    People unless the mapping says ``removed_attributes: clear``.
+
+    The names come from ``sent_attributes`` plus the payloads accepted since it was last
+    updated, so a night with nothing stale reads no payload; only stale names are counted
+    over every payload."""
     has_table = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
                             "AND table_name = 'sent_attributes'", [LEDGER_DATASET]).fetchone()
     if has_table and has_table[0]:
-        for (name,) in con.execute(f"SELECT name FROM {LEDGER_DATASET}.sent_attributes").fetchall():
-            counts.setdefault(str(name), 0)
+        names = {str(n) for (n,) in con.execute(f"SELECT name FROM {LEDGER_DATASET}.sent_attributes").fetchall()}
+        recent = f"{_PAYLOAD_ATTRIBUTES} AND last_success_at > {_SINCE_REMEMBERED}"
+    else:  # a file no push of this release has written yet
+        names, recent = set(), _PAYLOAD_ATTRIBUTES
+    names |= {str(n) for (n,) in con.execute(f"SELECT DISTINCT name FROM ({recent})").fetchall()}
     current = {name.lower() for name in mapping.custom_attributes}
-    return {name: n for name, n in sorted(counts.items()) if name.lower() not in current}
+    stale = sorted(n for n in names if n.lower() not in current)
+    if not stale:
+        return {}
+    counts = {str(n): int(k) for n, k in con.execute(
+        f"SELECT name, count(*) FROM ({_PAYLOAD_ATTRIBUTES}) WHERE name IN (SELECT unnest(?)) GROUP BY name",
+        [stale]).fetchall()}
+    return {name: counts.get(name, 0) for name in stale}
 
 
 def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None,
