@@ -12,7 +12,8 @@ each in its own process, and ``bc2people sync`` run as a child process three tim
 3. nightly with nothing changed: wall time (target <= 10 s).
 
 CPU seconds of the sync and of each sandbox are reported per run, so the figures say how
-much of the machine the sandboxes took. Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
+much of the machine the sandboxes took; the sync's map worker process (`pipelines.core.offload`)
+is reported beside the sync's own figures (its CPU and peak RSS), never hidden in them. Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
 false): the issue's bounds are for customers. The phases run one after another (staging,
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
@@ -131,8 +132,11 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
 
 def _line(label: str, res: dict[str, Any], reqs: int, bc_cpu: float, people_cpu: float) -> str:
     counts = res["summary"].get("counts", {})
+    worker = res["summary"].get("map_worker") or {}
+    mapper = (f" (+ map worker CPU {worker.get('cpu_s', 0):5.1f} s, peak RSS {worker.get('peak_rss_mib', 0):4.0f} MiB)"
+              if worker else "")
     return (f"  {label:34} rc {res['rc']}  wall {res['wall']:7.1f} s  sync CPU {res['cpu']:6.1f} s  "
-            f"peak RSS {res['rss_mib']:6.0f} MiB  BC CPU {bc_cpu:5.1f} s  People CPU "
+            f"peak RSS {res['rss_mib']:6.0f} MiB{mapper}  BC CPU {bc_cpu:5.1f} s  People CPU "
             f"{people_cpu:5.1f} s  BC requests {reqs:,}  sent {counts.get('sent', '?')}  "
             f"deleted {counts.get('deleted_in_store', '?')}")
 

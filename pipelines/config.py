@@ -75,6 +75,8 @@ ORDER_PRODUCTS = Setting(
 OVERLAP = Setting("sync.overlap", "overlap a first sync's phases: push staged segments while the rest is read",
                   default="true")
 SEGMENT_ROWS = Setting("sync.segment_rows", "customers per segment of an overlapped first sync", default="25000")
+MAP_WORKER = Setting("sync.map_worker", "map selections of 10,000 customers or more in a worker process "
+                     "(a second core)", default="true")
 SLACK_HOOK = Setting("runtime.slack_incoming_hook", "Slack incoming webhook for alerts (dlt's own setting)", secret=True)
 ALERT_WEBHOOK = Setting("alerts.webhook_url", "generic webhook URL that receives alerts as JSON", secret=True)
 
@@ -83,7 +85,7 @@ DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PE
 ALERT_SETTINGS: tuple[Setting, ...] = (SLACK_HOOK, ALERT_WEBHOOK)
 # Every setting the job reads, in the order `sync --help` lists them.
 ALL_SETTINGS: tuple[Setting, ...] = (
-    *SOURCE_SETTINGS, ORDERS, ORDER_PRODUCTS, *DESTINATION_SETTINGS, OVERLAP, SEGMENT_ROWS, *ALERT_SETTINGS,
+    *SOURCE_SETTINGS, ORDERS, ORDER_PRODUCTS, *DESTINATION_SETTINGS, OVERLAP, SEGMENT_ROWS, MAP_WORKER, *ALERT_SETTINGS,
 )
 SECRET_SETTINGS: tuple[Setting, ...] = (ACCESS_TOKEN, PEOPLE_API_KEY, SLACK_HOOK, ALERT_WEBHOOK)
 # Every environment variable whose value output redaction masks: the job's two secrets and

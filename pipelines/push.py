@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,12 +45,13 @@ from bc2people.pipelines.core import (
 )
 from bc2people.pipelines.core.deliver import OutcomeSink
 from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
+from bc2people.pipelines.core.offload import Offload
 from bc2people.pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
 from bc2people.pipelines.mapping import Mapping
 from bc2people.pipelines.memory import fewer_collections
 from bc2people.pipelines.output import event
 from bc2people.pipelines.paths import pipelines_dir_for
-from bc2people.pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers
+from bc2people.pipelines.staging import STAGED_CUSTOMERS, iter_staged_customers, staged_customer_rows
 
 PIPELINE_NAME = "bc2people_people"
 PUSH_DATASET = "people_push"
@@ -166,30 +167,56 @@ def stale_attributes(con: Any, mapping: Mapping) -> dict[str, int]:
 def person_spec(mapping: Mapping, store_hash: str, traits: Derived | None = None,
                 clear: tuple[str, ...] = ()) -> SyncSpec:
     """The customers → persons flow as the core sees it; ``clear`` names custom attributes every
-    payload sets to null (the mapping's ``removed_attributes: clear``)."""
+    payload sets to null (the mapping's ``removed_attributes: clear``). Large selections are
+    mapped in a worker process (`pipelines.core.offload`) unless ``sync.map_worker`` is false
+    or the mapping was not loaded from a file's text."""
     from bc2people.destinations.people.outcomes import flatten
+    from bc2people.pipelines.config import MAP_WORKER, enabled
 
-    context = {"store_hash": store_hash}
     action, _tag = on_deleted_action(mapping)
-    nulls = dict.fromkeys(clear)
-
-    def map_record(customer: dict[str, Any]) -> Mapped:
-        rec = mapping.map(customer, context=context)
-        payload = rec.payload
-        if nulls and payload is not None:
-            payload = {**payload, "customAttributes": {**nulls, **(payload.get("customAttributes") or {})}}
-        return Mapped(rec.customer_id, rec.external_id, payload, rec.rejection, rec.rejection_field,
-                      tuple(rec.dropped))
-
+    recipe = PersonMapper(mapping, store_hash, clear)
+    offload = None
+    if getattr(mapping, "source", None) is not None and enabled(MAP_WORKER):
+        offload = Offload(read_raw=_raw_customers, recipe=recipe,
+                          key=f"{mapping.sha256}:{store_hash}:{','.join(clear)}")
     return SyncSpec(
         dataset=LEDGER_DATASET,
         target=TARGET,
         entity=StagedEntity(table=STAGED_CUSTOMERS, read=_read_customers, derived=traits),
-        map_record=map_record,
+        map_record=recipe(),
         mapping_hash=mapping.sha256,
         deleted_record=DELETED_ACTION_RECORD[action],
         flatten=flatten,
+        offload=offload,
     )
+
+
+@dataclass(frozen=True)
+class PersonMapper:
+    """Builds the customer → person mapper; pickles (the mapping as its text), so a worker
+    process builds the same one."""
+
+    mapping: Mapping
+    store_hash: str
+    clear: tuple[str, ...] = ()
+
+    def __call__(self) -> Callable[[dict[str, Any]], Mapped]:
+        mapping, context, nulls = self.mapping, {"store_hash": self.store_hash}, dict.fromkeys(self.clear)
+
+        def map_record(customer: dict[str, Any]) -> Mapped:
+            rec = mapping.map(customer, context=context)
+            payload = rec.payload
+            if nulls and payload is not None:
+                payload = {**payload, "customAttributes": {**nulls, **(payload.get("customAttributes") or {})}}
+            return Mapped(rec.customer_id, rec.external_id, payload, rec.rejection, rec.rejection_field,
+                          tuple(rec.dropped))
+
+        return map_record
+
+
+def _raw_customers(con: Any, ids: list[int]) -> tuple[Callable[[Any], Iterator[dict[str, Any]]], Any] | None:
+    got = staged_customer_rows(con, ids)
+    return None if got is None else (got[0].decode, got[1])
 
 
 def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id: str = "") -> Delivery:

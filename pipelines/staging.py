@@ -260,27 +260,85 @@ def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -
     own columns dropped; ``_deleted_at`` is present only on customers the sweep marked.
     ``customer_ids`` limits the output to those ids. ``con`` is a DuckDB connection.
     """
+    shape = staged_shape(con)
+    if shape is None:
+        return
+    if customer_ids is None:
+        cur = con.execute(f"SELECT {shape.select} FROM {_STAGED} ORDER BY id")
+        while batch := cur.fetchmany(_FETCH_BATCH):
+            yield from shape.decode(batch)
+        return
+    ids = sorted({int(i) for i in customer_ids})
+    for start in range(0, len(ids), 5000):
+        yield from shape.decode(_fetch(con, shape, ids[start : start + 5000]))
+
+
+def staged_customer_rows(con: Any, customer_ids: list[int]) -> tuple[StagedShape, list[tuple[Any, ...]]] | None:
+    """The raw staged rows of ``customer_ids`` (sorted by id) and how to decode them
+    (`StagedShape.decode` gives what `iter_staged_customers` gives); None before the first
+    load. Both are picklable, so another process can do the decoding."""
+    shape = staged_shape(con)
+    if shape is None:
+        return None
+    return shape, _fetch(con, shape, sorted({int(i) for i in customer_ids}))
+
+
+_STAGED = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
+
+
+def _fetch(con: Any, shape: StagedShape, ids: list[int]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = con.execute(
+        f"SELECT {shape.select} FROM {_STAGED} WHERE id IN (SELECT unnest(?)) ORDER BY id", [ids]).fetchall()
+    return rows
+
+
+@dataclass(frozen=True)
+class StagedShape:
+    """The staged customers table's columns and what becomes of each when a row is read back."""
+
+    select: str  # the SELECT list; its last column flags rows with a number orjson would not keep exact
+    names: tuple[str, ...]
+    json_cols: frozenset[str]
+    variants: tuple[tuple[str, str], ...]  # (dlt variant column, the column it stands for)
+    declared: frozenset[str]  # the API's declared columns: kept even when NULL
+
+    def decode(self, rows: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
+        """API-shaped customers from rows selected with `select`."""
+        names, json_cols = self.names, self.json_cols
+        variant_of = dict(self.variants)
+        # What to do with each column, decided once (not per row); keys keep the column order.
+        cols = [(i, n, n in self.declared, n in json_cols) for i, n in enumerate(names)
+                if not n.startswith("_dlt_") and n not in variant_of]
+        variant_at = [(names.index(n), base, n in json_cols) for n, base in self.variants]
+        for row in rows:
+            loads = json.loads if row[-1] else _loads_plain
+            out: dict[str, Any] = {}
+            for i, name, known, is_json in cols:
+                value = row[i]
+                if is_json and isinstance(value, str):
+                    value = loads(value)
+                if value is None and not known:
+                    continue  # a key this customer did not have (or the sweep never marked it)
+                out[name] = value
+            for i, base, is_json in variant_at:
+                value = row[i]
+                if value is not None and out.get(base) is None:
+                    out[base] = loads(value) if is_json and isinstance(value, str) else value
+            yield out
+
+
+def staged_shape(con: Any) -> StagedShape | None:
+    """The staged customers table's `StagedShape` (None before the first load)."""
     from bc2people.sources.bigcommerce.settings import CUSTOMER_COLUMNS
 
     cols = _staged_columns(con)
     if not cols:
-        return
+        return None
     names = [name for name, _ in cols]
-    json_cols = {name for name, dtype in cols if dtype == "JSON"}
-    # the last column says whether a row's JSON has a number orjson would not keep exact
+    json_cols = frozenset(name for name, dtype in cols if dtype == "JSON")
     select = ", ".join([*(_select_expr(name, dtype) for name, dtype in cols), _long_numbers(json_cols)])
-    table = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
-    variants = _variant_columns(names)
-    declared = set(CUSTOMER_COLUMNS)
-    if customer_ids is None:
-        cur = con.execute(f"SELECT {select} FROM {table} ORDER BY id")
-        yield from _rows(cur, names, json_cols, variants, declared)
-        return
-    ids = sorted({int(i) for i in customer_ids})
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        cur = con.execute(f"SELECT {select} FROM {table} WHERE id IN (SELECT unnest(?)) ORDER BY id", [chunk])
-        yield from _rows(cur, names, json_cols, variants, declared)
+    return StagedShape(select, tuple(names), json_cols, tuple(_variant_columns(names).items()),
+                       frozenset(CUSTOMER_COLUMNS))
 
 
 def _staged_columns(con: Any) -> list[tuple[str, str]]:
@@ -305,7 +363,7 @@ def _select_expr(name: str, dtype: str) -> str:
     return q
 
 
-def _long_numbers(json_cols: set[str]) -> str:
+def _long_numbers(json_cols: frozenset[str]) -> str:
     """SQL: whether any of the row's JSON texts has a run of 19 or more digits (an integer past
     64 bits, or a long fraction), which `_loads_plain` must leave to ``json.loads``."""
     if not json_cols:
@@ -333,34 +391,6 @@ def _variant_columns(names: list[str]) -> dict[str, str]:
         if sep and base in names:
             out[n] = base
     return out
-
-
-def _rows(
-    cur: Any, names: list[str], json_cols: set[str], variants: dict[str, str], declared: set[str]
-) -> Iterator[dict[str, Any]]:
-    # What to do with each column, decided once (not per row); keys keep the column order.
-    cols = [(i, n, n in declared, n in json_cols) for i, n in enumerate(names)
-            if not n.startswith("_dlt_") and n not in variants]
-    variant_at = [(names.index(n), base, n in json_cols) for n, base in variants.items()]
-    while True:
-        batch = cur.fetchmany(_FETCH_BATCH)
-        if not batch:
-            return
-        for row in batch:
-            loads = json.loads if row[-1] else _loads_plain
-            out: dict[str, Any] = {}
-            for i, name, known, is_json in cols:
-                value = row[i]
-                if is_json and isinstance(value, str):
-                    value = loads(value)
-                if value is None and not known:
-                    continue  # a key this customer did not have (or the sweep never marked it)
-                out[name] = value
-            for i, base, is_json in variant_at:
-                value = row[i]
-                if value is not None and out.get(base) is None:
-                    out[base] = loads(value) if is_json and isinstance(value, str) else value
-            yield out
 
 
 # -- a first sync in segments (see `pipelines.overlap`) ----------------------------------------

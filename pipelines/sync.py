@@ -87,6 +87,7 @@ class SyncResult:
     sample_diffs: list[Any] = field(default_factory=list)
     plan: dict[str, int] = field(default_factory=dict)  # dry run: would_create, would_update
     dropped: dict[str, int] = field(default_factory=dict)  # values on_invalid: drop left out, per field
+    map_worker: dict[str, Any] | None = None  # the map worker process's peak_rss_mib and cpu_s, when one ran
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view of the result."""
@@ -107,6 +108,7 @@ class SyncResult:
             "window_lag_s": self.window_lag_s,
             "plan": dict(self.plan),
             "dropped": dict(self.dropped),
+            "map_worker": self.map_worker,
         }
 
 
@@ -388,12 +390,16 @@ def _run_locked(
     result.duration_s = time.monotonic() - clock
     result.finished_at = datetime.now(UTC)
     _finish_run(duckdb_path, result)
+    from bc2people.pipelines.core.offload import worker_usage
+
+    result.map_worker = worker = worker_usage()
     event(
         "run finished",
         run_id=result.run_id,
         status=result.status,
         seconds=round(result.duration_s, 1),
         **{k: v for k, v in result.counts.items() if v},
+        **({f"map_worker_{k}": v for k, v in worker.items()} if worker else {}),
     )
     return result
 

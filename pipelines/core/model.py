@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .offload import Offload
 
 ProgressFn = Callable[..., None]
 
@@ -21,6 +24,13 @@ class Mapped:
     rejection: str | None = None
     rejection_field: str | None = None
     dropped: tuple[tuple[str, str], ...] = ()  # (field, why): values the mapper left out of the payload
+    text: str | None = None  # the payload's canonical text, when mapped in a worker (payload is then None)
+    hash: str | None = None  # ... and its hash
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the mapper produced a payload (as an object or as its text)."""
+        return self.payload is not None or self.text is not None
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class SyncSpec:
     mapping_hash: str
     deleted_record: str  # recorded as deleted_action once the deletion action is done ("none", ...)
     flatten: Callable[[dict[str, Any] | None], dict[str, Any]] = lambda p: dict(p or {})
+    offload: Offload | None = None  # map large selections in a worker process (`core.offload`)
 
 
 @dataclass

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from .hashing import canonical_json, text_hash
 from .ledger import DELETED, LIVE, REJECTED_BY_MAPPING, REJECTED_BY_TARGET
 from .model import Mapped, ProgressFn, Selected, SyncSpec
+from .offload import map_one, mapped_in_worker
 
 _DIFF_CHUNK = 5000  # records mapped, then diffed, at a time
 
@@ -103,11 +103,26 @@ def _records(con: Any, spec: SyncSpec, ids: list[int]) -> Iterator[dict[str, Any
 
 def _map_one(spec: SyncSpec, record: dict[str, Any]) -> Mapped:
     """``spec.map_record``; a record the mapping cannot handle becomes a mapping rejection."""
-    try:
-        return spec.map_record(record)
-    except Exception as exc:  # noqa: BLE001 - one hostile record must not stop the run
-        reason = f"mapping failed: {type(exc).__name__}: {exc}"[:500]
-        return Mapped(record.get(spec.entity.id_column), None, None, reason)
+    return map_one(spec.map_record, record, spec.entity.id_column)
+
+
+def _mapped_chunks(con: Any, spec: SyncSpec, ids: list[int], chunk_size: int) -> Iterator[list[Mapped]]:
+    """The records of ``ids`` mapped, ``chunk_size`` at a time, in sequence: in the worker
+    process when the spec offers one and the selection is large enough, else here."""
+    offload, entity = spec.offload, spec.entity
+    if offload is not None and len(ids) >= offload.min_records:
+        derived = entity.derived
+        yield from mapped_in_worker(con, offload, ids, chunk_size, derived.read if derived else None,
+                                    derived.attach_as if derived else None, entity.id_column)
+        return
+    chunk: list[Mapped] = []
+    for record in _records(con, spec, ids):
+        chunk.append(_map_one(spec, record))
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def select_and_diff(
@@ -191,24 +206,14 @@ def select_chunks(
     # payload objects, not the whole run's.
     total = len(live_ids)
     seen: dict[str, Any] = {}
-    chunk: list[Mapped] = []
-    sampled = 0
-    for n, record in enumerate(_records(con, spec, live_ids), 1):
-        rec = _map_one(spec, record)
-        if rec.entity_id is None:
-            rec = replace(rec, entity_id=record.get(spec.entity.id_column))
-        chunk.append(rec)
-        if progress is not None and (n % 5000 == 0 or n == total):
-            progress("map", records=n, total=total)
-        if len(chunk) >= chunk_size:
-            part = Selected()
-            _diff_chunk(con, spec, run_id, chunk, part, seen, version, derived_hash, retry_rejected, sample - sampled)
-            sampled += len(part.sample_diffs)
-            chunk = []
-            yield part
-    if chunk:
+    sampled = done = 0
+    for chunk in _mapped_chunks(con, spec, live_ids, chunk_size):
+        done += len(chunk)
+        if progress is not None:
+            progress("map", records=done, total=total)
         part = Selected()
         _diff_chunk(con, spec, run_id, chunk, part, seen, version, derived_hash, retry_rejected, sample - sampled)
+        sampled += len(part.sample_diffs)
         yield part
 
 
@@ -226,9 +231,9 @@ def _diff_chunk(
                 "derived_hash": derived_hash.get(eid), "mapping_hash": spec.mapping_hash, "deleted_action": LIVE}
         key = rec.key
         rejection = rec.rejection
-        if rec.payload is not None and key and key in seen:
+        if rec.mapped and key and key in seen:
             rejection = f"key {key!r} is also produced by record {seen[key]}"
-        if rec.payload is None or rejection or not key:
+        if not rec.mapped or rejection or not key:
             reason = rejection or "mapping produced nothing"
             fld = rec.rejection_field
             if fld and not reason.startswith(f"{fld}:"):
@@ -246,8 +251,8 @@ def _diff_chunk(
             out.counts["dropped_values"] += 1
             out.dropped[fld] += 1
             out.drops.append({"key": key, "entity_id": eid, "field": fld, "reason": why[:1000]})
-        text = canonical_json(rec.payload)
-        h = text_hash(text)
+        text = rec.text if rec.text is not None else canonical_json(rec.payload)
+        h = rec.hash or text_hash(text)
         st = states.get(key) or {}
         if st.get("accepted_hash") == h:
             out.counts["unchanged"] += 1
@@ -266,7 +271,8 @@ def _diff_chunk(
         if len(out.sample_diffs) < sample:
             before = json.loads(st["last_payload"]) if st.get("last_payload") else None
             out.sample_diffs.append({"key": key, "entity_id": eid, "kind": kind,
-                                     "changes": field_diff(spec, before, rec.payload)})
+                                     "changes": field_diff(spec, before, rec.payload if rec.payload is not None
+                                                           else json.loads(text))})
 
 
 def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, Any]]:

@@ -296,6 +296,7 @@ class Mapping:
     removed_attributes: str = "leave"  # custom attributes the mapping stopped sending: leave | clear (set to null)
     traits: TraitsSpec | None = None  # the per-customer traits SQL, read as $.traits.<column>
     events: EventsSpec | None = None  # the `events` section (commerce events for People)
+    source: bytes | None = field(default=None, repr=False)  # the file's bytes: how another process rebuilds it
     custom_attributes: dict[str, str] = field(init=False)
     fixed_tags: list[str] = field(init=False)
     _steps: tuple[Any, ...] = field(init=False, repr=False)
@@ -328,6 +329,15 @@ class Mapping:
             steps.append((p.label, p.when, read, render, run, _SINKS[p.kind], key, p.primary, clear, p))
         self._steps = tuple(steps)
         self._fields = build_field_mapper(self._steps, _Rejected, _Dropped, _short)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its text, compiled again where it is unpickled (generated code and
+        closures cannot travel to a worker process)."""
+        if self.source is None:
+            raise TypeError(f"mapping {self.path} was built without its text and cannot be sent to another process")
+        from .loader import load_mapping_bytes
+
+        return (load_mapping_bytes, (self.source, self.path))
 
     @property
     def targets(self) -> list[str]:

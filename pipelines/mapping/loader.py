@@ -545,6 +545,7 @@ def load_mapping_bytes(data: bytes, file: str = "<mapping>") -> Mapping:
         removed_attributes=str(removed_attributes),
         traits=traits,
         events=events,
+        source=data,
     )
 
 
