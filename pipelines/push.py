@@ -102,14 +102,15 @@ def _read_customers(con: Any, ids: list[int]) -> Iterator[dict[str, Any]]:
     return iter_staged_customers(con, customer_ids=ids)
 
 
-def traits_of(con: Any, mapping: Mapping, as_of: datetime | None) -> Derived | None:
-    """Compute the mapping's traits for every customer (None when it declares none)."""
+def traits_of(con: Any, mapping: Mapping, as_of: datetime | None, keys_sql: str | None = None) -> Derived | None:
+    """Compute the mapping's traits for every customer, or those ``keys_sql`` selects (None when
+    it declares none)."""
     spec = mapping.traits
     if spec is None:
         return None
     from bc2people.pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
 
-    compute_traits(con, spec, as_of=as_of or datetime.now(UTC))
+    compute_traits(con, spec, as_of=as_of or datetime.now(UTC), keys_sql=keys_sql)
     return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
 
 
@@ -257,10 +258,11 @@ def _current_row(row: dict[str, Any]) -> dict[str, Any]:
             "mapping_hash": row.get("mapping_hash")}
 
 
-def _spec_for_run(con: Any, mapping: Mapping, store_hash: str, as_of: datetime | None) -> tuple[SyncSpec, int]:
-    """Traits (computed now), the stale-attribute warning and the run's spec; also the number
-    of customers with traits."""
-    traits = traits_of(con, mapping, as_of)
+def _spec_for_run(con: Any, mapping: Mapping, store_hash: str, as_of: datetime | None,
+                  keys_sql: str | None = None) -> tuple[SyncSpec, int]:
+    """Traits (computed now, for the customers ``keys_sql`` selects when given), the
+    stale-attribute warning and the run's spec; also the number of customers with traits."""
+    traits = traits_of(con, mapping, as_of, keys_sql)
     with_traits = 0
     if traits is not None:
         row = con.execute(f"SELECT count(*) FROM {traits.table}").fetchone()
@@ -278,12 +280,16 @@ def _spec_for_run(con: Any, mapping: Mapping, store_hash: str, as_of: datetime |
 SEGMENT_VIEW = "main.staged_segment"  # TEMP view: the customers one staged segment (load) holds
 
 
-def _only_segment(con: Any, spec: SyncSpec, load_id: str) -> SyncSpec:
-    """``spec`` reading only the customers the dlt load ``load_id`` staged (a TEMP view: nothing
-    is left in the file by a kill)."""
+def _segment_view(con: Any, load_id: str) -> None:
+    """The TEMP view `SEGMENT_VIEW`: the customers the dlt load ``load_id`` staged (nothing is
+    left in the file by a kill)."""
     quoted = "'" + load_id.replace("'", "''") + "'"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {SEGMENT_VIEW.split('.')[1]} AS SELECT * FROM {spec.entity.table} "
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {SEGMENT_VIEW.split('.')[1]} AS SELECT * FROM {STAGED_CUSTOMERS} "
                 f"WHERE _dlt_load_id = {quoted}")
+
+
+def _only_segment(spec: SyncSpec) -> SyncSpec:
+    """``spec`` reading only the customers of `SEGMENT_VIEW`."""
     return replace(spec, entity=replace(spec.entity, table=SEGMENT_VIEW))
 
 
@@ -366,12 +372,15 @@ def push_persons(
             counts["delete_actions"] += len([d for d in sel.deletions if d["at_target"] and action != "none"])
             return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
         remember_attributes(con)
-        spec, with_traits = _spec_for_run(con, mapping, store_hash, as_of)
+        if segment is not None:  # a segment's traits only; the run's last push keeps everyone's
+            _segment_view(con, segment)
+        spec, with_traits = _spec_for_run(con, mapping, store_hash, as_of,
+                                          keys_sql=f"SELECT id FROM {SEGMENT_VIEW}" if segment else None)
         counts["traits"] = with_traits
-        if with_traits:
-            _keep_traits(con)
         if segment is not None:
-            spec = _only_segment(con, spec, segment)
+            spec = _only_segment(spec)
+        elif with_traits:
+            _keep_traits(con)
         from bc2people.pipelines.drops import ensure_drops
 
         ensure_drops(con)

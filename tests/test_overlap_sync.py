@@ -22,6 +22,7 @@ from tests.fixtures_resilience import (
     RES_STORE,
     KillPlan,
     World,
+    canonical_person,
     expected_from_store,
     ledger_problems,
     ledger_rows,
@@ -140,3 +141,46 @@ def test_sigkill_in_overlapped_runs_converges_and_sends_nothing_twice(tmp_path: 
         resent = ledger_rows(world.duckdb, "SELECT count(DISTINCT key) FROM people_sync.sync_outcomes "
                                            "WHERE status = 'NOT_MODIFIED'")[0][0]
         assert resent <= killed * 2 * SEGMENT_ROWS, resent
+
+
+def _persons(world: World) -> dict[str, dict[str, Any]]:
+    return {str(p["externalId"]): canonical_person(p) for p in world.people.persons()}
+
+
+def test_overlapped_traits_equal_the_sequential_runs(tmp_path: Path) -> None:
+    """With orders in the store, each segment's traits (computed for its customers only) give
+    the persons and the reconciliation copy of traits the sequential path gives."""
+    import duckdb
+
+    from bc2people.sandbox.generator import generate_orders
+
+    import time
+
+    now = int(time.time()) - 3600  # one store for both worlds: the same customers and orders
+    customers = generate_customers(450, seed=164, now=now)
+    orders = generate_orders(customers, seed=164, now=now)
+    results = {}
+    for how in ("overlapped", "sequential"):
+        (tmp_path / how).mkdir()
+        world = make_world(tmp_path / how, people_rate_limit=None,
+                           extra_env={"SYNC__SEGMENT_ROWS": str(SEGMENT_ROWS),
+                                      "SYNC__OVERLAP": "true" if how == "overlapped" else "false"})
+        world.bc.add_customers(json.loads(json.dumps(customers)))
+        world.bc.commerce.add_orders(json.loads(json.dumps(orders)))
+        with world.bc, world.people:
+            res = world.sync()
+            assert res.returncode == 0, res
+            assert bool(_logged(res.stderr, "first sync in segments")) == (how == "overlapped")
+            persons = _persons(world)
+            sent = res.summary["counts"]["sent"]
+        con = duckdb.connect(str(world.duckdb), read_only=True)
+        traits = sorted(con.execute("SELECT customer_id, traits, traits_hash FROM people_sync.customer_traits")
+                        .fetchall())
+        con.close()
+        results[how] = (persons, traits, sent)
+    (p_over, t_over, s_over), (p_seq, t_seq, s_seq) = results["overlapped"], results["sequential"]
+    assert s_over == s_seq == len(p_seq)  # each person sent once: no segment's traits were redone at the end
+    assert len(t_seq) == 450 and t_over == t_seq
+    with_orders = [p for p in p_seq.values() if (p.get("customAttributes") or {}).get("bc_order_count")]
+    assert len(with_orders) > 100
+    assert p_over == p_seq

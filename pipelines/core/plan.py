@@ -26,9 +26,11 @@ _DIFF_CHUNK = 5000  # records mapped, then diffed, at a time
 # derived values changed, a rejection is to be retried, it was never accepted (and not rejected),
 # or it came back after a deletion.
 _SELECT = """
-WITH s AS (
-    SELECT * FROM {ds}.sync_state
-    WHERE target = $target AND entity_id IS NOT NULL
+WITH s AS (  -- only the columns the test below reads, only the staged records' rows
+    SELECT entity_id, key, mapping_hash, source_version, derived_hash, last_status, accepted_hash,
+           payload_hash, deleted_action
+    FROM {ds}.sync_state
+    WHERE target = $target AND entity_id IS NOT NULL AND entity_id IN (SELECT {id} FROM {table})
     QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY last_attempt_at DESC NULLS LAST) = 1
 )
 SELECT c.{id} AS entity_id, CAST(c.{version} AS VARCHAR) AS version, {deleted} IS NOT NULL AS is_deleted,

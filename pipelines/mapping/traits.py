@@ -253,21 +253,25 @@ def _json_expr(name: str, dtype: str) -> str:
     return col
 
 
-def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime) -> int:
+def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime, keys_sql: str | None = None) -> int:
     """Run the traits SQL into the TEMP table :data:`TRAITS_TABLE` of ``con``; returns its rows.
 
     ``as_of`` (the run's reference time) is ``$as_of`` in the SQL, a UTC TIMESTAMP (a naive
     datetime is taken as UTC). Each row's traits are a JSON object of every column but the key,
     names sorted, timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates ``YYYY-MM-DD``; ``traits_hash``
     is the md5 of that JSON text. Staged tables not there yet read as empty. A duplicate or
-    NULL key, or any SQL error, raises :class:`MappingError`.
+    NULL key, or any SQL error, raises :class:`MappingError`. ``keys_sql`` (a query of one
+    column) keeps only the rows whose key it returns: a part of the customers costs a part's
+    memory, not the whole store's.
     """
     body, uses_as_of = _prepare(spec)
+    only = f" WHERE {_q(spec.key)} IN ({keys_sql})" if keys_sql else ""
     ref = as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
     params = {"as_of": ref} if uses_as_of else None
     with _utc(con), _staged_or_empty(con):
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_RAW_TABLE} AS SELECT * FROM (\n{body}\n) AS traits_sql", params)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_RAW_TABLE} AS SELECT * FROM (\n{body}\n) AS traits_sql{only}",
+                        params)
         except duckdb.Error as exc:
             raise _sql_error(spec, exc, 1) from None
     try:
