@@ -103,11 +103,25 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 answer: Any = ("ok", work(*args))
             else:  # "usage"
                 use = resource.getrusage(resource.RUSAGE_SELF)
-                answer = ("ok", {"peak_rss_mib": use.ru_maxrss // 1024,
+                answer = ("ok", {"peak_rss_mib": _own_peak_rss_mib() or use.ru_maxrss // 1024,
                                  "cpu_s": round(use.ru_utime + use.ru_stime, 1)})
         except Exception:  # noqa: BLE001 - reported to the parent, which raises it
             answer = ("error", traceback.format_exc())
         _write_frame(out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _own_peak_rss_mib() -> int | None:
+    """This process's peak RSS since its exec (``VmHWM``). Not ``ru_maxrss``: Linux carries the
+    parent's high-water mark over a vfork + exec, so a worker started by a large process would
+    report the parent's peak as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
 
 
 def _read_frame(f: IO[bytes]) -> bytes | None:
