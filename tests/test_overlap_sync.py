@@ -150,11 +150,11 @@ def _persons(world: World) -> dict[str, dict[str, Any]]:
 def test_overlapped_traits_equal_the_sequential_runs(tmp_path: Path) -> None:
     """With orders in the store, each segment's traits (computed for its customers only) give
     the persons and the reconciliation copy of traits the sequential path gives."""
+    import time
+
     import duckdb
 
     from bc2people.sandbox.generator import generate_orders
-
-    import time
 
     now = int(time.time()) - 3600  # one store for both worlds: the same customers and orders
     customers = generate_customers(450, seed=164, now=now)
