@@ -4,6 +4,7 @@ worker behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -99,30 +101,29 @@ class _Boom:
         raise RuntimeError("cannot build this mapper")
 
 
-def test_a_worker_that_fails_fails_the_selection_and_the_next_one_works(staged: Path) -> None:
-    mapping = load_mapping(MAPPING)
+@contextlib.contextmanager
+def _worker_spec(staged: Path) -> Iterator[tuple[Any, Any]]:
+    """A connection to the staged file and the persons spec mapping every selection in the worker."""
     con = duckdb.connect(str(staged))
     try:
         ensure_ledger(con)
-        spec = person_spec(mapping, STORE)
+        spec = person_spec(load_mapping(MAPPING), STORE)
         assert spec.offload is not None
-        broken = replace(spec, offload=replace(spec.offload, recipe=_Boom(), key="boom", min_records=1))
-        with pytest.raises(offload.WorkerFailed, match="cannot build this mapper"):
-            _select(con, broken)
-        good = _select(con, replace(spec, offload=replace(spec.offload, min_records=1)))
-        assert good.counts["mapped"] > 250
+        yield con, replace(spec, offload=replace(spec.offload, min_records=1))
     finally:
         con.close()
 
 
+def test_a_worker_that_fails_fails_the_selection_and_the_next_one_works(staged: Path) -> None:
+    with _worker_spec(staged) as (con, spec):
+        broken = replace(spec, offload=replace(spec.offload, recipe=_Boom(), key="boom"))
+        with pytest.raises(offload.WorkerFailed, match="cannot build this mapper"):
+            _select(con, broken)
+        assert _select(con, spec).counts["mapped"] > 250
+
+
 def test_a_worker_that_dies_is_replaced_by_the_next_selection(staged: Path) -> None:
-    mapping = load_mapping(MAPPING)
-    con = duckdb.connect(str(staged))
-    try:
-        ensure_ledger(con)
-        spec = person_spec(mapping, STORE)
-        assert spec.offload is not None
-        spec = replace(spec, offload=replace(spec.offload, min_records=1))
+    with _worker_spec(staged) as (con, spec):
         _select(con, spec)
         worker = offload._worker
         assert worker is not None
@@ -130,8 +131,6 @@ def test_a_worker_that_dies_is_replaced_by_the_next_selection(staged: Path) -> N
         worker.proc.wait(timeout=10)
         assert _select(con, spec).counts["mapped"] > 250
         assert offload._worker is not worker
-    finally:
-        con.close()
 
 
 KILLED_PARENT = r"""
