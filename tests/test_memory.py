@@ -22,11 +22,12 @@ def test_thresholds_change_inside_and_come_back_after_nested_blocks_and_errors()
         inside = gc.get_threshold()
         assert inside[0] > before[0]
         assert gc.get_freeze_count() > 0
-        frozen = gc.get_freeze_count()
         with fewer_collections():
             assert gc.get_threshold() == inside
         assert gc.get_threshold() == inside
-        assert gc.get_freeze_count() == frozen  # the inner block left the outer one's freeze
+        # the inner block left the outer one's freeze (an unfreeze would empty it; frozen objects
+        # freed meanwhile by another thread make the count drift a little, so no exact figure)
+        assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
     with pytest.raises(RuntimeError), fewer_collections():
         raise RuntimeError("boom")
