@@ -157,7 +157,6 @@ class _Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.answers: queue.Queue[Any] = queue.Queue()
         self.outstanding = 0
-        self.lock = threading.Lock()
         threading.Thread(target=self._read, name="map-worker", daemon=True).start()
 
     def _read(self) -> None:

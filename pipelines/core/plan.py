@@ -17,7 +17,7 @@ from typing import Any
 from .hashing import canonical_json, text_hash
 from .ledger import DELETED, LIVE, REJECTED_BY_MAPPING, REJECTED_BY_TARGET
 from .model import Mapped, ProgressFn, Selected, SyncSpec
-from .offload import map_one, mapped_in_worker
+from .offload import map_chunk, mapped_in_worker
 
 _DIFF_CHUNK = 5000  # records mapped, then diffed, at a time
 
@@ -88,43 +88,28 @@ def field_diff(spec: SyncSpec, before: dict[str, Any] | None, after: dict[str, A
     ]
 
 
-def _records(con: Any, spec: SyncSpec, ids: list[int]) -> Iterator[dict[str, Any]]:
-    """Staged records for ``ids``, with the derived values attached."""
-    if not ids:
-        return
+def _read_chunk(con: Any, spec: SyncSpec, ids: list[int]) -> tuple[list[dict[str, Any]], dict[int, Any] | None]:
+    """The staged records of ``ids`` (read whole: the caller queries the same connection
+    next) and their derived values."""
     derived = spec.entity.derived
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        extra = derived.read(con, chunk) if derived else {}
-        # read whole before yielding: the caller queries the same connection between records
-        for record in list(spec.entity.read(con, chunk)):
-            if derived is not None:
-                record[derived.attach_as] = extra.get(int(record[spec.entity.id_column]), {})
-            yield record
+    return list(spec.entity.read(con, ids)), derived.read(con, ids) if derived else None
 
 
-def _map_one(spec: SyncSpec, record: dict[str, Any]) -> Mapped:
-    """``spec.map_record``; a record the mapping cannot handle becomes a mapping rejection."""
-    return map_one(spec.map_record, record, spec.entity.id_column)
-
-
-def _mapped_chunks(con: Any, spec: SyncSpec, ids: list[int], chunk_size: int) -> Iterator[list[Mapped]]:
+def _mapped_chunks(con: Any, spec: SyncSpec, ids: list[int], chunk_size: int, *,
+                   offload: bool = True) -> Iterator[list[Mapped]]:
     """The records of ``ids`` mapped, ``chunk_size`` at a time, in sequence: in the worker
-    process when the spec offers one and the selection is large enough, else here."""
-    offload, entity = spec.offload, spec.entity
-    if offload is not None and len(ids) >= offload.min_records:
-        derived = entity.derived
-        yield from mapped_in_worker(con, offload, ids, chunk_size, derived.read if derived else None,
-                                    derived.attach_as if derived else None, entity.id_column)
+    process when the spec offers one (and ``offload``) and the selection is large enough, else
+    here; both through `map_chunk`."""
+    entity, derived = spec.entity, spec.entity.derived
+    attach_as = derived.attach_as if derived else None
+    if offload and spec.offload is not None and len(ids) >= spec.offload.min_records:
+        yield from mapped_in_worker(con, spec.offload, ids, chunk_size, derived.read if derived else None,
+                                    attach_as, entity.id_column)
         return
-    chunk: list[Mapped] = []
-    for record in _records(con, spec, ids):
-        chunk.append(_map_one(spec, record))
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    for start in range(0, len(ids), chunk_size):
+        records, extra = _read_chunk(con, spec, ids[start : start + chunk_size])
+        if records:
+            yield map_chunk(spec.map_record, records, extra, attach_as, entity.id_column)
 
 
 def select_and_diff(
@@ -191,10 +176,10 @@ def select_chunks(
 
     if deleted:  # deleted records: only the deletion action, never a send
         key_by_id = {eid: key for eid, key in deleted.items() if key is not None}
-        for record in _records(con, spec, [eid for eid, key in deleted.items() if key is None]):
-            rec = _map_one(spec, record)
-            eid = record.get(spec.entity.id_column)
-            key_by_id[eid] = rec.key or f"{spec.entity.id_column}:{eid}"
+        unkeyed = [eid for eid, key in deleted.items() if key is None]
+        for chunk in _mapped_chunks(con, spec, unkeyed, _DIFF_CHUNK, offload=False):
+            for rec in chunk:
+                key_by_id[rec.entity_id] = rec.key or f"{spec.entity.id_column}:{rec.entity_id}"
         states = _states(con, spec, list(key_by_id.values()))
         for eid, key in key_by_id.items():
             st = states.get(key) or {}
