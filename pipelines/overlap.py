@@ -27,6 +27,7 @@ after the last customer segment, while its persons are sent.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -162,6 +163,7 @@ def stage_and_push(
                       seconds=round(item.seconds, 1))
             if 0 <= item.index < len(segments) and item.result.load_id:
                 pusher.push(item.result.load_id)
+                pusher.checkpoint()
             release_memory()
     except BaseException:
         stop.set()  # the producer ends after the segment it is staging (safe to cut anywhere)
@@ -170,6 +172,8 @@ def stage_and_push(
     finally:
         pusher.close()
     producer.join()
+    event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=pusher.checkpoints,
+          checkpoints_skipped=pusher.checkpoints_skipped)
     if sweep_deletions:
         from bc2people.pipelines.staging import sweep_staged
 
@@ -179,6 +183,29 @@ def stage_and_push(
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))
     return total, pusher.result(final)
+
+
+def checkpoint_when_free(con: Any, patience_s: float = 3.0) -> bool:
+    """CHECKPOINT ``con``'s database, retried for ``patience_s`` while another write transaction
+    runs; returns whether it happened. DuckDB checkpoints by itself only at a commit that finds
+    no other write transaction, which an overlapped run's two threads rarely leave it, so the
+    WAL (and the memory holding what it logs) would grow with the whole run. A plain CHECKPOINT
+    refuses rather than waits while the producer loads a segment (FORCE CHECKPOINT would wait
+    for every transaction, the pusher's streaming reads included, and can stall the run); loads
+    are short beside the reads, so a few tries find a gap, else the next segment tries again."""
+    import duckdb
+
+    t0 = time.monotonic()
+    while True:
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.TransactionException:
+            if time.monotonic() - t0 > patience_s:
+                return False
+            time.sleep(0.05)
+            continue
+        event("checkpoint", logging.DEBUG, seconds=round(time.monotonic() - t0, 2))
+        return True
 
 
 def _orders_enabled() -> bool:
@@ -225,6 +252,7 @@ class _SegmentPusher:
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
         self.con = duckdb.connect(str(duckdb_path))
+        self.checkpoints = self.checkpoints_skipped = 0
 
     def push(self, load_id: str) -> None:
         """Map, diff and send the customers staged by the load ``load_id``."""
@@ -250,6 +278,13 @@ class _SegmentPusher:
 
         self._add(final)
         return PushResult(dict(self.counts), self.sample_diffs[: self.sample], dict(self.dropped))
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file after a segment (see `checkpoint_when_free`)."""
+        if checkpoint_when_free(self.con):
+            self.checkpoints += 1
+        else:
+            self.checkpoints_skipped += 1
 
     def memory(self) -> dict[str, int]:
         """Resident memory of the process and DuckDB's share of it, in MiB (for the log)."""
