@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from bc2people.sandbox.bigcommerce.errors import v3_error
-from bc2people.sandbox.bigcommerce.store import SORT_KEYS, Row, View
+from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, Row, View
 from bc2people.sandbox.bigcommerce.writes import CustomerError
 from bc2people.sandbox.http import Request, Response, Router
 
@@ -379,7 +379,7 @@ def _ranged_page(view: View, query: Query, field: str, start: int) -> tuple[int,
     pred = _combine(query.date_preds(field) + query.preds)
     matched = rows if pred is None else [r for r in rows if pred(r)]
     key, desc = query.sort
-    kf = SORT_KEYS[key]
+    kf = KEY_FUNCTIONS[key]
     need = start + query.limit
 
     def order(r: Row) -> tuple[Any, int]:

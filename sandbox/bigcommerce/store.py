@@ -84,7 +84,7 @@ class View:
         self.ids = [r.id for r in rows]
 
 
-SORT_KEYS: dict[str, Callable[[Row], Any]] = {
+KEY_FUNCTIONS: dict[str, Callable[[Row], Any]] = {
     "id": lambda r: r.id,
     "date_created": lambda r: r.dc,
     "date_modified": lambda r: r.dm,
@@ -136,7 +136,7 @@ class CustomerStore:
         with self.lock:
             v = self._views.get(key)
             if v is None:
-                kf = SORT_KEYS[key]
+                kf = KEY_FUNCTIONS[key]
                 rows = sorted(self._rows.values(), key=lambda r: (kf(r), r.id))
                 v = View(rows, [kf(r) for r in rows])
                 self._views[key] = v
