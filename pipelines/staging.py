@@ -62,6 +62,7 @@ class StageResult:
     guest_orders: int = 0
     order_oddities: dict[str, int] | None = None
     orders_skipped: str | None = None  # why no orders were staged (the token lacks the Orders scope)
+    object_pages: int = 0  # customer pages staged through dlt's object path (a value Arrow columns cannot hold)
 
 
 def make_pipeline(duckdb_path: str | Path) -> Any:
@@ -164,6 +165,7 @@ def stage_customers(
         guest_orders=order_stats.guest_orders,
         order_oddities=order_stats.oddities(),
         orders_skipped=order_stats.skipped,
+        object_pages=stats.object_pages,
     )
     if sweep_deletions:
         if progress is not None:

@@ -24,6 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.extract.resource import DltResource
 
+from .arrow_pages import customers_table, quiet_declared_hints
 from .client import BigCommerceClient, QuotaBudget
 from .helpers import (
     BigCommerceConfigError,
@@ -94,6 +95,7 @@ def bigcommerce(
     order_stats: OrderStats | None = None,
     recheck_addresses: bool = False,
     end_at: int | None = None,
+    arrow_pages: bool = True,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
@@ -105,7 +107,9 @@ def bigcommerce(
     is undocumented, so only a full read is sure to see it (the merge and the People diff
     keep the cost to the real changes). ``end_at`` (Unix seconds) ends the customers window
     there instead of at the store clock minus the lag: one segment of a first sync read in
-    parts (see `segments`); the cursor then advances to ``end_at``.
+    parts (see `segments`); the cursor then advances to ``end_at``. ``arrow_pages`` (default
+    true) hands customer pages to dlt as Arrow tables, which dlt writes to parquet without its
+    row-by-row normalizing (see `arrow_pages`); false keeps dlt's object path.
     """
     client = make_client(
         store_hash,
@@ -128,6 +132,7 @@ def bigcommerce(
             split_pages=split_pages,
             stats=stats if stats is not None else ExtractStats(),
             end_at=end_at,
+            arrow_pages=arrow_pages,
         )
     ]
     if orders:
@@ -152,9 +157,12 @@ def customers_resource(
     split_pages: int,
     stats: ExtractStats,
     end_at: int | None = None,
+    arrow_pages: bool = True,
 ) -> DltResource:
-    """The ``customers`` resource over ``client`` (a generator of one list per page); ``end_at``
-    ends its window there (Unix seconds) instead of at the store clock minus the lag."""
+    """The ``customers`` resource over ``client`` (one item per page); ``end_at`` ends its
+    window there (Unix seconds) instead of at the store clock minus the lag. Pages go to dlt
+    as Arrow tables (see `arrow_pages`), or as lists of dicts with ``arrow_pages`` false or
+    when a page holds a value its declared column cannot."""
 
     @dlt.resource(  # type: ignore[call-overload]
         name="customers", primary_key="id", write_disposition="merge", columns=COLUMN_HINTS
@@ -166,6 +174,9 @@ def customers_resource(
                              full_refresh=full_refresh, stats=stats)
         reader = WindowReader(CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
         seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
+        load_id = dlt.current.load_package_state()["load_id"] if arrow_pages else ""
+        if arrow_pages:
+            quiet_declared_hints()
         try:
             for rows in reader:
                 if stats.total is None:
@@ -174,7 +185,12 @@ def customers_resource(
                 seen.update(r["id"] for r in fresh)
                 stats.page_read(len(fresh))
                 if fresh:
-                    yield fresh
+                    table = customers_table(fresh, load_id) if arrow_pages else None
+                    if table is None:
+                        stats.object_pages += 1
+                        yield fresh
+                    else:
+                        yield table
         finally:
             stats.took_requests(client)
             stats.splits = reader.splits

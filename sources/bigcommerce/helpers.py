@@ -104,6 +104,7 @@ class ExtractStats:
         self.window_start: str | None = None
         self.window_end: str | None = None
         self.committed_cursor: str | None = None
+        self.object_pages = 0  # pages handed to dlt as dicts: a value no Arrow column of its type holds
 
     def page_read(self, rows: int) -> None:
         """Count one page and report progress."""
