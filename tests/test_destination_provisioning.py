@@ -36,3 +36,25 @@ def test_type_mismatch_stops_before_anything_is_created(
 def test_unknown_type_is_refused(people_client: PeopleClient) -> None:
     with pytest.raises(ProvisioningError, match="TEXT"):
         provision(people_client, {"x": "TEXT"})
+
+
+def test_one_client_provisions_once(people_sandbox: PeopleSandbox, people_client: PeopleClient) -> None:
+    """An overlapped first sync pushes every segment through one client: the second and later
+    pushes ask People nothing; another client (another run) asks again."""
+
+    def asked() -> int:
+        return sum(people_sandbox.requests_served.values())
+
+    wanted, tags = {"customer_group": "INTEGER"}, ["bigcommerce"]
+    before = asked()
+    provision(people_client, wanted, tags)
+    first = asked()
+    assert first - before >= 2
+    again = provision(people_client, wanted, tags)
+    assert asked() == first and again.attributes_existing == ["customer_group"] and again.tags_existing == tags
+    provision(people_client, {**wanted, "store_credit": "DECIMAL"}, tags)  # something new: asked again
+    assert asked() > first and people_sandbox.custom_attributes()["store_credit"] == "DECIMAL"
+    other = PeopleClient(people_sandbox.base_url, people_sandbox.api_key, rate=1000.0)
+    before = asked()
+    provision(other, wanted, tags)
+    assert asked() > before

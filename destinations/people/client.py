@@ -124,6 +124,9 @@ class PeopleClient:
         self.throttled = 0
         self.retried = 0
         self.match_requests = 0
+        # (attributes, tags) that `provisioning.provision` made sure of through this client: an
+        # overlapped first sync pushes each segment with the same client and provisions once
+        self.provisioned: set[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = set()
 
     def __repr__(self) -> str:
         return f"PeopleClient(base_url={self.base_url!r}, api_key=<redacted>)"
