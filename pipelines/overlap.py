@@ -27,7 +27,6 @@ after the last customer segment, while its persons are sent.
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import threading
 import time
@@ -143,10 +142,12 @@ def stage_and_push(
             results.put(_END)
 
     producer = threading.Thread(target=produce, name="bc2people-stage", daemon=True)
+    checkpoints = _Checkpointer(duckdb_path)
     total = StageResult()
     pusher = _SegmentPusher(duckdb_path, mapping, run_id, settings, retry_rejected=retry_rejected,
                             sample=sample, progress=progress, as_of=segments[-1].end)
     producer.start()
+    checkpoints.start()
     try:
         while True:
             item = results.get()
@@ -163,17 +164,18 @@ def stage_and_push(
                       seconds=round(item.seconds, 1))
             if 0 <= item.index < len(segments) and item.result.load_id:
                 pusher.push(item.result.load_id)
-                pusher.checkpoint()
             release_memory()
     except BaseException:
         stop.set()  # the producer ends after the segment it is staging (safe to cut anywhere)
         producer.join(timeout=30)
+        checkpoints.close()
         raise
     finally:
         pusher.close()
     producer.join()
-    event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=pusher.checkpoints,
-          checkpoints_skipped=pusher.checkpoints_skipped)
+    checkpoints.close()
+    event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=checkpoints.done,
+          checkpoints_refused=checkpoints.refused)
     if sweep_deletions:
         from bc2people.pipelines.staging import sweep_staged
 
@@ -185,27 +187,67 @@ def stage_and_push(
     return total, pusher.result(final)
 
 
-def checkpoint_when_free(con: Any, patience_s: float = 3.0) -> bool:
-    """CHECKPOINT ``con``'s database, retried for ``patience_s`` while another write transaction
-    runs; returns whether it happened. DuckDB checkpoints by itself only at a commit that finds
-    no other write transaction, which an overlapped run's two threads rarely leave it, so the
-    WAL (and the memory holding what it logs) would grow with the whole run. A plain CHECKPOINT
-    refuses rather than waits while the producer loads a segment (FORCE CHECKPOINT would wait
-    for every transaction, the pusher's streaming reads included, and can stall the run); loads
-    are short beside the reads, so a few tries find a gap, else the next segment tries again."""
-    import duckdb
+def memory_figures(con: Any) -> dict[str, int]:
+    """Resident memory of the process and the share DuckDB reports on ``con``, in MiB. The
+    result is fetched to its end: an unfinished result keeps its transaction open, and DuckDB
+    refuses every CHECKPOINT while any such transaction runs."""
+    out = {}
+    with contextlib.suppress(Exception):
+        rows = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
+        out["duckdb_mib"] = int((rows[0][0] or 0) // 2**20) if rows else 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                out["rss_mib"] = int(line.split()[1]) // 1024
+    return out
 
-    t0 = time.monotonic()
-    while True:
+
+class _Checkpointer:
+    """Folds the WAL into the database file while an overlapped run writes from two threads.
+
+    DuckDB checkpoints by itself only at a commit that finds no other write transaction, which
+    the producer's loads and the pusher's ledger writes rarely leave it: the WAL (and the memory
+    holding what it logs) grew with the whole run, 1 GB at 300k customers and 3.2 GB at 1M. A
+    plain CHECKPOINT refuses at once while another transaction updates or changes the catalog;
+    this thread tries one whenever the WAL has grown past ``threshold`` bytes, every ``every_s``
+    seconds, so it lands in the gaps between the two threads' transactions without making either
+    wait. (FORCE CHECKPOINT would wait for every transaction, the pusher's streaming reads
+    included, and can stall the run.)"""
+
+    def __init__(self, duckdb_path: Path, *, threshold: int = 32 * 2**20, every_s: float = 0.1) -> None:
+        self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
+        self.threshold, self.every_s = threshold, every_s
+        self.done = self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bc2people-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import duckdb
+
+        con = duckdb.connect(str(self.path))
         try:
-            con.execute("CHECKPOINT")
-        except duckdb.TransactionException:
-            if time.monotonic() - t0 > patience_s:
-                return False
-            time.sleep(0.05)
-            continue
-        event("checkpoint", logging.DEBUG, seconds=round(time.monotonic() - t0, 2))
-        return True
+            while not self._stop.wait(self.every_s):
+                try:
+                    if self.wal.stat().st_size < self.threshold:
+                        continue
+                except OSError:
+                    continue
+                try:
+                    con.execute("CHECKPOINT")
+                    self.done += 1
+                except duckdb.TransactionException:
+                    self.refused += 1
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Stop the thread (after its current attempt)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _orders_enabled() -> bool:
@@ -252,7 +294,6 @@ class _SegmentPusher:
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
         self.con = duckdb.connect(str(duckdb_path))
-        self.checkpoints = self.checkpoints_skipped = 0
 
     def push(self, load_id: str) -> None:
         """Map, diff and send the customers staged by the load ``load_id``."""
@@ -279,24 +320,9 @@ class _SegmentPusher:
         self._add(final)
         return PushResult(dict(self.counts), self.sample_diffs[: self.sample], dict(self.dropped))
 
-    def checkpoint(self) -> None:
-        """Fold the WAL into the database file after a segment (see `checkpoint_when_free`)."""
-        if checkpoint_when_free(self.con):
-            self.checkpoints += 1
-        else:
-            self.checkpoints_skipped += 1
-
     def memory(self) -> dict[str, int]:
         """Resident memory of the process and DuckDB's share of it, in MiB (for the log)."""
-        out = {}
-        with contextlib.suppress(Exception):
-            row = self.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
-            out["duckdb_mib"] = int((row[0] or 0) // 2**20) if row else 0
-        with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    out["rss_mib"] = int(line.split()[1]) // 1024
-        return out
+        return memory_figures(self.con)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -86,9 +86,6 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert first.summary["counts"]["extracted"] >= 500  # the edge seconds of segments are read twice
         # customers pages were still being read when People already held persons: the phases overlapped
         assert max(people_when_read) > 0, people_when_read
-        # the WAL was folded into the file after the segments (DuckDB alone would not while two threads write)
-        pushed = _logged(first.stderr, "segments pushed")
-        assert pushed and int(str(pushed[0]["checkpoints"])) >= int(str(planned[0]["segments"])) - 1, pushed
         _exact(world)
         assert not runs_problems(world.duckdb, [first])
 
