@@ -99,3 +99,11 @@ def test_pages_arrow_cannot_hold_are_refused() -> None:
         page = [dict(c) for c in base]
         page[1][field] = value
         assert customers_table(page, "1") is None, (field, value)
+
+
+def test_the_setting_switches_arrow_pages_off(stg_sandbox: BigCommerceSandbox, tmp_path: Path,
+                                               stg_source: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    stg_sandbox.add_customers(generate_customers(600, seed=34))
+    monkeypatch.setenv("SOURCES__BIGCOMMERCE__ARROW_PAGES", "false")
+    res = stage_customers(tmp_path / "off.duckdb", **stg_source)
+    assert res.pages >= 3 and res.object_pages == res.pages
