@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 # Counts that describe the run's state rather than add up over segments: the last one holds.
 _SNAPSHOTS = ("traits", "contact_removals_pending", "deleted_in_store_seen")
 _ORDER_RESOURCES = ("orders", "order_products")
+# A segment's persons go out in packages of this many: a segment holds about 25,000, and a
+# package of 20,000 (the sequential push's) held most of a segment's payloads in memory at once.
+SEGMENT_DELIVERY_CHUNK = 5000
 
 
 def overlap_applies(duckdb_path: str | Path, *, dry_run: bool, full_refresh: bool) -> bool:
@@ -301,7 +304,8 @@ class _SegmentPusher:
 
         res = push_persons(str(self.duckdb_path), self.mapping, self.run_id, store_hash=self.store_hash,
                            retry_rejected=self.retry_rejected, progress=self.progress, client=self.client,
-                           as_of=self.as_of, sample=max(0, self.sample - len(self.sample_diffs)), segment=load_id)
+                           as_of=self.as_of, sample=max(0, self.sample - len(self.sample_diffs)), segment=load_id,
+                           delivery_chunk=SEGMENT_DELIVERY_CHUNK)
         self._add(res)
 
     def _add(self, res: PushResult) -> None:
