@@ -96,6 +96,10 @@ def _json(resp: requests.Response) -> Any:
         return resp.text[:500] if resp.text else None
 
 
+# (custom attributes as sorted (name, TYPE) pairs, sorted tags): one provisioning's request
+ProvisionKey = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
 class PeopleClient:
     """A thread-safe People API client; all instances for one base URL share limiters."""
 
@@ -124,9 +128,14 @@ class PeopleClient:
         self.throttled = 0
         self.retried = 0
         self.match_requests = 0
-        # (attributes, tags) that `provisioning.provision` made sure of through this client: an
-        # overlapped first sync pushes each segment with the same client and provisions once
-        self.provisioned: set[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = set()
+        # (attributes, tags) -> when `provisioning.provision` made sure of them through this
+        # client: an overlapped first sync pushes each segment with one client, provisioning once
+        self.provisioned: dict[ProvisionKey, float] = {}
+
+    def provisioned_recently(self, key: ProvisionKey) -> bool:
+        """Whether ``provision`` made sure of ``key`` through this client (for its whole life: one
+        run; a long-lived client narrows this to a time to live)."""
+        return key in self.provisioned
 
     def __repr__(self) -> str:
         return f"PeopleClient(base_url={self.base_url!r}, api_key=<redacted>)"

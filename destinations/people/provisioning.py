@@ -8,6 +8,7 @@ treated as success.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,12 +33,13 @@ def provision(
     """Create missing custom attributes (name -> dataType) and tags; stop on type mismatch.
 
     Every type is checked before anything is created, so a mismatch changes nothing. What one
-    client has provisioned is not asked again of People through it (all reported existing).
+    client has provisioned recently (`PeopleClient.provisioned_recently`) is not asked again of
+    People through it (all reported existing).
     """
     report = ProvisioningReport()
     wanted = {name: str(t).upper() for name, t in custom_attributes.items()}
     key = (tuple(sorted(wanted.items())), tuple(sorted(set(tags))))
-    if key in client.provisioned:
+    if client.provisioned_recently(key):
         return ProvisioningReport(attributes_existing=sorted(wanted), tags_existing=list(key[1]))
     bad = {n: t for n, t in wanted.items() if t not in DATA_TYPES}
     if bad:
@@ -79,5 +81,5 @@ def provision(
             report.tags_created.append(tag)
         else:
             report.tags_existing.append(tag)
-    client.provisioned.add(key)
+    client.provisioned[key] = time.monotonic()
     return report

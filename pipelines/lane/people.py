@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from bc2people.destinations.people.client import PeopleClient
+from bc2people.destinations.people.client import PeopleClient, ProvisionKey
 
 DEFINITIONS_TTL_S = 300.0
 
@@ -30,6 +30,10 @@ class DrainPeopleClient(PeopleClient):
         self._defs_lock = threading.Lock()
         self._attributes: tuple[float, dict[str, str]] | None = None
         self._tags: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def provisioned_recently(self, key: ProvisionKey) -> bool:
+        when = self.provisioned.get(key)
+        return when is not None and time.monotonic() - when < self.ttl_s
 
     def list_custom_attributes(self) -> dict[str, str]:
         with self._defs_lock:
