@@ -211,11 +211,13 @@ class _Checkpointer:
     DuckDB checkpoints by itself only at a commit that finds no other write transaction, which
     the producer's loads and the pusher's ledger writes rarely leave it: the WAL (and the memory
     holding what it logs) grew with the whole run, 1 GB at 300k customers and 3.2 GB at 1M. A
-    plain CHECKPOINT refuses at once while another transaction updates or changes the catalog;
-    this thread tries one whenever the WAL has grown past ``threshold`` bytes, every ``every_s``
-    seconds, so it lands in the gaps between the two threads' transactions without making either
-    wait. (FORCE CHECKPOINT would wait for every transaction, the pusher's streaming reads
-    included, and can stall the run.)"""
+    plain CHECKPOINT refuses at once while another transaction holds an update or a catalog
+    change, or still reads data older than the last commit (an unfinished result counts: the
+    run's long-lived connections fetch theirs to the end). This thread tries one whenever the
+    WAL has grown past ``threshold`` bytes, every ``every_s`` seconds, so it lands in the gaps
+    between the two threads' transactions without making either wait; a refusal, or any other
+    DuckDB error, only means trying again later. (FORCE CHECKPOINT would wait for every
+    transaction, the pusher's streaming reads included, and can stall the run.)"""
 
     def __init__(self, duckdb_path: Path, *, threshold: int = 32 * 2**20, every_s: float = 0.1) -> None:
         self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
@@ -241,7 +243,7 @@ class _Checkpointer:
                 try:
                     con.execute("CHECKPOINT")
                     self.done += 1
-                except duckdb.TransactionException:
+                except duckdb.Error:  # refused (TransactionException) or failed: the next tick tries again
                     self.refused += 1
         finally:
             con.close()
