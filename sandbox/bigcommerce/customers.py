@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from bc2people.sandbox.bigcommerce.errors import v3_error
-from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, Row, View
+from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, CustomerStore, Row, View
 from bc2people.sandbox.bigcommerce.writes import CustomerError
 from bc2people.sandbox.http import Request, Response, Router
 
@@ -324,24 +324,7 @@ def list_customers(sb: BigCommerceSandbox, req: Request) -> Response:
     with store.lock:
         if query.after is not None or query.before is not None:
             return _cursor_page(sb, query)
-        key, desc = query.sort
-        start = (query.page - 1) * query.limit
-        narrow = next((f for f in query.ranges if f != key), None) if key not in query.ranges else None
-        if narrow is not None:  # a date range in another order than the sort: bisect it, then order
-            total, page_rows = _ranged_page(store.view(narrow), query, narrow, start)
-        else:
-            view = store.view(key)
-            rows: list[Row] = view.rows
-            skip = None
-            if key in query.ranges:
-                rows = _in_range(view, *query.ranges[key])
-                skip = key
-            pred = _combine(query.date_preds(skip) + query.preds)
-            matched = rows if pred is None else [r for r in rows if pred(r)]
-            if desc:
-                matched = matched[::-1]
-            total = len(matched)
-            page_rows = matched[start:start + query.limit]
+        total, page_rows = _page(store, query)
         data = [render(r.data, query.include) for r in page_rows]
     limit = query.limit
     total_pages = -(-total // limit)
@@ -364,32 +347,39 @@ def list_customers(sb: BigCommerceSandbox, req: Request) -> Response:
     return Response(200, {"data": data, "meta": meta})
 
 
+def _page(store: CustomerStore, query: Query) -> tuple[int, list[Row]]:
+    """Total and page rows of a page-paged query. The rows come from the sort key's index, or,
+    when only another key is ranged (the ``limit=1`` counts of segment planning and the
+    deletion sweep), from that key's index: the range is bisected there, the rest filtered, and
+    only what the page needs ordered, so a narrow window never scans the whole store."""
+    key, desc = query.sort
+    field = key if key in query.ranges else next(iter(query.ranges), key)
+    view = store.view(field)
+    rows = _in_range(view, *query.ranges[field]) if field in query.ranges else view.rows
+    pred = _combine(query.date_preds(field) + query.preds)
+    matched = rows if pred is None else [r for r in rows if pred(r)]
+    start = (query.page - 1) * query.limit
+    need = start + query.limit
+    if field == key:  # already in the sort's order
+        ordered = matched[::-1] if desc else matched
+    else:
+        kf = KEY_FUNCTIONS[key]
+
+        def order(r: Row) -> tuple[Any, int]:
+            return (kf(r), r.id)
+
+        if need * 8 < len(matched):
+            ordered = heapq.nlargest(need, matched, key=order) if desc else heapq.nsmallest(need, matched, key=order)
+        else:
+            ordered = sorted(matched, key=order, reverse=desc)
+    return len(matched), ordered[start:need]
+
+
 def _in_range(view: View, lo: int | None, hi: int | None) -> list[Row]:
     """The rows of ``view`` whose key lies in ``[lo, hi]`` (inclusive; None = open), by bisecting."""
     i = 0 if lo is None else bisect.bisect_left(view.keys, lo)
     j = len(view.rows) if hi is None else bisect.bisect_right(view.keys, hi)
     return view.rows[i:j]
-
-
-def _ranged_page(view: View, query: Query, field: str, start: int) -> tuple[int, list[Row]]:
-    """Total and page rows of a query filtered on ``field``'s range but sorted by another key:
-    the range is bisected in ``field``'s view, the rest filtered, and only what the page needs
-    ordered (so a ``limit=1`` count of a narrow window does not scan the whole store)."""
-    rows = _in_range(view, *query.ranges[field])
-    pred = _combine(query.date_preds(field) + query.preds)
-    matched = rows if pred is None else [r for r in rows if pred(r)]
-    key, desc = query.sort
-    kf = KEY_FUNCTIONS[key]
-    need = start + query.limit
-
-    def order(r: Row) -> tuple[Any, int]:
-        return (kf(r), r.id)
-
-    if need * 8 < len(matched):
-        first = heapq.nlargest(need, matched, key=order) if desc else heapq.nsmallest(need, matched, key=order)
-    else:
-        first = sorted(matched, key=order, reverse=desc)
-    return len(matched), first[start:need]
 
 
 def _cursor_meta(rows: list[Row], limit: int, *, current: str, has_prev: bool, has_next: bool) -> dict[str, Any]:
