@@ -6,6 +6,8 @@ DuckDB's own objects). Almost none form reference cycles, yet CPython's cyclic c
 every 700 allocations and, each time the older generations fill up, walks everything that
 survived: measured on a 100,000-customer push, about a third of the time spent reading staged
 rows went to those walks, for 0.005% of the objects ever freed by them.
+
+`memory_figures` reads the process's and DuckDB's share for the overlapped run's segment log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import gc
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 # Collections of the youngest generation every 50,000 net allocations (CPython's default: 700),
 # and the older generations a little less often; objects alive when a run starts are frozen out
@@ -72,3 +75,18 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     with contextlib.suppress(AttributeError):  # pyarrow < 13
         pyarrow.default_memory_pool().release_unused()
+
+
+def memory_figures(con: Any) -> dict[str, int]:
+    """Resident memory of the process and the share DuckDB reports on ``con``, in MiB. The
+    result is fetched to its end: an unfinished result keeps its transaction open, and DuckDB
+    refuses every CHECKPOINT while any such transaction runs."""
+    out = {}
+    with contextlib.suppress(Exception):
+        rows = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
+        out["duckdb_mib"] = int((rows[0][0] or 0) // 2**20) if rows else 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                out["rss_mib"] = int(line.split()[1]) // 1024
+    return out

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bc2people.pipelines.memory import limit_arenas, release_memory
+from bc2people.pipelines.memory import limit_arenas, memory_figures, release_memory
 from bc2people.pipelines.output import event
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def stage_and_push(
             _add(total, item.result, customers=item.index >= 0 and item.index < len(segments))
             if 0 <= item.index < len(segments):
                 event("segment staged", run_id=run_id, segment=item.index + 1, of=len(segments),
-                      extracted=item.result.extracted, seconds=round(item.seconds, 1), **pusher.memory())
+                      extracted=item.result.extracted, seconds=round(item.seconds, 1), **memory_figures(pusher.con))
             else:
                 event("orders staged", run_id=run_id, orders=item.result.orders_extracted,
                       seconds=round(item.seconds, 1))
@@ -188,21 +188,6 @@ def stage_and_push(
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))
     return total, pusher.result(final)
-
-
-def memory_figures(con: Any) -> dict[str, int]:
-    """Resident memory of the process and the share DuckDB reports on ``con``, in MiB. The
-    result is fetched to its end: an unfinished result keeps its transaction open, and DuckDB
-    refuses every CHECKPOINT while any such transaction runs."""
-    out = {}
-    with contextlib.suppress(Exception):
-        rows = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
-        out["duckdb_mib"] = int((rows[0][0] or 0) // 2**20) if rows else 0
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                out["rss_mib"] = int(line.split()[1]) // 1024
-    return out
 
 
 class _Checkpointer:
@@ -272,6 +257,7 @@ def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
         total.extracted += part.extracted
         total.pages += part.pages
         total.window_end = part.window_end
+        total.object_pages += part.object_pages
     else:
         total.orders_extracted += part.orders_extracted
         total.orders_odd += part.orders_odd
@@ -325,10 +311,6 @@ class _SegmentPusher:
 
         self._add(final)
         return PushResult(dict(self.counts), self.sample_diffs[: self.sample], dict(self.dropped))
-
-    def memory(self) -> dict[str, int]:
-        """Resident memory of the process and DuckDB's share of it, in MiB (for the log)."""
-        return memory_figures(self.con)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

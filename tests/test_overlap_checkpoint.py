@@ -71,7 +71,7 @@ def test_the_segment_log_leaves_no_result_open(tmp_path: Path) -> None:
     """The memory figures logged after each segment are read to the end: an unfinished result
     (``fetchone``) held its transaction open on the pusher's long-lived connection, and DuckDB
     refused every CHECKPOINT of the run after the first segment."""
-    from bc2people.pipelines.overlap import memory_figures
+    from bc2people.pipelines.memory import memory_figures
 
     path = tmp_path / "c.duckdb"
     con = _with_wal(path)
