@@ -170,7 +170,9 @@ def stage_customers(
     if sweep_deletions:
         if progress is not None:
             progress({"phase": "sweep", "pages": 0, "records": 0, "total": None})
-        marked, unmarked, requests = _sweep(duckdb_path, progress=progress, **_client_overrides(source_overrides))
+        marked, unmarked, requests = _sweep(duckdb_path, progress=progress,
+                                            lookback_seconds=source_overrides.get("lookback_seconds"),
+                                            **_client_overrides(source_overrides))
         result.deleted_marked, result.undeleted = marked, unmarked
         result.requests += requests
     return result
@@ -188,12 +190,14 @@ def sweep_deletions(
     that would mark more than ``max_deleted_fraction`` of the staged customers is refused
     (exit code 1, nothing marked)."""
     overrides = _client_overrides(source_overrides)
-    return _sweep(duckdb_path, progress=progress, max_deleted_fraction=max_deleted_fraction, **overrides)[0]
+    return _sweep(duckdb_path, progress=progress, max_deleted_fraction=max_deleted_fraction,
+                  lookback_seconds=source_overrides.get("lookback_seconds"), **overrides)[0]
 
 
 def sweep_staged(duckdb_path: str | Path, **source_overrides: Any) -> tuple[int, int, int]:
     """The deletion sweep on its own: (newly marked, unmarked, requests sent)."""
-    return _sweep(duckdb_path, progress=None, **_client_overrides(source_overrides))
+    return _sweep(duckdb_path, progress=None, lookback_seconds=source_overrides.get("lookback_seconds"),
+                  **_client_overrides(source_overrides))
 
 
 def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +209,12 @@ def _client_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sweep(
-    duckdb_path: str | Path, *, progress: ProgressFn | None, max_deleted_fraction: float = 0.5, **overrides: Any
+    duckdb_path: str | Path,
+    *,
+    progress: ProgressFn | None,
+    max_deleted_fraction: float = 0.5,
+    lookback_seconds: int | None = None,
+    **overrides: Any,
 ) -> tuple[int, int, int]:
     """(newly marked, unmarked, requests sent)."""
     import duckdb
@@ -214,9 +223,10 @@ def _sweep(
     from bc2people.sources.bigcommerce.sweep_counts import find_deletions, load_staged_customers
 
     client = sweep_client(**overrides)
+    changes_from = _changes_from(duckdb_path, lookback_seconds)
     con = duckdb.connect(str(duckdb_path))
     try:
-        staged = load_staged_customers(con, STAGING_DATASET, STAGING_TABLE)
+        staged = load_staged_customers(con, STAGING_DATASET, STAGING_TABLE, changes_from=changes_from)
     finally:
         con.close()
     found = find_deletions(client, staged, progress=progress)  # counts per date_created range, or the walk
@@ -229,6 +239,27 @@ def _sweep(
     finally:
         con.close()
     return marked, unmarked, client.requests
+
+
+def _changes_from(duckdb_path: str | Path, lookback_seconds: int | None) -> int | None:
+    """The store time from which the staging may lack a customer's change: the committed
+    customers cursor minus the lookback the next incremental read will re-read (None before a
+    window was committed). The deletion sweep lists what changed since then."""
+    import dlt
+
+    from bc2people.sources.bigcommerce.helpers import parse_ts
+    from bc2people.sources.bigcommerce.settings import DEFAULT_LOOKBACK_SECONDS
+
+    cursor = customers_cursor(duckdb_path, loaded_only=True)
+    if cursor is None:
+        return None
+    if lookback_seconds is None:
+        lookback_seconds = dlt.config.get("sources.bigcommerce.lookback_seconds")
+    lookback = DEFAULT_LOOKBACK_SECONDS if lookback_seconds is None else int(lookback_seconds)
+    try:
+        return parse_ts(cursor) - max(0, lookback)
+    except ValueError:
+        return None
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -396,10 +427,14 @@ def _variant_columns(names: list[str]) -> dict[str, str]:
 
 
 # -- a first sync in segments (see `pipelines.overlap`) ----------------------------------------
-def customers_cursor(duckdb_path: str | Path) -> str | None:
-    """The customers cursor the last staging run committed (None before the first full read)."""
+def customers_cursor(duckdb_path: str | Path, *, loaded_only: bool = False) -> str | None:
+    """The customers cursor the last staging run committed (None before the first full read).
+    ``loaded_only``: None while a package a killed run left is not loaded (dlt's local state is
+    then ahead of the staged rows)."""
     pipeline = make_pipeline(duckdb_path)
     try:
+        if loaded_only and pipeline.has_pending_data:
+            return None
         resources = pipeline.state.get("sources", {}).get("bigcommerce", {}).get("resources", {})
     except Exception:  # noqa: BLE001 - a working folder that cannot be read: as if never staged
         return None

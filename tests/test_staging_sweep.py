@@ -95,3 +95,29 @@ def test_a_listing_that_would_delete_most_customers_is_refused_and_marks_nothing
     assert err.value.exit_code == 1
     assert not any("_deleted_at" in r for r in staged(stg_db).values())
     assert sweep_deletions(stg_db, max_deleted_fraction=1.0, **client_keys) == 30
+
+
+def test_a_nightly_sweep_lists_changes_from_the_committed_window_not_last_nights_second(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    """The sweep of a staging run starts its listing of recent changes at the cursor that run
+    committed, less the lookback: last night's bulk update (600 customers in one second, staged
+    last night) is not read again, and tonight's deletion is still marked."""
+    sb = stg_sandbox
+    sb.add_customers(generate_customers(12_000, seed=24))  # counting beats a 48-page walk
+    stage_customers(stg_db, **stg_source)
+    for cid in range(100, 700):
+        sb.update_customer(cid, last_name="Bulk")
+    sb.clock.advance(3600)
+    assert stage_customers(stg_db, **stg_source).extracted == 600
+    sb.clock.advance(3600)
+    sb.delete_customer(1_500)
+    recent: list[dict[str, str]] = []
+    sb.on_request = lambda req: recent.append(req.query) if (
+        req.path.endswith(CUSTOMERS) and "date_modified:min" in req.query and "date_modified:max" not in req.query
+    ) else None
+    res = stage_customers(stg_db, sweep_deletions=True, **stg_source)
+    sb.on_request = None
+    assert res.extracted == 0 and res.deleted_marked == 1
+    assert len(recent) == 1 and "after" not in recent[0]  # one page: nothing changed since the window
+    assert {cid for cid, r in staged(stg_db).items() if "_deleted_at" in r} == {1_500}

@@ -171,3 +171,34 @@ def test_a_second_holding_more_than_a_page_is_listed_page_by_page(
     assert found.deleted == gone
     # the crowded second was listed over several cursor pages, under a date_created range
     assert any("after" in q and "date_created:min" in q for q in seen)
+
+
+def test_the_recent_listing_starts_at_the_committed_window_less_the_lookback(
+    stg_sandbox: BigCommerceSandbox, store: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Last night's 600 changes share the newest staged second; tonight's window end is an hour
+    later. Listing from the window end less the lookback reads one page, not those 600 again,
+    and a deletion and a customer created since are still told apart."""
+    sb = stg_sandbox
+    for c in store[10_000:10_600]:
+        sb.update_customer(c["id"], last_name="Yesterday")  # one second of store time
+    sb.clock.advance(3600)
+    window_end = int(sb.clock.now()) - 60
+    staged = _stage(tmp_path / "s.duckdb", sb.customers())
+    staged.changes_from = window_end - 300
+    victim = store[10_100]["id"]
+    sb.store.delete([victim])
+    sb.create_customer(email="tonight@example.com", first_name="T", last_name="N")
+    seen: list[dict[str, str]] = []
+    sb.on_request = lambda req: seen.append(dict(req.query))
+    found = find_deletions(_client(sb), staged)
+    sb.on_request = None
+    assert found.method == "counts", found.reason
+    assert found.deleted == {victim} and found.returned == set()
+    listing = [q for q in seen if "date_modified:min" in q]
+    assert len(listing) == 1 and "after" not in listing[0]
+    # the same sweep from the newest staged second lists last night's changes again
+    staged.changes_from = None
+    again = find_deletions(_client(sb), staged)
+    assert again.deleted == {victim}
+    assert again.requests >= found.requests + 2

@@ -10,9 +10,12 @@ more. With d deletions among n customers it sends about ``4 * d * log4(n / 250 /
 requests; with many deletions it falls back to the full walk.
 
 Why equal counts mean "nothing deleted here". Every store customer the staging does not
-hold was modified after the staged data was read (an incremental window reads every change
-up to its end), so one listing of ``date_modified`` >= the newest staged ``date_modified``
-(``recent``, usually empty) names them all with their current ``date_created``. A range's
+hold was modified after the staged data was read: an incremental window reads every change
+up to its end, and the next window starts a lookback before it, so a change older than the
+committed window end minus the lookback that the staging lacks would be lost by the
+incremental read itself. One listing of ``date_modified`` >= that time (``recent``, usually
+one page; the newest staged ``date_modified`` when no window was committed) names them all
+with their current ``date_created``. A range's
 store count minus its ``recent`` members must then equal its staged live count minus its
 ``recent`` members, unless a staged customer of that range is gone (or a swept customer came
 back with its old ``date_modified``: such a return is seen only when it does not exactly
@@ -51,7 +54,9 @@ class StagedCustomers:
 
     ``created``/``ids``: the live customers' ``date_created`` (Unix seconds) ascending, ids
     alongside; ``undated``: live ids without a parseable ``date_created``; ``swept``: ids
-    already marked deleted; ``modified_until``: the newest staged ``date_modified``.
+    already marked deleted; ``modified_until``: the newest staged ``date_modified``;
+    ``changes_from``: the store time from which the staging may lack a change (its committed
+    window end minus the lookback; None: use ``modified_until``).
     """
 
     created: list[int]
@@ -59,6 +64,12 @@ class StagedCustomers:
     undated: list[int] = field(default_factory=list)
     swept: set[int] = field(default_factory=set)
     modified_until: int | None = None
+    changes_from: int | None = None
+
+    @property
+    def recent_from(self) -> int | None:
+        """Where the ``recent`` listing starts (see the module docstring)."""
+        return self.changes_from if self.changes_from is not None else self.modified_until
 
     @property
     def live(self) -> int:
@@ -70,8 +81,11 @@ class StagedCustomers:
         return i, bisect.bisect_right(self.created, hi)
 
 
-def load_staged_customers(con: Any, dataset: str, table: str) -> StagedCustomers:
-    """Read `StagedCustomers` from a DuckDB connection (one query; empty when nothing is staged)."""
+def load_staged_customers(
+    con: Any, dataset: str, table: str, *, changes_from: int | None = None
+) -> StagedCustomers:
+    """Read `StagedCustomers` from a DuckDB connection (one query; empty when nothing is staged);
+    ``changes_from``: see `StagedCustomers`."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, table]
     ).fetchone()
@@ -103,6 +117,7 @@ def load_staged_customers(con: Any, dataset: str, table: str) -> StagedCustomers
             staged.ids.append(cid)
     row = con.execute(f"SELECT CAST(epoch(max(date_modified)) AS BIGINT) FROM {qualified}").fetchone()
     staged.modified_until = row[0] if row else None
+    staged.changes_from = changes_from
     return staged
 
 
@@ -201,9 +216,10 @@ class _CountSweep:
     # -- the plan -------------------------------------------------------------------------
     def run(self, *, force_walk: bool) -> SweepFindings:
         walk = _Filtered(self.client, {})
+        s = self.staged
+        start = s.recent_from
         first = walk.fetch(None)  # the full walk's first page: reused if we walk
         total = first.total
-        s = self.staged
         if force_walk:
             return self._walk(walk, first, "asked for", total)
         if total is None:
@@ -211,15 +227,20 @@ class _CountSweep:
         pages = math.ceil(total / PAGE_LIMIT)
         if s.live == 0 and not s.swept:
             return self._findings("counts", "nothing staged", total)
-        if s.modified_until is None:
+        if start is None:
             return self._walk(walk, first, "staged customers carry no date_modified", total)
         gap = abs(s.live - total)
         estimate = 3 + estimate_tree_requests(pages, gap, self.k) + len(s.undated) // ID_CHUNK
         if estimate >= pages:
             return self._walk(walk, first, f"{gap} customers differ: counting would cost ~{estimate} requests", total)
-        if not self._probe_bounds(first.rows):
+        recent = _Filtered(self.client, {"date_modified:min": format_ts(start - 1)})
+        with ThreadPoolExecutor(1, thread_name_prefix="sweep-recent") as pool:  # independent of the probe
+            recent_first = pool.submit(recent.fetch, None)
+            probed = self._probe_bounds(first.rows)
+            recent_page = recent_first.result()
+        if not probed:
             return self._walk(walk, first, "could not tell how date_created bounds behave", total)
-        if not self._list_recent(s.modified_until):
+        if not self._list_recent(recent, recent_page):
             return self._walk(walk, first, "a changed customer's date_created did not parse", total)
         self._check_undated()
         if s.created:
@@ -269,10 +290,8 @@ class _CountSweep:
                 return True
         return False
 
-    def _list_recent(self, modified_until: int) -> bool:
-        """List customers modified at or after the newest staged change (the staging may lack them)."""
-        pages = _Filtered(self.client, {"date_modified:min": format_ts(modified_until - 1)})
-        first = pages.fetch(None)
+    def _list_recent(self, pages: _Filtered, first: Page) -> bool:
+        """List customers modified since `StagedCustomers.recent_from` (the staging may lack them)."""
         for rows in pages.walk(None, first, sorted_first=False):
             for r in rows:
                 try:
