@@ -66,3 +66,27 @@ def test_neighbouring_slices_overlap_on_the_wire() -> None:
         # strict bounds: the left slice reaches its max - 1, the right one starts at its min + 1;
         # those overlap, so no second is only on an edge
         assert right["date_modified:min"] < left["date_modified:max"]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["inclusive", "strict"])
+def test_a_bulk_updated_second_costs_its_pages_not_a_cascade_of_slices(strict: bool) -> None:
+    """A bulk update puts 1,000 customers (40 pages of 25) in one second of an hour-long window,
+    a few more spread after it. The crowded second is cut off at once: the read costs its pages
+    plus a handful, not one level of empty slices per split until the slice is that second."""
+    sb = BigCommerceSandbox(store_hash=BC_STORE_HASH, access_token=BC_TOKEN)
+    sb.strict_date_bounds = strict
+    bulk, spread = 1_000, [T0 + 60 * k for k in range(1, 30)]
+    rows = [{"id": i + 1, "email": f"b{i}@example.com", "first_name": "B", "last_name": str(i),
+             "date_created": format_ts(T0 - 86_400), "date_modified": format_ts(T0)} for i in range(bulk)]
+    rows += [{"id": bulk + k + 1, "email": f"s{k}@example.com", "first_name": "S", "last_name": str(k),
+              "date_created": format_ts(T0 - 86_400), "date_modified": format_ts(t)} for k, t in enumerate(spread)]
+    sb.add_customers(rows)
+    sb.clock.freeze(T0 + 3600)
+    with sb:
+        client = BigCommerceClient(sb.base_url, BC_STORE_HASH, BC_TOKEN, max_attempts=1)
+        reader = WindowReader(CustomerPages(client, include=None, limit=25), Slice(T0 - 300, T0 + 3540), workers=8)
+        ids = _ids(iter(reader))
+        served = sum(sb.requests_served.values())
+    assert sorted(ids) == list(range(1, bulk + len(spread) + 1))  # every row once
+    minimum = -(-(bulk + len(spread)) // 25)  # 42 pages
+    assert served <= minimum + 4, served

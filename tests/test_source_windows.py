@@ -83,3 +83,14 @@ def test_split_uses_the_earliest_row_seen_for_cut_points_but_keeps_the_open_star
 def test_a_single_second_cannot_be_split() -> None:
     assert split_slice(Slice(5, 5), 8) == [Slice(5, 5)]
     assert split_slice(Slice(None, 5), 8) == [Slice(None, 5)]
+
+
+def test_a_crowded_second_is_cut_off_in_one_step() -> None:
+    assert split_slice(Slice(100, 4000), 8, lowest_seen=500, crowded_second=500) == [Slice(100, 500), Slice(501, 4000)]
+    assert split_slice(Slice(None, 4000), 8, crowded_second=500) == [Slice(None, 500), Slice(501, 4000)]
+    # requests widened by a second: the next slice starts past that margin, off the crowd
+    assert split_slice(Slice(100, 4000), 8, crowded_second=500, margin=1) == [Slice(100, 501), Slice(502, 4000)]
+    # the crowd at the slice's end (or outside it) cannot be cut off: cut by duration as before
+    assert split_slice(Slice(100, 500), 4, lowest_seen=500, crowded_second=500) == [Slice(100, 500)]
+    assert split_slice(Slice(100, 501), 1, lowest_seen=500, crowded_second=500, margin=1) == [Slice(100, 501)]
+    assert len(split_slice(Slice(100, 4000), 4, crowded_second=9000)) == 4

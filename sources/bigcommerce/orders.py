@@ -106,13 +106,14 @@ class OrderPages:
         self.client = client
         self.archived = archived
         self.limit = limit
+        self.overlap = ORDER_BOUND_OVERLAP_SECONDS
         self.stats = stats
         self.counted = False
         self.path = client.store_path(ORDERS_PATH)
         self.count_path = client.store_path(ORDERS_COUNT_PATH)
 
     def _filters(self, piece: Slice | None) -> dict[str, Any]:
-        params = window_params(piece) if piece is not None else {}
+        params = window_params(piece, self.overlap) if piece is not None else {}
         if self.archived:
             params["is_deleted"] = "true"
         return params
@@ -158,16 +159,15 @@ class OrderPages:
         first.total = int(body["count"])
         return math.ceil(first.total / self.limit)
 
-    def lowest_seen(self, rows: list[dict[str, Any]]) -> int | None:
-        """The earliest parseable ``date_modified`` of a page (places slice cuts)."""
-        best: int | None = None
+    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+        """The earliest and latest parseable ``date_modified`` of a page (places slice cuts)."""
+        seen = []
         for row in rows:
             try:
-                t = int(parsedate_to_datetime(row["date_modified"]).timestamp())
+                seen.append(int(parsedate_to_datetime(row["date_modified"]).timestamp()))
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
-            best = t if best is None else min(best, t)
-        return best
+        return (min(seen), max(seen)) if seen else None
 
 
 def orders_resource(

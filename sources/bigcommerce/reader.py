@@ -101,6 +101,7 @@ class PageSource(Protocol):
 
     client: BigCommerceClient
     limit: int
+    overlap: int  # seconds each bound of a slice is widened by on the wire
 
     def fetch(self, piece: Slice | None, *, sort: bool = False) -> Page: ...
 
@@ -108,7 +109,7 @@ class PageSource(Protocol):
 
     def page_count(self, piece: Slice, first: Page) -> int | None: ...
 
-    def lowest_seen(self, rows: list[dict[str, Any]]) -> int | None: ...
+    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None: ...
 
 
 class CustomerPages:
@@ -118,6 +119,7 @@ class CustomerPages:
         self.client = client
         self.include = include
         self.limit = limit
+        self.overlap = CUSTOMER_BOUND_OVERLAP_SECONDS
         self.path = client.store_path(CUSTOMERS_PATH)
 
     def _params(self, piece: Slice | None, **extra: Any) -> dict[str, Any]:
@@ -126,7 +128,7 @@ class CustomerPages:
             params["include"] = self.include
         params["limit"] = self.limit
         if piece is not None:
-            params.update(piece.params(CUSTOMER_BOUND_OVERLAP_SECONDS))
+            params.update(piece.params(self.overlap))
         params.update({k: v for k, v in extra.items() if v is not None})
         return params
 
@@ -142,9 +144,9 @@ class CustomerPages:
             return first.total_pages
         return math.ceil(first.total / self.limit) if first.total is not None else None
 
-    def lowest_seen(self, rows: list[dict[str, Any]]) -> int | None:
-        """The earliest ``date_modified`` of a page (places slice cuts)."""
-        return lowest_date_modified(rows)
+    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+        """The earliest and latest ``date_modified`` of a page (places slice cuts)."""
+        return date_modified_range(rows)
 
     def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool) -> Iterator[list[dict[str, Any]]]:
         """All rows of a slice whose first page is ``first`` (a list per page).
@@ -214,19 +216,18 @@ def _has_more(page: Page, limit: int) -> bool:
     return len(page.rows) >= limit
 
 
-def lowest_date_modified(rows: list[dict[str, Any]]) -> int | None:
-    """The earliest parseable ``date_modified`` among rows (None when none parses)."""
-    best: int | None = None
+def date_modified_range(rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """The earliest and latest parseable ``date_modified`` among rows (None when none parses)."""
+    seen = []
     for row in rows:
         value = row.get("date_modified")
         if not isinstance(value, str):
             continue
         try:
-            t = parse_ts(value)
+            seen.append(parse_ts(value))
         except ValueError:
             continue
-        best = t if best is None else min(best, t)
-    return best
+    return (min(seen), max(seen)) if seen else None
 
 
 # -- the concurrent reader ------------------------------------------------------------------
@@ -372,7 +373,10 @@ class WindowReader:
             self.total = first.total
         if pages is not None and pages > self.split_pages:
             want = math.ceil(pages / self.split_pages)
-            parts = split_slice(task.piece, min(want, limit), lowest_seen=self.pages.lowest_seen(first.rows))
+            seen = self.pages.seen_range(first.rows)
+            crowded = seen[0] if seen and seen[0] == seen[1] and len(first.rows) >= self.pages.limit else None
+            parts = split_slice(task.piece, min(want, limit), lowest_seen=seen[0] if seen else None,
+                                crowded_second=crowded, margin=self.pages.overlap)
             if len(parts) > 1:
                 with self._cond:
                     self.splits += 1

@@ -64,14 +64,26 @@ def plan_window(
     return Slice(min(start, end), end)
 
 
-def split_slice(piece: Slice, parts: int, *, lowest_seen: int | None = None) -> list[Slice]:
+def split_slice(
+    piece: Slice, parts: int, *, lowest_seen: int | None = None, crowded_second: int | None = None, margin: int = 0
+) -> list[Slice]:
     """Cut a slice into up to ``parts`` contiguous slices of equal duration.
 
     ``lowest_seen`` (the earliest ``date_modified`` known in the slice, e.g. from a page
     sorted ascending) only places the cut points: the first slice still starts at the
     original start, so the slices always cover the whole input whatever the row order.
+    ``crowded_second``: a second known to hold at least a full page (a bulk import or update:
+    every row of a full first page in it). It cannot be cut, so the slice is cut ``margin``
+    seconds after it instead, in two (``margin``: how far requests widen each bound, so the
+    second slice's request does not read the crowd again): cutting by duration would take one
+    more level of slices (one request each) per split until the crowded slice is that second.
+    A crowd within ``margin`` of the slice's end is not cut at all: any cut would read it twice.
     Returns ``[piece]`` when it cannot be cut (a single second).
     """
+    if crowded_second is not None and (piece.start is None or piece.start <= crowded_second) \
+            and crowded_second <= piece.end:
+        cut = crowded_second + margin
+        return [Slice(piece.start, cut), Slice(cut + 1, piece.end)] if cut < piece.end else [piece]
     lo = piece.start
     if lowest_seen is not None and (lo is None or lowest_seen > lo):
         lo = min(lowest_seen, piece.end)
