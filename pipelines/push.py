@@ -39,11 +39,10 @@ from bc2people.pipelines.core import (
     Selected,
     StagedEntity,
     SyncSpec,
-    deliver,
     resume_pending,
     select_and_diff,
 )
-from bc2people.pipelines.core.deliver import OutcomeSink
+from bc2people.pipelines.core.deliver import Courier, OutcomeSink
 from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
 from bc2people.pipelines.core.offload import Offload
 from bc2people.pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
@@ -395,8 +394,10 @@ def push_persons(
             for part in parts:
                 run.take(_people_named(part))
             run.flush()
+            run.courier.drain()
         finally:
             parts.close()
+            run.courier.close()
         counts["deleted_in_store_seen"] += 0  # present (0) when nothing was deleted
         action, tag = on_deleted_action(mapping)
         if run.deletions:
@@ -412,9 +413,11 @@ def push_persons(
 
 class _Delivering:
     """The consuming half of an overlapped push: records each selected part (its entries and
-    dropped values) and delivers its payloads ``DELIVERY_CHUNK`` at a time, each chunk its own
-    dlt load package (so a crash leaves at most one chunk pending; the chunks not yet selected
-    are simply selected again by the next run)."""
+    dropped values) and hands its payloads to a `Courier` ``DELIVERY_CHUNK`` at a time, each
+    chunk its own dlt load package (so a crash leaves at most one chunk pending per courier
+    lane; the chunks not yet selected, or not yet handed over, are simply selected again by the
+    next run). The courier's lanes record outcomes while this thread takes the next parts, so
+    the counts and the ledger connection are shared under the ledger's lock."""
 
     def __init__(self, con: Any, writer: Ledger, mapping: Mapping, client: Any, delivery: Delivery,
                  pipelines_dir: Any, run_id: str, counts: Counter[str], *, workers: int, batch_size: int,
@@ -422,27 +425,30 @@ class _Delivering:
         self.con, self.writer, self.mapping, self.client, self.delivery = con, writer, mapping, client, delivery
         self.pipelines_dir, self.run_id, self.counts = pipelines_dir, run_id, counts
         self.workers, self.batch_size, self.progress, self.chunk = workers, batch_size, progress, max(1, chunk)
+        self.courier = Courier(pipelines_dir, delivery, writer, run_id, workers=workers, batch_size=batch_size)
+        self.recorded: dict[int, int] = {}  # package -> persons recorded so far (progress)
         self.pending: list[dict[str, Any]] = []
         self.deletions: list[dict[str, Any]] = []
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
         self.provisioned = False
-        self.delivered = 0
         self.mapped = 0
 
     def take(self, part: Selected) -> None:
         """Record one part and deliver what it made due."""
         from bc2people.pipelines.drops import record_drops
 
-        self.counts.update(part.counts)
-        self.counts["sent"] += len(part.to_send)
+        with self.writer.lock:
+            self.counts.update(part.counts)
+            self.counts["sent"] += len(part.to_send)
         self.mapped += part.counts.get("mapped", 0) + part.counts.get("rejected_by_mapping", 0)
         self.deletions.extend(part.deletions)
         self.sample_diffs.extend(part.sample_diffs)
         self.dropped.update(part.dropped)
         self.writer.write(part.entries)
         if part.drops:
-            record_drops(self.con, self.run_id, part.drops)
+            with self.writer.lock:  # the ledger connection is shared with the courier's lanes
+                record_drops(self.con, self.run_id, part.drops)
         self.pending.extend(part.to_send)
         while len(self.pending) >= self.chunk:
             self.flush(self.chunk)
@@ -467,17 +473,22 @@ class _Delivering:
         cut = len(self.pending) if size is None else size
         rows, self.pending = self.pending[:cut], self.pending[cut:]
         self.provision_once()
-        done = self.delivered
+        package = len(self.recorded)
+        self.recorded[package] = 0
 
-        def progress(phase: str, **kw: Any) -> None:
+        def progress(phase: str, **kw: Any) -> None:  # on a courier lane
+            with self.writer.lock:
+                self.recorded[package] = kw.get("records", 0)
+                done = sum(self.recorded.values())
             if self.progress is not None:
-                self.progress("push", records=done + kw.get("records", 0), mapped=self.mapped)
+                self.progress("push", records=done, mapped=self.mapped)
 
-        outcome = deliver(self.pipelines_dir, self.delivery, self.writer, self.run_id, rows, workers=self.workers,
-                          batch_size=self.batch_size, progress=progress)
-        _merge_outcomes(self.counts, outcome)
-        self.counts["failed"] += len(rows) - sum(outcome.values())
-        self.delivered += len(rows)
+        def delivered(outcome: Counter[str], sent: int) -> None:  # on a courier lane
+            with self.writer.lock:
+                _merge_outcomes(self.counts, outcome)
+                self.counts["failed"] += sent - sum(outcome.values())
+
+        self.courier.send(rows, delivered, progress)
 
 
 def _parts_ahead(con: Any, spec: SyncSpec, run_id: str, *, retry_rejected: bool, sample: int,

@@ -6,6 +6,11 @@ batch's rows and one `Outcome` per row, and the sink writes them to the ledger b
 commits the batch, so a crash re-sends at most the batch in flight (the targets' writes are
 idempotent by key). A package left by a killed run is finished first, on the next run; a
 pipeline folder a kill left damaged is discarded first (`workdir.heal_pipeline_dir`).
+
+A `Courier` sends a run's packages on threads of its own, in `LANES` lanes, each lane its own
+dlt pipeline: one lane extracts and normalizes its package while the other's requests are in
+flight, and the caller selects and maps the next package meanwhile, so the target's request
+pipe does not drain between packages.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from typing import Any, Protocol
 from .ledger import LIVE, Ledger
 from .model import ProgressFn
 from .workdir import heal_pipeline_dir
+
+LANES = 2  # packages in flight at once (each lane one dlt pipeline)
+# dlt reads its file-size settings from the environment: one package at a time sets them.
+_ENV_LOCK = threading.Lock()
 
 # The columns of a row sent through the destination (pass-through ones come back to the sink).
 # ``accepted_before``: the target accepted a payload for this key before the run selected it
@@ -103,11 +112,17 @@ class Recorder:
             self.progress("push", records=done, batches=self.batches, total=self.total)
 
 
-def _pipeline(pipelines_dir: Path, delivery: Delivery, destination: Any) -> Any:
+def lane_pipeline_name(delivery: Delivery, lane: int) -> str:
+    """The dlt pipeline of a courier lane: the delivery's own name for the first, then ``_2``, ..."""
+    return delivery.pipeline_name if lane == 0 else f"{delivery.pipeline_name}_{lane + 1}"
+
+
+def _pipeline(pipelines_dir: Path, delivery: Delivery, destination: Any, lane: int = 0) -> Any:
     import dlt
 
-    heal_pipeline_dir(pipelines_dir / delivery.pipeline_name)  # a damaged folder would fail every run
-    return dlt.pipeline(pipeline_name=delivery.pipeline_name, pipelines_dir=str(pipelines_dir),
+    name = lane_pipeline_name(delivery, lane)
+    heal_pipeline_dir(pipelines_dir / name)  # a damaged folder would fail every run
+    return dlt.pipeline(pipeline_name=name, pipelines_dir=str(pipelines_dir),
                         destination=destination, dataset_name=delivery.dataset_name)
 
 
@@ -124,10 +139,11 @@ def _final_error(delivery: Delivery, exc: BaseException) -> BaseException | None
     return None
 
 
-def _load(pipeline: Any, delivery: Delivery, workers: int) -> None:
+@contextlib.contextmanager
+def _delivery_errors(delivery: Delivery) -> Iterator[None]:
+    """The target's own final errors as they are; any other failure as `DeliveryIncomplete`."""
     try:
-        pipeline.normalize()
-        pipeline.load(workers=workers)
+        yield
     except Exception as exc:
         inner = _final_error(delivery, exc)
         if inner is not None:
@@ -138,19 +154,27 @@ def _load(pipeline: Any, delivery: Delivery, workers: int) -> None:
         ) from exc
 
 
+def _load(pipeline: Any, delivery: Delivery, workers: int) -> None:
+    with _delivery_errors(delivery):
+        pipeline.normalize()
+        pipeline.load(workers=workers)
+
+
 def resume_pending(
     pipelines_dir: Path, delivery: Delivery, ledger: Ledger, run_id: str, *, workers: int, batch_size: int,
     progress: ProgressFn | None = None,
 ) -> Counter[str]:
-    """Finish a load package an earlier run left behind; returns its outcome tally by status."""
-    heal_pipeline_dir(pipelines_dir / delivery.pipeline_name)
-    if not (pipelines_dir / delivery.pipeline_name).exists():
-        return Counter()  # never delivered from here: nothing can be pending
+    """Finish the load packages an earlier run left behind (one per courier lane at most);
+    returns their outcome tally by status."""
     recorder = Recorder(ledger, run_id, progress, 0)
-    pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers))
-    if not pipeline.has_pending_data:
-        return Counter()
-    _load(pipeline, delivery, workers)
+    for lane in range(LANES):
+        name = lane_pipeline_name(delivery, lane)
+        heal_pipeline_dir(pipelines_dir / name)
+        if not (pipelines_dir / name).exists():
+            continue  # never delivered from here: nothing can be pending
+        pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers), lane)
+        if pipeline.has_pending_data:
+            _load(pipeline, delivery, workers)
     return recorder.counts
 
 
@@ -170,14 +194,15 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 def deliver(
     pipelines_dir: Path, delivery: Delivery, ledger: Ledger, run_id: str, rows: list[dict[str, Any]], *,
-    workers: int, batch_size: int, progress: ProgressFn | None = None,
+    workers: int, batch_size: int, progress: ProgressFn | None = None, lane: int = 0,
 ) -> Counter[str]:
-    """Send ``rows`` (keys `ROW_COLUMNS`) through the target's destination; returns the outcome tally."""
+    """Send ``rows`` (keys `ROW_COLUMNS`) through the target's destination as one load package
+    of the pipeline of ``lane`` (`lane_pipeline_name`); returns the outcome tally."""
     import dlt
     import pyarrow as pa
 
     recorder = Recorder(ledger, run_id, progress, len(rows))
-    pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers))
+    pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers), lane)
     # one load file per worker (whole batches each), so the workers send in parallel
     per_file = max(batch_size, math.ceil(len(rows) / max(1, workers) / batch_size) * batch_size)
     # Arrow in, parquet files out: dlt moves the files without per-row work. Slices of whole
@@ -186,10 +211,82 @@ def deliver(
     table = pa.Table.from_pylist(rows, schema=_row_schema())
     slices = [table.slice(start, per_file) for start in range(0, table.num_rows, per_file)]
     resource = dlt.resource(slices, name=delivery.table, write_disposition="append")
-    with _env({"NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(per_file), "DATA_WRITER__FILE_MAX_ITEMS": str(per_file)}):
+    sizes = {"NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(per_file), "DATA_WRITER__FILE_MAX_ITEMS": str(per_file)}
+    with _ENV_LOCK, _env(sizes):
         pipeline.extract(resource)
-        _load(pipeline, delivery, workers)
+        with _delivery_errors(delivery):
+            pipeline.normalize()
+    with _delivery_errors(delivery):
+        pipeline.load(workers=workers)
     return recorder.counts
+
+
+class Courier:
+    """Delivers a run's packages (`deliver`) on `LANES` threads, each lane its own dlt pipeline,
+    while the caller prepares the next ones.
+
+    `send` returns once the package is handed to a free lane (it waits while every lane is
+    busy); ``on_done(tally, rows)`` runs on the lane's thread when the package is delivered.
+    Each package is still one dlt load: a kill leaves at most one pending per lane, and
+    `resume_pending` finishes them first. The first failure stops the courier: `send` and
+    `drain` raise it, and no further package starts (their rows were not sent, so the next run
+    selects them again).
+    """
+
+    def __init__(self, pipelines_dir: Path, delivery: Delivery, ledger: Ledger, run_id: str, *,
+                 workers: int, batch_size: int, lanes: int = LANES) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pipelines_dir, self.delivery, self.ledger, self.run_id = pipelines_dir, delivery, ledger, run_id
+        self.workers, self.batch_size = workers, batch_size
+        self.lanes = max(1, min(lanes, LANES))
+        self._free = list(range(self.lanes))
+        self._busy = threading.Condition()
+        self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="deliver-lane")
+        self._failure: BaseException | None = None
+
+    def send(self, rows: list[dict[str, Any]], on_done: Callable[[Counter[str], int], None],
+             progress: ProgressFn | None = None) -> None:
+        """Hand ``rows`` to the next free lane (waiting for one); raises an earlier package's failure."""
+        with self._busy:
+            while not self._free and self._failure is None:
+                self._busy.wait()
+            self._raise_failure()
+            lane = self._free.pop(0)
+        self._pool.submit(self._deliver, lane, rows, on_done, progress)
+
+    def _deliver(self, lane: int, rows: list[dict[str, Any]], on_done: Callable[[Counter[str], int], None],
+                 progress: ProgressFn | None) -> None:
+        try:
+            if self._failure is None:
+                tally = deliver(self.pipelines_dir, self.delivery, self.ledger, self.run_id, rows,
+                                workers=self.workers, batch_size=self.batch_size, progress=progress, lane=lane)
+                on_done(tally, len(rows))
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by send/drain
+            with self._busy:
+                self._failure = self._failure or exc
+        finally:
+            with self._busy:
+                self._free.append(lane)
+                self._busy.notify_all()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def drain(self) -> None:
+        """Wait until every package handed over is delivered; raises the first failure."""
+        with self._busy:
+            while len(self._free) < self.lanes:
+                self._busy.wait()
+            self._raise_failure()
+
+    def close(self) -> None:
+        """Start nothing more and wait for the packages in flight (their outcomes are recorded)."""
+        with self._busy:
+            if self._failure is None:
+                self._failure = DeliveryIncomplete("delivery stopped")
+        self._pool.shutdown(wait=True)
 
 
 def _row_schema() -> Any:

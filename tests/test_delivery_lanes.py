@@ -1,0 +1,119 @@
+"""The courier's lanes: a push keeps two load packages in flight, and a failure or a kill that
+leaves a package pending on either lane is finished first by the next run, nothing lost or
+sent twice."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from bc2people.destinations.people.client import PeopleClient, RecordOutcome
+from bc2people.destinations.people.errors import PeopleTransientError
+from bc2people.pipelines.core.deliver import LANES, lane_pipeline_name
+from bc2people.pipelines.ledger import start_run
+from bc2people.pipelines.paths import pipelines_dir_for
+from bc2people.pipelines.push import PIPELINE_NAME, people_delivery, push_persons
+from tests.fixtures_push import HandMapping, expected_persons, ledger_rows, stage
+
+STORE = "sandbox1"
+UPSERT = "PATCH /people/3/persons/upsert"
+
+
+class _InFlight(PeopleClient):
+    """The real client, counting its upsert requests in flight at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = self.peak = 0
+        self.count_lock = threading.Lock()
+        self.at_two: Any = None  # called once, when a second request goes out beside a first
+
+    def upsert_json(self, persons_json: Any) -> list[RecordOutcome]:
+        with self.count_lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            if self.now >= 2 and self.at_two is not None:
+                self.at_two()
+                self.at_two = None
+        try:
+            return super().upsert_json(persons_json)
+        finally:
+            with self.count_lock:
+                self.now -= 1
+
+
+def _pending_lanes(db: Path) -> list[int]:
+    import dlt
+
+    delivery = people_delivery(None)
+    out = []
+    for lane in range(LANES):
+        name = lane_pipeline_name(delivery, lane)
+        if (pipelines_dir_for(db) / name).exists() and dlt.attach(
+            pipeline_name=name, pipelines_dir=str(pipelines_dir_for(db))
+        ).has_pending_data:
+            out.append(lane)
+    return out
+
+
+def _start(db: Path, run_id: str) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        start_run(con, run_id, "hand", "h", {})
+    finally:
+        con.close()
+
+
+def test_two_packages_are_in_flight_at_once(push_env: dict[str, Any], customers_factory: Any) -> None:
+    """One request per package and one worker per lane: two requests at once can only be two
+    packages, one on each lane (a single pipeline sent one package at a time)."""
+    ps, db = push_env["people"], push_env["db"]
+    stage(db, customers_factory(400, seed=31))
+    ps.latency_ms = 150
+    client = _InFlight(ps.base_url, ps.api_key)
+    res = push_persons(str(db), HandMapping(), "r1", store_hash=STORE, client=client, workers=1, batch_size=50,
+                       delivery_chunk=50)
+    assert client.peak == LANES == 2
+    assert res.counts["created"] == 400 and res.counts["sent"] == 400 and res.counts["failed"] == 0
+    assert ps.requests_served[UPSERT] == 8  # each package once
+    stored = ps.persons()
+    assert len(stored) == len({p["externalId"] for p in stored}) == 400
+    assert lane_pipeline_name(people_delivery(None), 0) == PIPELINE_NAME  # an existing folder stays lane 1's
+    assert (pipelines_dir_for(db) / f"{PIPELINE_NAME}_2").is_dir()
+
+
+def test_a_failure_leaves_packages_on_both_lanes_and_the_next_run_finishes_them(
+    push_env: dict[str, Any], customers_factory: Any
+) -> None:
+    ps, db = push_env["people"], push_env["db"]
+    stage(db, customers_factory(600, seed=32))
+    ps.latency_ms = 100
+    client = _InFlight(ps.base_url, ps.api_key, max_transient_retries=0, backoff_base=0.01, backoff_cap=0.02)
+    outage = threading.Event()
+
+    def go_down() -> None:  # People fails every request from now on, two packages out (their
+        outage.set()       # requests are still in the sandbox's latency, before its fault draw)
+        ps.faults.configure(rate=1.0, kinds=["503"])
+
+    client.at_two = go_down
+    with pytest.raises(PeopleTransientError):  # People's own error, as it is
+        push_persons(str(db), HandMapping(), "r1", store_hash=STORE, client=client, workers=1, batch_size=50,
+                     delivery_chunk=50)
+    assert outage.is_set() and _pending_lanes(db) == [0, 1]
+    before = len(ps.persons())
+    assert before < 600
+
+    ps.faults.configure(rate=0.0)
+    _start(db, "r2")
+    res = push_persons(str(db), HandMapping(), "r2", store_hash=STORE, workers=1, batch_size=50, delivery_chunk=50)
+    assert res.counts["resumed"] == 100  # both lanes' packages, finished first
+    assert _pending_lanes(db) == []
+    expected = expected_persons(db, HandMapping(), STORE)
+    stored = {p["externalId"]: p for p in ps.persons()}
+    assert len(stored) == len(ps.persons()) == len(expected) == 600
+    accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
+    assert accepted[0][0] == 600
