@@ -28,10 +28,10 @@ def ensure_drops(con: Any) -> None:
 
 
 def record_drops(con: Any, run_id: str, drops: Sequence[dict[str, Any]]) -> None:
-    """Append one row per dropped value of this run."""
+    """Append one row per dropped value of this run (after `ensure_drops`, once per run: its
+    view is a catalog change, which a checkpoint and the run's other writers would wait on)."""
     from bc2people.pipelines.core.ledger import utcnow
 
-    ensure_drops(con)
     if not drops:
         return
     now = utcnow()

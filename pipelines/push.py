@@ -416,8 +416,8 @@ class _Delivering:
     dropped values) and hands its payloads to a `Courier` ``DELIVERY_CHUNK`` at a time, each
     chunk its own dlt load package (so a crash leaves at most one chunk pending per courier
     lane; the chunks not yet selected, or not yet handed over, are simply selected again by the
-    next run). The courier's lanes record outcomes while this thread takes the next parts, so
-    the counts and the ledger connection are shared under the ledger's lock."""
+    next run). The courier's lanes record outcomes while this thread takes the next parts: the
+    ledger connection is shared under the ledger's lock, the counts under ``tally``."""
 
     def __init__(self, con: Any, writer: Ledger, mapping: Mapping, client: Any, delivery: Delivery,
                  pipelines_dir: Any, run_id: str, counts: Counter[str], *, workers: int, batch_size: int,
@@ -427,6 +427,7 @@ class _Delivering:
         self.workers, self.batch_size, self.progress, self.chunk = workers, batch_size, progress, max(1, chunk)
         self.courier = Courier(pipelines_dir, delivery, writer, run_id, workers=workers, batch_size=batch_size)
         self.recorded: dict[int, int] = {}  # package -> persons recorded so far (progress)
+        self.tally = threading.Lock()  # counts and progress, updated here and on the courier's lanes
         self.pending: list[dict[str, Any]] = []
         self.deletions: list[dict[str, Any]] = []
         self.sample_diffs: list[dict[str, Any]] = []
@@ -438,7 +439,7 @@ class _Delivering:
         """Record one part and deliver what it made due."""
         from bc2people.pipelines.drops import record_drops
 
-        with self.writer.lock:
+        with self.tally:
             self.counts.update(part.counts)
             self.counts["sent"] += len(part.to_send)
         self.mapped += part.counts.get("mapped", 0) + part.counts.get("rejected_by_mapping", 0)
@@ -477,14 +478,14 @@ class _Delivering:
         self.recorded[package] = 0
 
         def progress(phase: str, **kw: Any) -> None:  # on a courier lane
-            with self.writer.lock:
+            with self.tally:
                 self.recorded[package] = kw.get("records", 0)
                 done = sum(self.recorded.values())
             if self.progress is not None:
                 self.progress("push", records=done, mapped=self.mapped)
 
         def delivered(outcome: Counter[str], sent: int) -> None:  # on a courier lane
-            with self.writer.lock:
+            with self.tally:
                 _merge_outcomes(self.counts, outcome)
                 self.counts["failed"] += sent - sum(outcome.values())
 
