@@ -13,7 +13,8 @@
    incremental, run resumes from);
 3. this thread maps, diffs and delivers each staged segment as soon as it is loaded (the diff
    restricted to the segment's rows), the ledger written per batch exactly as in a
-   sequential push;
+   sequential push; all segments go through one `pipelines.push.PushSession`, whose courier
+   still delivers a segment's last packages while the next segment is selected and mapped;
 4. once every segment is staged and pushed (and, with ``--sweep-deletions``, the deletion
    sweep has run), one ordinary `pipelines.push.push_persons` over
    everything finishes the run (a pending package, deletions, contact removals, anything a
@@ -168,6 +169,7 @@ def stage_and_push(
             if 0 <= item.index < len(segments) and item.result.load_id:
                 pusher.push(item.result.load_id)
             release_memory()
+        pusher.finish()  # the final push below selects everything: nothing may still be in flight
     except BaseException:
         stop.set()  # the producer ends after the segment it is staging (safe to cut anywhere)
         producer.join(timeout=30)
@@ -267,8 +269,9 @@ def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
 
 
 class _SegmentPusher:
-    """Pushes one staged segment at a time through `push_persons` (``segment=``), and sums the
-    segments' counts; its connection keeps the database open between segments."""
+    """Pushes the staged segments through one `PushSession` (its delivery runs on while the next
+    segment is selected), then sums the session's counts with the final push's; its own
+    connection keeps the database open between segments (the segment log's memory figures)."""
 
     def __init__(self, duckdb_path: Path, mapping: Mapping, run_id: str, settings: JobSettings, *,
                  retry_rejected: bool, sample: int, progress: Any, as_of: int) -> None:
@@ -276,25 +279,31 @@ class _SegmentPusher:
 
         import duckdb
 
-        self.duckdb_path, self.mapping, self.run_id = duckdb_path, mapping, run_id
-        self.store_hash = settings.store_hash
-        self.retry_rejected, self.sample, self.progress = retry_rejected, sample, progress
+        from bc2people.pipelines.push import PushSession
+
+        self.sample = sample
         self.as_of = datetime.fromtimestamp(as_of, UTC)
         self.client = settings.people_client()
         self.counts: Counter[str] = Counter()
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
         self.con = duckdb.connect(str(duckdb_path))
+        try:
+            self.session: Any = PushSession(str(duckdb_path), mapping, run_id, store_hash=settings.store_hash,
+                                            retry_rejected=retry_rejected, progress=progress, sample=sample,
+                                            client=self.client, delivery_chunk=SEGMENT_DELIVERY_CHUNK)
+        except BaseException:
+            self.con.close()
+            raise
 
     def push(self, load_id: str) -> None:
-        """Map, diff and send the customers staged by the load ``load_id``."""
-        from bc2people.pipelines.push import push_persons
+        """Map, diff and hand over the customers staged by the load ``load_id``."""
+        self.session.push_segment(load_id, self.as_of)
 
-        res = push_persons(str(self.duckdb_path), self.mapping, self.run_id, store_hash=self.store_hash,
-                           retry_rejected=self.retry_rejected, progress=self.progress, client=self.client,
-                           as_of=self.as_of, sample=max(0, self.sample - len(self.sample_diffs)), segment=load_id,
-                           delivery_chunk=SEGMENT_DELIVERY_CHUNK)
-        self._add(res)
+    def finish(self) -> None:
+        """Wait until every segment's persons are delivered and recorded; adds their counts."""
+        self._add(self.session.finish())
+        self.session.close()
 
     def _add(self, res: PushResult) -> None:
         for key, value in (res.counts or {}).items():
@@ -313,5 +322,7 @@ class _SegmentPusher:
         return PushResult(dict(self.counts), self.sample_diffs[: self.sample], dict(self.dropped))
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.session.close()
         with contextlib.suppress(Exception):
             self.con.close()

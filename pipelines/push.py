@@ -329,7 +329,6 @@ def push_persons(
     client: Any = None,
     as_of: datetime | None = None,
     delivery_chunk: int = DELIVERY_CHUNK,
-    segment: str | None = None,
 ) -> PushResult:
     """Map, diff and deliver changed persons for one run; see the module docstring.
 
@@ -337,78 +336,149 @@ def push_persons(
     request (≤1000). ``client`` (a `PeopleClient`) defaults to one built from dlt config.
     ``as_of`` is the reference time of the traits (default: now). Persons are delivered
     ``delivery_chunk`` at a time (one dlt load package each) while the next ones are mapped.
-    ``segment`` (a dlt load id) selects only the customers that load staged: an overlapped first
-    sync pushes each staged segment this way (`pipelines.overlap`).
     """
+    if dry_run:
+        return _dry_run(duckdb_path, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
+                        progress=progress, sample=sample, as_of=as_of)
+    with PushSession(duckdb_path, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
+                     progress=progress, workers=workers, batch_size=batch_size, sample=sample, client=client,
+                     delivery_chunk=delivery_chunk) as session:
+        return session.push_all(as_of)
+
+
+def _dry_run(duckdb_path: str, mapping: Mapping, run_id: str, *, store_hash: str, retry_rejected: bool,
+             progress: Any, sample: int, as_of: datetime | None) -> PushResult:
+    """What a push would send and do, writing nothing."""
     import duckdb
 
     counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
-    pipelines_dir = pipelines_dir_for(duckdb_path)
     con = duckdb.connect(str(duckdb_path))
-    wcon = con
     try:
         ensure_ledger(con)
-        # The ledger writes on a cursor of their own: the selection reads ``con`` (whose TEMP
-        # traits table only it sees) in a thread while the chunks before it are delivered.
-        wcon = con if dry_run else con.cursor()
-        writer = ledger(wcon)
-        tracker = None
-        if not dry_run:
-            client = client or _client()
-            tracker = ContactTracker(wcon, LEDGER_DATASET, TARGET, writer.lock)
-            resumed = resume_pending(pipelines_dir, people_delivery(client, tracker, run_id), writer, run_id,
-                                     workers=workers, batch_size=batch_size, progress=progress)
-            if resumed:
-                counts["resumed"] = sum(resumed.values())
-                _merge_outcomes(counts, resumed)
-        if dry_run:
-            sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
-                                      sample=sample, progress=progress, as_of=as_of)
-            counts.update(sel.counts)
-            counts["traits"] = with_traits
-            counts["sent"] += len(sel.to_send)
-            action, _tag = on_deleted_action(mapping)
-            counts["delete_actions"] += len([d for d in sel.deletions if d["at_target"] and action != "none"])
-            return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
-        remember_attributes(con)
-        if segment is not None:  # a segment's traits only; the run's last push keeps everyone's
-            _segment_view(con, segment)
-        spec, with_traits = _spec_for_run(con, mapping, store_hash, as_of,
-                                          keys_sql=f"SELECT id FROM {SEGMENT_VIEW}" if segment else None)
+        sel, with_traits = select(con, mapping, run_id, store_hash=store_hash, retry_rejected=retry_rejected,
+                                  sample=sample, progress=progress, as_of=as_of)
+        counts.update(sel.counts)
         counts["traits"] = with_traits
-        if segment is not None:
-            spec = _only_segment(spec)
-        elif with_traits:
-            _keep_traits(con)
+        counts["sent"] += len(sel.to_send)
+        action, _tag = on_deleted_action(mapping)
+        counts["delete_actions"] += len([d for d in sel.deletions if d["at_target"] and action != "none"])
+        return PushResult(dict(counts), sel.sample_diffs, dict(sel.dropped))
+    finally:
+        con.close()
+
+
+class PushSession:
+    """One People delivery over one or more selections of a run.
+
+    Opening it finishes the packages an earlier run left (`resume_pending`); `push_all` maps,
+    diffs and delivers everything a run needs and waits for it (what `push_persons` does);
+    `push_segment` does that for the customers one dlt load staged and returns as soon as its
+    last package is handed to the courier, so an overlapped first sync (`pipelines.overlap`)
+    selects and maps the next segment while People still receives this one's. `finish` waits
+    for every package and returns the session's counts. A key still in flight is never sent
+    again before its package is recorded (`Courier.send`).
+    """
+
+    def __init__(self, duckdb_path: str, mapping: Mapping, run_id: str, *, store_hash: str,
+                 retry_rejected: bool = False, progress: Any = None, workers: int = DEFAULT_WORKERS,
+                 batch_size: int = 1000, sample: int = 10, client: Any = None,
+                 delivery_chunk: int = DELIVERY_CHUNK) -> None:
+        import duckdb
+
         from bc2people.pipelines.drops import ensure_drops
 
-        ensure_drops(con)
-        assert tracker is not None
-        run = _Delivering(wcon, writer, mapping, client, people_delivery(client, tracker, run_id), pipelines_dir,
-                          run_id, counts, workers=workers, batch_size=batch_size, progress=progress,
-                          chunk=delivery_chunk)
-        part_size = max(1, min(_PART_SIZE, delivery_chunk))
-        parts = _parts_ahead(con, spec, run_id, retry_rejected=retry_rejected, sample=sample,
-                             part_size=part_size, ahead=max(1, delivery_chunk // part_size))
+        self.mapping, self.run_id, self.store_hash = mapping, run_id, store_hash
+        self.retry_rejected, self.sample, self.delivery_chunk = retry_rejected, sample, delivery_chunk
+        self.counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
+        self.con = duckdb.connect(str(duckdb_path))
+        self.wcon: Any = None
+        try:
+            ensure_ledger(self.con)
+            # The ledger writes on a cursor of their own: the selection reads ``con`` (whose TEMP
+            # traits table only it sees) in a thread while the chunks before it are delivered.
+            self.wcon = self.con.cursor()
+            self.writer = ledger(self.wcon)
+            self.client = client or _client()
+            tracker = ContactTracker(self.wcon, LEDGER_DATASET, TARGET, self.writer.lock)
+            delivery = people_delivery(self.client, tracker, run_id)
+            pipelines_dir = pipelines_dir_for(duckdb_path)
+            resumed = resume_pending(pipelines_dir, delivery, self.writer, run_id, workers=workers,
+                                     batch_size=batch_size, progress=progress)
+            if resumed:
+                self.counts["resumed"] = sum(resumed.values())
+                _merge_outcomes(self.counts, resumed)
+            ensure_drops(self.con)
+            self.run = _Delivering(self.wcon, self.writer, mapping, self.client, delivery, pipelines_dir, run_id,
+                                   self.counts, workers=workers, batch_size=batch_size, progress=progress,
+                                   chunk=delivery_chunk)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> PushSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _deliver(self, spec: SyncSpec) -> None:
+        """Select, map and diff ``spec``'s customers in parts and hand their payloads to the courier."""
+        part_size = max(1, min(_PART_SIZE, self.delivery_chunk))
+        parts = _parts_ahead(self.con, spec, self.run_id, retry_rejected=self.retry_rejected,
+                             sample=max(0, self.sample - len(self.run.sample_diffs)), part_size=part_size,
+                             ahead=max(1, self.delivery_chunk // part_size))
         try:
             for part in parts:
-                run.take(_people_named(part))
-            run.flush()
-            run.courier.drain()
+                self.run.take(_people_named(part))
+            self.run.flush()
         finally:
             parts.close()
+
+    @fewer_collections()
+    def push_segment(self, load_id: str, as_of: datetime | None) -> None:
+        """The customers the dlt load ``load_id`` staged (their traits only); returns once their
+        payloads are handed over (deletions and contact removals are left to `push_all`)."""
+        remember_attributes(self.con)
+        _segment_view(self.con, load_id)
+        spec, with_traits = _spec_for_run(self.con, self.mapping, self.store_hash, as_of,
+                                          keys_sql=f"SELECT id FROM {SEGMENT_VIEW}")
+        with self.run.tally:
+            self.counts["traits"] = with_traits
+        self._deliver(_only_segment(spec))
+
+    def push_all(self, as_of: datetime | None) -> PushResult:
+        """Everything the run needs sent or done, delivered and recorded (see the module docstring)."""
+        remember_attributes(self.con)
+        spec, with_traits = _spec_for_run(self.con, self.mapping, self.store_hash, as_of)
+        self.counts["traits"] = with_traits
+        if with_traits:
+            _keep_traits(self.con)
+        self._deliver(spec)
+        self.run.courier.drain()
+        counts = self.counts
+        action, tag = on_deleted_action(self.mapping)
+        if self.run.deletions:
+            self.run.provision_once([d for d in self.run.deletions if d["at_target"] and action != "none"])
+            counts["delete_actions"] += _apply_deletions(self.client, self.writer, self.run_id, self.run.deletions,
+                                                         action, tag)
+        counts["contacts_removed"], counts["contact_removals_pending"] = remove_pending(self.client, self.writer,
+                                                                                        self.run_id)
+        return self.finish()
+
+    def finish(self) -> PushResult:
+        """Wait for every package handed over; the session's counts, sample diffs and dropped values."""
+        self.run.courier.drain()
+        self.counts["deleted_in_store_seen"] += 0  # present (0) when nothing was deleted
+        return PushResult(dict(self.counts), self.run.sample_diffs, dict(self.run.dropped))
+
+    def close(self) -> None:
+        """Start no further package, wait for those in flight, close the connections."""
+        run = getattr(self, "run", None)
+        if run is not None:
             run.courier.close()
-        counts["deleted_in_store_seen"] += 0  # present (0) when nothing was deleted
-        action, tag = on_deleted_action(mapping)
-        if run.deletions:
-            run.provision_once([d for d in run.deletions if d["at_target"] and action != "none"])
-            counts["delete_actions"] += _apply_deletions(client, writer, run_id, run.deletions, action, tag)
-        counts["contacts_removed"], counts["contact_removals_pending"] = remove_pending(client, writer, run_id)
-        return PushResult(dict(counts), run.sample_diffs, dict(run.dropped))
-    finally:
-        if wcon is not con:
-            wcon.close()
-        con.close()
+        if self.wcon is not None:
+            self.wcon.close()
+        self.con.close()
 
 
 class _Delivering:

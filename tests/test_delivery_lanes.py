@@ -117,3 +117,42 @@ def test_a_failure_leaves_packages_on_both_lanes_and_the_next_run_finishes_them(
     assert len(stored) == len(ps.persons()) == len(expected) == 600
     accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
     assert accepted[0][0] == 600
+
+
+def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_env: dict[str, Any]) -> None:
+    """Two packages carrying the same person (a customer changed while a first sync ran lands in
+    two segments): the second waits for the first, so People and the ledger end on the later payload."""
+    import json
+    from collections import Counter
+
+    from bc2people.pipelines.core.deliver import Courier
+    from bc2people.pipelines.ledger import ensure_ledger, ledger
+
+    ps, db = push_env["people"], push_env["db"]
+    ps.latency_ms = 150
+    client = _InFlight(ps.base_url, ps.api_key)
+    con = duckdb.connect(str(db))
+    ensure_ledger(con)
+    writer = ledger(con)
+    courier = Courier(pipelines_dir_for(db), people_delivery(client, None, "r1"), writer, "r1", workers=1,
+                      batch_size=50)
+
+    def package(name: str) -> list[dict[str, Any]]:
+        person = {"externalId": "bc-sandbox1-7", "firstName": name}
+        return [{"key": "bc-sandbox1-7", "entity_id": 7, "payload_hash": name, "payload": json.dumps(person),
+                 "run_id": "r1", "source_version": None, "derived_hash": None, "mapping_hash": "m",
+                 "accepted_before": None}]
+
+    done: Counter[str] = Counter()
+    try:
+        courier.send(package("First"), lambda tally, n: done.update(tally))
+        courier.send(package("Second"), lambda tally, n: done.update(tally))
+        courier.drain()
+    finally:
+        courier.close()
+    assert client.peak == 1  # a free lane, but the key was in flight: the second package waited
+    assert sum(done.values()) == 2
+    assert [p["firstName"] for p in ps.persons()] == ["Second"]
+    row = con.execute("SELECT payload_hash, accepted_hash FROM people_sync.sync_state WHERE key = 'bc-sandbox1-7'")
+    assert row.fetchall() == [("Second", "Second")]
+    con.close()

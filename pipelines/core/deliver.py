@@ -226,7 +226,9 @@ class Courier:
     while the caller prepares the next ones.
 
     `send` returns once the package is handed to a free lane (it waits while every lane is
-    busy); ``on_done(tally, rows)`` runs on the lane's thread when the package is delivered.
+    busy, or while a package in flight holds one of its keys: a key's later payload must not
+    overtake its earlier one); ``on_done(tally, rows)`` runs on the lane's thread when the
+    package is delivered.
     Each package is still one dlt load: a kill leaves at most one pending per lane, and
     `resume_pending` finishes them first. The first failure stops the courier: `send` and
     `drain` raise it, and no further package starts (their rows were not sent, so the next run
@@ -241,6 +243,7 @@ class Courier:
         self.workers, self.batch_size = workers, batch_size
         self.lanes = max(1, min(lanes, LANES))
         self._free = list(range(self.lanes))
+        self._keys: dict[int, set[str]] = {}  # lane -> keys of its package in flight
         self._busy = threading.Condition()
         self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="deliver-lane")
         self._failure: BaseException | None = None
@@ -248,11 +251,15 @@ class Courier:
     def send(self, rows: list[dict[str, Any]], on_done: Callable[[Counter[str], int], None],
              progress: ProgressFn | None = None) -> None:
         """Hand ``rows`` to the next free lane (waiting for one); raises an earlier package's failure."""
+        keys = {str(r["key"]) for r in rows}
         with self._busy:
-            while not self._free and self._failure is None:
+            while self._failure is None and (
+                not self._free or any(not keys.isdisjoint(held) for held in self._keys.values())
+            ):
                 self._busy.wait()
             self._raise_failure()
             lane = self._free.pop(0)
+            self._keys[lane] = keys
         self._pool.submit(self._deliver, lane, rows, on_done, progress)
 
     def _deliver(self, lane: int, rows: list[dict[str, Any]], on_done: Callable[[Counter[str], int], None],
@@ -267,6 +274,7 @@ class Courier:
                 self._failure = self._failure or exc
         finally:
             with self._busy:
+                self._keys.pop(lane, None)
                 self._free.append(lane)
                 self._busy.notify_all()
 
