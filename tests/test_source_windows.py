@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bc2people.sources.bigcommerce.helpers import format_ts, parse_ts
-from bc2people.sources.bigcommerce.windows import Slice, plan_window, split_slice
+from bc2people.sources.bigcommerce.windows import Slice, isolate_crowds, plan_window, split_slice
 
 FULL_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -85,12 +85,57 @@ def test_a_single_second_cannot_be_split() -> None:
     assert split_slice(Slice(None, 5), 8) == [Slice(None, 5)]
 
 
-def test_a_crowded_second_is_cut_off_in_one_step() -> None:
-    assert split_slice(Slice(100, 4000), 8, lowest_seen=500, crowded_second=500) == [Slice(100, 500), Slice(501, 4000)]
-    assert split_slice(Slice(None, 4000), 8, crowded_second=500) == [Slice(None, 500), Slice(501, 4000)]
-    # requests widened by a second: the next slice starts past that margin, off the crowd
-    assert split_slice(Slice(100, 4000), 8, crowded_second=500, margin=1) == [Slice(100, 501), Slice(502, 4000)]
-    # the crowd at the slice's end (or outside it) cannot be cut off: cut by duration as before
-    assert split_slice(Slice(100, 500), 4, lowest_seen=500, crowded_second=500) == [Slice(100, 500)]
-    assert split_slice(Slice(100, 501), 1, lowest_seen=500, crowded_second=500, margin=1) == [Slice(100, 501)]
-    assert len(split_slice(Slice(100, 4000), 4, crowded_second=9000)) == 4
+def test_a_crowded_second_gets_a_slice_of_its_own_off_its_neighbours_requests() -> None:
+    # requests widen each bound by a second: neighbours end at c - 2 and start at c + 2
+    assert isolate_crowds(Slice(100, 4000), [500], margin=1) == [Slice(100, 498), Slice(499, 501), Slice(502, 4000)]
+    # nothing before the crowd (a first page sorted ascending): no slice before it
+    assert isolate_crowds(Slice(100, 4000), [500], margin=1, empty_before=500) == [Slice(100, 501), Slice(502, 4000)]
+    # crowds a second apart share one slice; one at the end of the slice ends it
+    assert isolate_crowds(Slice(None, 4000), [500, 502, 3999], margin=1) == [
+        Slice(None, 498), Slice(499, 503), Slice(504, 3997), Slice(3998, 4000)]
+    # outside the slice: nothing to isolate
+    assert isolate_crowds(Slice(100, 4000), [9000], margin=1) == [Slice(100, 4000)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.one_of(st.none(), st.integers(0, 10_000)),
+    length=st.integers(0, 5_000),
+    crowds=st.lists(st.integers(-100, 15_100), max_size=6),
+    margin=st.integers(0, 2),
+    head=st.booleans(),
+)
+def test_slices_around_crowds_cover_the_window_exactly(
+    start: int | None, length: int, crowds: list[int], margin: int, head: bool
+) -> None:
+    base = start if start is not None else 5_000
+    piece = Slice(start, base + length)
+    inside = [c for c in crowds if base <= c <= piece.end]
+    out = isolate_crowds(piece, crowds, margin=margin, empty_before=min(inside) if head and inside else None)
+    assert out[0].start == piece.start and out[-1].end == piece.end
+    for a, b in zip(out, out[1:], strict=False):
+        assert a.end + 1 == b.start
+    for s in out:
+        assert s.start is None or s.start <= s.end
+    # no slice's widened request reaches a crowd it does not hold
+    for s in out:
+        lo = -(10**9) if s.start is None else s.start - margin
+        for c in inside:
+            if lo <= c <= s.end + margin:
+                assert (s.start is None or s.start <= c) and c <= s.end, (s, c)
+
+
+def test_crowds_are_told_from_a_sample_not_from_single_sightings() -> None:
+    from bc2people.sources.bigcommerce.reader import crowded_seconds
+
+    # a sorted first page: a crowd only when the whole page is one second
+    assert crowded_seconds([7] * 250, rows=250, total=10_000, limit=250, head=True) == [7]
+    assert crowded_seconds([7] * 249 + [8], rows=250, total=10_000, limit=250, head=True) == []
+    # a page in id order from 10,000 rows: 100 sightings of a second estimate 4,000 rows
+    sample = [1] * 100 + [2] * 100 + list(range(100, 150))
+    assert crowded_seconds(sample, rows=250, total=10_000, limit=250, head=False) == [1, 2]
+    # a million rows over years: every second seen once or twice, none judged a crowd
+    spread = list(range(0, 250 * 86_400, 86_400))
+    assert crowded_seconds(spread, rows=250, total=1_000_000, limit=250, head=False) == []
+    # a slice of one page is not cut at all
+    assert crowded_seconds([1] * 20, rows=20, total=20, limit=250, head=False) == []

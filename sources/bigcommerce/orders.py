@@ -159,15 +159,15 @@ class OrderPages:
         first.total = int(body["count"])
         return math.ceil(first.total / self.limit)
 
-    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
-        """The earliest and latest parseable ``date_modified`` of a page (places slice cuts)."""
+    def seen_seconds(self, rows: list[dict[str, Any]]) -> list[int]:
+        """The parseable ``date_modified`` of a page's rows (places slice cuts)."""
         seen = []
         for row in rows:
             try:
                 seen.append(int(parsedate_to_datetime(row["date_modified"]).timestamp()))
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
-        return (min(seen), max(seen)) if seen else None
+        return seen
 
 
 def orders_resource(

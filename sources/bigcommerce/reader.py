@@ -21,7 +21,7 @@ import contextlib
 import math
 import queue
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ from .settings import (
     CUSTOMERS_PATH,
     PAGE_LIMIT,
 )
-from .windows import Slice, split_slice
+from .windows import Slice, isolate_crowds, split_slice
 
 MAX_FALLBACK_STEPBACKS = 50
 
@@ -109,7 +109,7 @@ class PageSource(Protocol):
 
     def page_count(self, piece: Slice, first: Page) -> int | None: ...
 
-    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None: ...
+    def seen_seconds(self, rows: list[dict[str, Any]]) -> list[int]: ...
 
 
 class CustomerPages:
@@ -144,9 +144,9 @@ class CustomerPages:
             return first.total_pages
         return math.ceil(first.total / self.limit) if first.total is not None else None
 
-    def seen_range(self, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
-        """The earliest and latest ``date_modified`` of a page (places slice cuts)."""
-        return date_modified_range(rows)
+    def seen_seconds(self, rows: list[dict[str, Any]]) -> list[int]:
+        """The parseable ``date_modified`` of a page's rows (places slice cuts)."""
+        return date_modified_seconds(rows)
 
     def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool) -> Iterator[list[dict[str, Any]]]:
         """All rows of a slice whose first page is ``first`` (a list per page).
@@ -216,8 +216,11 @@ def _has_more(page: Page, limit: int) -> bool:
     return len(page.rows) >= limit
 
 
-def date_modified_range(rows: list[dict[str, Any]]) -> tuple[int, int] | None:
-    """The earliest and latest parseable ``date_modified`` among rows (None when none parses)."""
+CROWD_MIN_HITS = 3
+
+
+def date_modified_seconds(rows: list[dict[str, Any]]) -> list[int]:
+    """The parseable ``date_modified`` values among rows (Unix seconds, in row order)."""
     seen = []
     for row in rows:
         value = row.get("date_modified")
@@ -227,7 +230,24 @@ def date_modified_range(rows: list[dict[str, Any]]) -> tuple[int, int] | None:
             seen.append(parse_ts(value))
         except ValueError:
             continue
-    return (min(seen), max(seen)) if seen else None
+    return seen
+
+
+def crowded_seconds(seen: list[int], *, rows: int, total: int | None, limit: int, head: bool) -> list[int]:
+    """Seconds of a slice that hold at least a page (``limit``) each, from its first page:
+    ``seen`` its rows' seconds (``rows`` rows of the slice's ``total``). A first page sorted
+    ascending (``head``) shows only where the slice starts: a crowd there is a full page all in
+    one second. A first page in id order is a sample of the slice: a second's share of it,
+    times the total, estimates its rows; a second seen fewer than `CROWD_MIN_HITS` times is
+    not judged (in a big window spread over years, any second seen once would pass)."""
+    if not seen or rows < limit:
+        return []
+    if head:
+        return [seen[0]] if min(seen) == max(seen) else []
+    if total is None:
+        return []
+    counts = Counter(seen)
+    return sorted(sec for sec, n in counts.items() if n >= CROWD_MIN_HITS and n * total >= limit * len(seen))
 
 
 # -- the concurrent reader ------------------------------------------------------------------
@@ -373,10 +393,19 @@ class WindowReader:
             self.total = first.total
         if pages is not None and pages > self.split_pages:
             want = math.ceil(pages / self.split_pages)
-            seen = self.pages.seen_range(first.rows)
-            crowded = seen[0] if seen and seen[0] == seen[1] and len(first.rows) >= self.pages.limit else None
-            parts = split_slice(task.piece, min(want, limit), lowest_seen=seen[0] if seen else None,
-                                crowded_second=crowded, margin=self.pages.overlap)
+            seen = self.pages.seen_seconds(first.rows)
+            crowds = crowded_seconds(seen, rows=len(first.rows), total=first.total, limit=self.pages.limit,
+                                     head=task.top)
+            if crowds and task.top:  # the head shows where the crowds start: a page in id order samples them all
+                sample = self.pages.fetch(task.piece)
+                crowds = sorted(set(crowds) | set(crowded_seconds(
+                    self.pages.seen_seconds(sample.rows), rows=len(sample.rows), total=sample.total,
+                    limit=self.pages.limit, head=False)))
+            if crowds:
+                parts = isolate_crowds(task.piece, crowds, margin=self.pages.overlap,
+                                       empty_before=min(seen) if task.top else None)
+            else:
+                parts = split_slice(task.piece, min(want, limit), lowest_seen=min(seen) if seen else None)
             if len(parts) > 1:
                 with self._cond:
                     self.splits += 1

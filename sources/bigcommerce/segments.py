@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import BigCommerceClient
-from .reader import date_modified_range, validate_page
+from .reader import date_modified_seconds, validate_page
 from .settings import CUSTOMER_BOUND_OVERLAP_SECONDS, CUSTOMER_SORT, CUSTOMERS_PATH
 from .windows import Slice
 
@@ -39,8 +39,8 @@ def count_customers(client: BigCommerceClient, piece: Slice, *, sort: bool = Fal
     body = client.get_json(client.store_path(CUSTOMERS_PATH), params, validate=validate_page)
     pag = (body.get("meta") or {}).get("pagination") or {}
     total = pag.get("total")
-    seen = date_modified_range(body["data"])
-    return (int(total) if isinstance(total, int) else len(body["data"])), seen[0] if seen else None
+    seen = date_modified_seconds(body["data"])
+    return (int(total) if isinstance(total, int) else len(body["data"])), min(seen) if seen else None
 
 
 def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int,

@@ -64,26 +64,14 @@ def plan_window(
     return Slice(min(start, end), end)
 
 
-def split_slice(
-    piece: Slice, parts: int, *, lowest_seen: int | None = None, crowded_second: int | None = None, margin: int = 0
-) -> list[Slice]:
+def split_slice(piece: Slice, parts: int, *, lowest_seen: int | None = None) -> list[Slice]:
     """Cut a slice into up to ``parts`` contiguous slices of equal duration.
 
     ``lowest_seen`` (the earliest ``date_modified`` known in the slice, e.g. from a page
     sorted ascending) only places the cut points: the first slice still starts at the
     original start, so the slices always cover the whole input whatever the row order.
-    ``crowded_second``: a second known to hold at least a full page (a bulk import or update:
-    every row of a full first page in it). It cannot be cut, so the slice is cut ``margin``
-    seconds after it instead, in two (``margin``: how far requests widen each bound, so the
-    second slice's request does not read the crowd again): cutting by duration would take one
-    more level of slices (one request each) per split until the crowded slice is that second.
-    A crowd within ``margin`` of the slice's end is not cut at all: any cut would read it twice.
     Returns ``[piece]`` when it cannot be cut (a single second).
     """
-    if crowded_second is not None and (piece.start is None or piece.start <= crowded_second) \
-            and crowded_second <= piece.end:
-        cut = crowded_second + margin
-        return [Slice(piece.start, cut), Slice(cut + 1, piece.end)] if cut < piece.end else [piece]
     lo = piece.start
     if lowest_seen is not None and (lo is None or lowest_seen > lo):
         lo = min(lowest_seen, piece.end)
@@ -97,6 +85,48 @@ def split_slice(
     bounds = [piece.start, *cuts]
     out = [Slice(bounds[i], cuts[i] - 1) for i in range(len(cuts))]
     out.append(Slice(cuts[-1], piece.end))
+    return out
+
+
+def isolate_crowds(piece: Slice, crowds: list[int], *, margin: int = 0, empty_before: int | None = None) -> list[Slice]:
+    """Cut a slice around seconds known to hold at least a page each (a bulk import or update).
+
+    A second cannot be cut, and cutting by duration around one takes a level of slices (one
+    request each) per split until a slice is that second, while the slices beside it read it
+    again (requests widen each bound by ``margin``). So each crowded second gets a slice of its
+    own, ``margin`` wide on both sides, and the gaps between are left whole (they are cut when
+    read, if they hold enough): no neighbour's request reaches a crowd. ``empty_before``: no
+    row of the slice is earlier (a first page sorted ascending), so nothing is cut off before
+    the first crowd. The slices cover ``piece`` exactly; ``[piece]`` when no crowd is inside it.
+    """
+    spans: list[list[int | None]] = []
+    for c in sorted(set(crowds)):
+        if (piece.start is not None and c < piece.start) or c > piece.end:
+            continue
+        a: int | None = c - margin
+        if piece.start is not None and a is not None and a <= piece.start:
+            a = piece.start
+        if not spans and empty_before is not None and empty_before >= c - margin:
+            a = piece.start
+        b = min(c + margin, piece.end)
+        last = spans[-1][1] if spans else None
+        if last is not None and a is not None and a <= last + 1:
+            spans[-1][1] = b  # touching the previous crowd's slice: one slice for both
+        else:
+            spans.append([a, b])
+    if not spans:
+        return [piece]
+    out: list[Slice] = []
+    cur: int | None = piece.start
+    for lo, hi in spans:
+        assert hi is not None
+        if lo is not None and (cur is None or lo > cur):
+            out.append(Slice(cur, lo - 1))
+            cur = lo
+        out.append(Slice(cur, hi))
+        cur = hi + 1
+    if cur is not None and cur <= piece.end:  # cur is set: every span has an end
+        out.append(Slice(cur, piece.end))
     return out
 
 
