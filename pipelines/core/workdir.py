@@ -61,12 +61,32 @@ def bind_working_folder(con: Any, pipelines_dir: Path) -> list[str]:
 
 
 def heal_pipeline_dir(pipeline_dir: Path) -> list[str]:
-    """Discard one pipeline's folder when a dlt storage in it lacks a sub-folder."""
+    """Discard one pipeline's folder when a dlt storage in it lacks a sub-folder, and the
+    remnants of extracted packages whose deletion a kill interrupted (`_extracted_remnants`)."""
     for storage, subs in _STORAGES.items():
         root = pipeline_dir / storage
         if root.is_dir() and any(not (root / s).is_dir() for s in subs):
             return [_discard(pipeline_dir, f"{storage}/ was incomplete")]
-    return []
+    return [_discard(package, "an extracted package whose deletion was interrupted; it was normalized already",
+                     aside_in=pipeline_dir.parent)
+            for package in _extracted_remnants(pipeline_dir)]
+
+
+def _extracted_remnants(pipeline_dir: Path) -> list[Path]:
+    """Extracted packages that are what is left of a deletion a kill interrupted.
+
+    dlt saves a package's ``schema.json`` before it moves the package into ``extracted/`` in
+    one rename, and normalizing writes the package into ``load/`` before it deletes the
+    extracted one file by file. So an extracted package without ``schema.json``, or one whose
+    load id is already normalized or loaded, is such a remnant: its data is in ``load/``,
+    and left in place it fails every later run's normalize step."""
+    extracted = pipeline_dir / "normalize" / "extracted"
+    packages = sorted(p for p in extracted.iterdir() if p.is_dir()) if extracted.is_dir() else []
+    if not packages:
+        return []
+    done = {p.name for sub in ("normalized", "loaded") if (pipeline_dir / "load" / sub).is_dir()
+            for p in (pipeline_dir / "load" / sub).iterdir()}
+    return [p for p in packages if not (p / "schema.json").is_file() or p.name in done]
 
 
 def discard_pipelines(pipelines_dir: Path, *, reason: str) -> list[str]:
@@ -80,9 +100,10 @@ def _pipeline_dirs(pipelines_dir: Path) -> list[Path]:
     return sorted(p for p in pipelines_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _discard(folder: Path, reason: str) -> str:
-    """Rename ``folder`` aside (atomic: a kill leaves it whole or gone), then delete it."""
-    aside = folder.with_name(f"{DISCARDED}{folder.name}-{uuid.uuid4().hex[:8]}")
+def _discard(folder: Path, reason: str, *, aside_in: Path | None = None) -> str:
+    """Rename ``folder`` aside (atomic: a kill leaves it whole or gone), into ``aside_in`` (default:
+    beside it; the pipelines directory, whose leftovers `_sweep_discarded` removes), then delete it."""
+    aside = (aside_in or folder.parent) / f"{DISCARDED}{folder.name}-{uuid.uuid4().hex[:8]}"
     os.replace(folder, aside)
     shutil.rmtree(aside, ignore_errors=True)
     return f"discarded dlt working folder {folder.name}/ ({reason})"
