@@ -100,4 +100,6 @@ def test_a_bulk_update_costs_its_pages_not_a_cascade_of_slices(strict: bool, bul
         served = sum(sb.requests_served.values())
     assert sorted(ids) == list(range(1, len(rows) + 1))  # every row once
     minimum = -(-len(rows) // 25)  # 42 pages
-    assert served <= minimum * 1.05 + 6, (served, minimum)
+    # over the minimum: the sorted first page, one page in id order sampling the crowds, and at
+    # most one more for a slice between or after them (each crowd's slice is walked, never cut)
+    assert served <= minimum + 3, (served, minimum)

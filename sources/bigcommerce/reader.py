@@ -255,6 +255,11 @@ def crowded_seconds(seen: list[int], *, rows: int, total: int | None, limit: int
 class _Task:
     piece: Slice
     top: bool  # the run's whole window: first page sorted, may be cut into many slices
+    whole: bool = False  # a crowded second's own slice: walked, never cut again
+
+
+def _holds(piece: Slice, second: int) -> bool:
+    return (piece.start is None or piece.start <= second) and second <= piece.end
 
 
 class _Failure:
@@ -391,7 +396,7 @@ class WindowReader:
         pages = self.pages.page_count(task.piece, first) if limit > 1 else None
         if task.top:
             self.total = first.total
-        if pages is not None and pages > self.split_pages:
+        if not task.whole and pages is not None and pages > self.split_pages:
             want = math.ceil(pages / self.split_pages)
             seen = self.pages.seen_seconds(first.rows)
             crowds = crowded_seconds(seen, rows=len(first.rows), total=first.total, limit=self.pages.limit,
@@ -409,7 +414,7 @@ class WindowReader:
             if len(parts) > 1:
                 with self._cond:
                     self.splits += 1
-                    self._tasks.extend(_Task(p, top=False) for p in parts)
+                    self._tasks.extend(_Task(p, top=False, whole=any(_holds(p, c) for c in crowds)) for p in parts)
                     self._cond.notify_all()
                 return
         yield from self.pages.walk(task.piece, first, sorted_first=task.top)
