@@ -85,13 +85,15 @@ def prepare_working_folder(duckdb_path: str | Path) -> list[str]:
     not fail every later run. Returns what was done (also logged)."""
     import duckdb
 
-    from bc2people.pipelines.core.workdir import bind_working_folder
+    from bc2people.pipelines.core.workdir import bind_working_folder, discard_extracted_remnants
 
     con = duckdb.connect(str(duckdb_path))
     try:
         done = bind_working_folder(con, pipelines_dir_for(duckdb_path))
     finally:
         con.close()
+    # the staging pipeline only: the People delivery's lanes may be normalizing meanwhile
+    done += discard_extracted_remnants(pipelines_dir_for(duckdb_path) / PIPELINE_NAME)
     for line in done:
         logging.getLogger("bc2people").warning(line)
     return done

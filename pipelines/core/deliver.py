@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from .ledger import LIVE, Ledger
 from .model import ProgressFn
-from .workdir import heal_pipeline_dir
+from .workdir import discard_extracted_remnants, heal_pipeline_dir
 
 LANES = 2  # packages in flight at once (each lane one dlt pipeline)
 # dlt reads its file-size settings from the environment: one package at a time sets them.
@@ -122,6 +122,7 @@ def _pipeline(pipelines_dir: Path, delivery: Delivery, destination: Any, lane: i
 
     name = lane_pipeline_name(delivery, lane)
     heal_pipeline_dir(pipelines_dir / name)  # a damaged folder would fail every run
+    discard_extracted_remnants(pipelines_dir / name)  # the lane's own folder: no one else uses it now
     return dlt.pipeline(pipeline_name=name, pipelines_dir=str(pipelines_dir),
                         destination=destination, dataset_name=delivery.dataset_name)
 

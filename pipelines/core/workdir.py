@@ -61,12 +61,19 @@ def bind_working_folder(con: Any, pipelines_dir: Path) -> list[str]:
 
 
 def heal_pipeline_dir(pipeline_dir: Path) -> list[str]:
-    """Discard one pipeline's folder when a dlt storage in it lacks a sub-folder, and the
-    remnants of extracted packages whose deletion a kill interrupted (`_extracted_remnants`)."""
+    """Discard one pipeline's folder when a dlt storage in it lacks a sub-folder."""
     for storage, subs in _STORAGES.items():
         root = pipeline_dir / storage
         if root.is_dir() and any(not (root / s).is_dir() for s in subs):
             return [_discard(pipeline_dir, f"{storage}/ was incomplete")]
+    return []
+
+
+def discard_extracted_remnants(pipeline_dir: Path) -> list[str]:
+    """Discard what a kill left of extracted packages dlt was deleting (`_extracted_remnants`).
+
+    Call it only for a pipeline about to be opened by its one user: while that pipeline
+    normalizes, a package it has just normalized looks exactly like such a remnant."""
     return [_discard(package, "an extracted package whose deletion was interrupted; it was normalized already",
                      aside_in=pipeline_dir.parent)
             for package in _extracted_remnants(pipeline_dir)]
