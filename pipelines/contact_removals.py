@@ -137,9 +137,10 @@ class ContactTracker:
             "type": [t for _k, new in done for t, _n in new],
             "n": [n for _k, new in done for _t, n in new],
         }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
+        latest = dict(done)  # one row per person (the last, should a batch hold a key twice)
         contacts = pa.table({
-            "key": [k for k, _ in done],
-            "contacts": [json.dumps([[t, i] for (t, _n), i in sorted(new.items())]) for _k, new in done],
+            "key": list(latest),
+            "contacts": [json.dumps([[t, i] for (t, _n), i in sorted(new.items())]) for new in latest.values()],
         })
 
         def apply(con: Any) -> int:
@@ -189,8 +190,11 @@ class ContactTracker:
             con.execute(
                 f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
                 "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
+            # delete and insert: INSERT OR REPLACE runs as a join reading every stored row (5x
+            # the time at 1M persons)
+            con.execute(f"DELETE FROM {ds}.person_contacts WHERE key IN (SELECT key FROM _cr_contacts)")
             con.execute(
-                f"INSERT OR REPLACE INTO {ds}.person_contacts (key, contacts, updated_at) "
+                f"INSERT INTO {ds}.person_contacts (key, contacts, updated_at) "
                 "SELECT key, contacts, $now FROM _cr_contacts", {"now": now})
         finally:
             for name in ("_cr_sent", "_cr_contacts", "_cr_gone"):

@@ -265,10 +265,23 @@ def _diff_chunk(
 def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
+    ds = spec.dataset
+    found = "target = $target AND key IN (SELECT unnest($keys))"
+    if _is_table(con, ds, "sync_state"):
+        # found by a scan of the key column alone, then read by row id: a join on the key reads
+        # every column of every row (the payloads too), 3x the time at 1M persons
+        found = f"rowid IN (SELECT rowid FROM {ds}.sync_state WHERE {found})"
     cur = con.execute(
         f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
-        f"FROM {spec.dataset}.sync_state WHERE target = $target AND key IN (SELECT unnest($keys))",
-        {"target": spec.target, "keys": keys},
+        f"FROM {ds}.sync_state WHERE {found}", {"target": spec.target, "keys": keys},
     )
     names = [d[0] for d in cur.description]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def _is_table(con: Any, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` is a table (a read-only command's overlay makes it a view)."""
+    row = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+                      "AND table_schema = ? AND table_name = ?",
+                      [schema, name]).fetchall()
+    return bool(row) and row[0][0] == "BASE TABLE"
