@@ -108,6 +108,7 @@ def stage_and_push(
     overlap: the caller runs the sequential path)."""
     from bc2people.pipelines.push import push_persons
     from bc2people.pipelines.staging import StageResult, plan_customer_segments, prepare_working_folder
+    from bc2people.sources.bigcommerce.readahead import Readahead
 
     source: dict[str, Any] = dict(settings.source_settings())
     limit_arenas()
@@ -121,6 +122,9 @@ def stage_and_push(
     orders_first = with_orders and mapping.traits is not None
     results: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
+    # each segment's customers resource reads the next segment's window once its own is read,
+    # while dlt normalizes and loads it (see `sources.bigcommerce.readahead`)
+    readahead = Readahead([s.end for s in segments])
 
     def stage(index: int, **kw: Any) -> None:
         from bc2people.pipelines.staging import stage_customers
@@ -137,12 +141,13 @@ def stage_and_push(
                 if stop.is_set():
                     return
                 stage(i, only=("customers",), full_refresh=full_refresh and i == 0, end_at=seg.end,
-                      **({} if i == 0 else {"lookback_seconds": 0}))
+                      readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
             results.put(_Failed(exc))
         finally:
+            readahead.close()
             results.put(_END)
 
     producer = threading.Thread(target=produce, name="bc2people-stage", daemon=True)
@@ -180,7 +185,7 @@ def stage_and_push(
     producer.join()
     checkpoints.close()
     event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=checkpoints.done,
-          checkpoints_refused=checkpoints.refused)
+          checkpoints_refused=checkpoints.refused, read_ahead=readahead.used, read_ahead_missed=readahead.missed)
     if sweep_deletions:
         from bc2people.pipelines.staging import sweep_staged
 

@@ -86,6 +86,9 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert first.summary["counts"]["extracted"] >= 500  # the edge seconds of segments are read twice
         # customers pages were still being read when People already held persons: the phases overlapped
         assert max(people_when_read) > 0, people_when_read
+        # every segment after the first was read while dlt loaded the one before it
+        pushed = _logged(first.stderr, "segments pushed")[0]
+        assert (pushed["read_ahead"], pushed["read_ahead_missed"]) == (int(str(planned[0]["segments"])) - 1, 0)
         _exact(world)
         assert not runs_problems(world.duckdb, [first])
 

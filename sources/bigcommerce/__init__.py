@@ -34,6 +34,7 @@ from .helpers import (
 )
 from .order_rows import OrderStats
 from .orders import order_products_resource, orders_resource
+from .readahead import Readahead
 from .reader import CustomerPages, WindowReader
 from .settings import (
     CUSTOMER_COLUMNS,
@@ -96,6 +97,7 @@ def bigcommerce(
     recheck_addresses: bool = False,
     end_at: int | None = None,
     arrow_pages: bool = True,
+    readahead: Readahead | None = None,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
@@ -109,7 +111,9 @@ def bigcommerce(
     there instead of at the store clock minus the lag: one segment of a first sync read in
     parts (see `segments`); the cursor then advances to ``end_at``. ``arrow_pages`` (default
     true) hands customer pages to dlt as Arrow tables, which dlt writes to parquet without its
-    row-by-row normalizing (see `arrow_pages`); false keeps dlt's object path.
+    row-by-row normalizing (see `arrow_pages`); false keeps dlt's object path. ``readahead``
+    (a first sync in segments) takes the customers read ahead for this segment's window and
+    reads the next segment's window once this one is read (see `readahead`).
     """
     client = make_client(
         store_hash,
@@ -133,6 +137,7 @@ def bigcommerce(
             stats=stats if stats is not None else ExtractStats(),
             end_at=end_at,
             arrow_pages=arrow_pages,
+            readahead=readahead,
         )
     ]
     if orders:
@@ -158,6 +163,7 @@ def customers_resource(
     stats: ExtractStats,
     end_at: int | None = None,
     arrow_pages: bool = True,
+    readahead: Readahead | None = None,
 ) -> DltResource:
     """The ``customers`` resource over ``client`` (one item per page); ``end_at`` ends its
     window there (Unix seconds) instead of at the store clock minus the lag. Pages go to dlt
@@ -172,13 +178,15 @@ def customers_resource(
         now, lag = (store_time(client), lag_seconds) if end_at is None else (end_at, 0)
         window = open_window(state, now, lookback_seconds=lookback_seconds, lag_seconds=lag,
                              full_refresh=full_refresh, stats=stats)
-        reader = WindowReader(CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
+        ahead = readahead.take(window) if readahead is not None else None
+        reader = ahead.reader if ahead is not None else WindowReader(
+            CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
         seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
         load_id = dlt.current.load_package_state()["load_id"] if arrow_pages else ""
         if arrow_pages:
             quiet_declared_hints()
         try:
-            for rows in reader:
+            for rows in (ahead.pages() if ahead is not None else reader):
                 if stats.total is None:
                     stats.total = reader.total
                 fresh = [r for r in rows if r["id"] not in seen]
@@ -192,9 +200,14 @@ def customers_resource(
                     else:
                         yield table
         finally:
-            stats.took_requests(client)
+            if ahead is not None:
+                ahead.close()
+            stats.took_requests(ahead.client if ahead is not None else client)
             stats.splits = reader.splits
         commit_window(state, window, stats)  # reached only when every page was read
+        if readahead is not None:  # this resource sends nothing more: its client reads the next window
+            readahead.start_next(ahead.client if ahead is not None else client, window, workers=max_workers,
+                                 split_pages=split_pages)
 
     return customers
 
