@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,16 @@ ID_CHUNK = 100  # ids per `id:in` request for staged customers without a date_cr
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
+def _int64s(column: Any) -> array[int]:
+    """An Arrow int64 column without nulls as an ``array('q')`` (8 bytes a value)."""
+    out: array[int] = array("q")
+    for chunk in column.chunks:
+        data = chunk.buffers()[1]
+        if data is not None and len(chunk):
+            out.frombytes(memoryview(data)[chunk.offset * 8:(chunk.offset + len(chunk)) * 8])
+    return out
+
+
 @dataclass
 class StagedCustomers:
     """What the staging holds, as the sweep needs it.
@@ -59,8 +70,8 @@ class StagedCustomers:
     window end minus the lookback; None: use ``modified_until``).
     """
 
-    created: list[int]
-    ids: list[int]
+    created: Sequence[int]
+    ids: Sequence[int]
     undated: list[int] = field(default_factory=list)
     swept: set[int] = field(default_factory=set)
     modified_until: int | None = None
@@ -99,22 +110,16 @@ def load_staged_customers(
     }
     qualified = f'"{dataset}"."{table}"'
     deleted = f'"{DELETED_AT_COLUMN}" IS NOT NULL' if DELETED_AT_COLUMN in cols else "false"
-    arrow = con.sql(
-        f"SELECT id, CAST(epoch(date_created) AS BIGINT) AS dc, {deleted} AS swept "
-        f"FROM {qualified} ORDER BY dc NULLS FIRST, id"
-    ).to_arrow_table()
-    ids = arrow.column("id").to_pylist()
-    created = arrow.column("dc").to_pylist()
-    swept_flags = arrow.column("swept").to_pylist()
-    staged = StagedCustomers([], [])
-    for cid, dc, gone in zip(ids, created, swept_flags, strict=True):
-        if gone:
-            staged.swept.add(cid)
-        elif dc is None:
-            staged.undated.append(cid)
-        else:
-            staged.created.append(dc)
-            staged.ids.append(cid)
+    dc = "CAST(epoch(date_created) AS BIGINT)"
+    # the live dated customers as two int64 arrays (16 MB at 1M customers; lists of Python
+    # ints took ~10x that, and the run's peak memory is the sweep's)
+    live = con.sql(f"SELECT CAST(id AS BIGINT) AS id, {dc} AS dc FROM {qualified} "
+                   f"WHERE NOT ({deleted}) AND {dc} IS NOT NULL ORDER BY dc, id").to_arrow_table()
+    staged = StagedCustomers(_int64s(live.column("dc")), _int64s(live.column("id")))
+    del live
+    staged.undated = [r[0] for r in con.execute(
+        f"SELECT id FROM {qualified} WHERE NOT ({deleted}) AND {dc} IS NULL ORDER BY id").fetchall()]
+    staged.swept = {r[0] for r in con.execute(f"SELECT id FROM {qualified} WHERE {deleted}").fetchall()}
     row = con.execute(f"SELECT CAST(epoch(max(date_modified)) AS BIGINT) FROM {qualified}").fetchone()
     staged.modified_until = row[0] if row else None
     staged.changes_from = changes_from
@@ -299,11 +304,12 @@ class _CountSweep:
                 except ValueError:
                     return False
         s = self.staged
-        where = dict(zip(s.ids, s.created, strict=True)) if self.recent else {}
+        # the staged date_created of the recent customers the staging holds (one pass, no map
+        # of every staged id)
+        self.staged_adj = [dc for cid, dc in zip(s.ids, s.created, strict=True) if cid in self.recent] \
+            if self.recent else []
         for cid, dc in self.recent.items():
             self.store_adj.append(dc)
-            if cid in where:
-                self.staged_adj.append(where[cid])
             if cid in s.swept:
                 self.returned.add(cid)
         self.store_adj.sort()
