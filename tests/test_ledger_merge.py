@@ -128,3 +128,104 @@ def test_a_key_given_twice_in_one_batch_keeps_its_first_entry_and_both_outcomes(
     assert con.execute(f"SELECT payload_hash, accepted_hash, last_status FROM {DS}.sync_state").fetchall() == [
         ("A", "A", "CREATED")]
     assert con.execute(f"SELECT count(*) FROM {DS}.sync_outcomes").fetchall() == [(2,)]
+
+
+def _hold_first_write(writer: Ledger) -> tuple[Any, Any]:
+    """Start a write whose transaction waits until released; returns (release, thread)."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(con: Any) -> None:
+        inside.set()
+        release.wait(10)
+
+    t = threading.Thread(target=writer.write, args=([{"key": "first", "run_id": "r", "last_status": "CREATED"}],),
+                         kwargs={"before": hold})
+    t.start()
+    assert inside.wait(10)
+    return release, t
+
+
+def _queued(writer: Ledger, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while len(writer._waiting) < n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(writer._waiting) >= n
+
+
+def test_batches_waiting_for_the_lock_are_written_in_one_transaction() -> None:
+    import threading
+
+    con = duckdb.connect()
+    ensure_ledger(con, DS, ())
+    writer = Ledger(con, DS, TARGET)
+    release, first = _hold_first_write(writer)
+    threads = [threading.Thread(target=writer.write, args=(
+        [{"key": f"k{i}-{j}", "run_id": "r", "payload_hash": "h", "last_status": "CREATED", "outcome": True}
+         for j in range(50)],)) for i in range(5)]
+    for t in threads:
+        t.start()
+    _queued(writer, 5)
+    release.set()
+    for t in [first, *threads]:
+        t.join(10)
+    assert writer.transactions == 2  # the held one, then the five waiting batches together
+    assert con.execute(f"SELECT count(*), count(accepted_hash) FROM {DS}.sync_state").fetchall() == [(251, 250)]
+    assert con.execute(f"SELECT count(*) FROM {DS}.sync_outcomes").fetchall() == [(250,)]
+
+
+def test_waiting_batches_that_share_a_key_are_written_in_order_in_separate_transactions() -> None:
+    import threading
+
+    con = duckdb.connect()
+    ensure_ledger(con, DS, ())
+    writer = Ledger(con, DS, TARGET)
+    release, first = _hold_first_write(writer)
+    b = threading.Thread(target=writer.write, args=(
+        [{"key": "k", "run_id": "r1", "payload_hash": "A", "last_status": "CREATED", "remote_id": 7}],))
+    b.start()
+    _queued(writer, 1)
+    c = threading.Thread(target=writer.write, args=(
+        [{"key": "k", "run_id": "r2", "payload_hash": "B", "last_status": "FAILED", "error_code": "500"}],))
+    c.start()
+    _queued(writer, 2)
+    release.set()
+    for t in (first, b, c):
+        t.join(10)
+    assert writer.transactions == 3
+    assert con.execute(f"SELECT payload_hash, accepted_hash, last_status, remote_id, run_id FROM {DS}.sync_state "
+                       "WHERE key = 'k'").fetchall() == [("B", "A", "FAILED", 7, "r2")]
+
+
+def test_a_failing_transaction_fails_every_batch_written_in_it() -> None:
+    import threading
+
+    con = duckdb.connect()
+    ensure_ledger(con, DS, ())
+    writer = Ledger(con, DS, TARGET)
+    release, first = _hold_first_write(writer)
+    errors: list[BaseException] = []
+
+    def write(entries: list[dict[str, Any]], before: Any = None) -> None:
+        try:
+            writer.write(entries, before)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    def fail(con: Any) -> None:
+        raise RuntimeError("caller's table refused")
+
+    threads = [threading.Thread(target=write, args=([{"key": "ok", "run_id": "r", "last_status": "CREATED"}],)),
+               threading.Thread(target=write, args=([{"key": "bad", "run_id": "r", "last_status": "CREATED"}], fail))]
+    threads[0].start()
+    _queued(writer, 1)
+    threads[1].start()
+    _queued(writer, 2)
+    release.set()
+    for t in [first, *threads]:
+        t.join(10)
+    assert len(errors) == 2 and all("refused" in str(e) for e in errors)
+    assert con.execute(f"SELECT key FROM {DS}.sync_state").fetchall() == [("first",)]  # both rolled back
