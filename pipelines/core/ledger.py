@@ -229,7 +229,7 @@ class Ledger:
     Batches that arrive while another is being written are written together, in one
     transaction (at most `GROUP_MAX` batches, never two that share a key): a transaction's
     cost is mostly fixed (finding the stored rows scans the key column, the commit), and
-    the People load workers' batches otherwise queued one transaction each behind the lock.
+    the target's load workers' batches otherwise queued one transaction each behind the lock.
     """
 
     GROUP_MAX = 8
@@ -321,7 +321,7 @@ class Ledger:
                     batch.before(con)
             # Delete and insert, not INSERT ... ON CONFLICT: DuckDB runs that as a join that
             # reads every stored row's every column (the payloads too), ~0.2 s per 1,000
-            # entries at 1M persons; found by a narrow key scan and fetched by row id, the
+            # entries at 1M rows; found by a narrow key scan and fetched by row id, the
             # stored rows of a batch cost ~30 ms at any size.
             rowids = [r[0] for r in con.execute(
                 f"SELECT rowid FROM {ds}.sync_state WHERE target = $target "

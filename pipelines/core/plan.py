@@ -269,7 +269,7 @@ def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, An
     found = "target = $target AND key IN (SELECT unnest($keys))"
     if _is_table(con, ds, "sync_state"):
         # found by a scan of the key column alone, then read by row id: a join on the key reads
-        # every column of every row (the payloads too), 3x the time at 1M persons
+        # every column of every row (the payloads too), 3x the time at 1M rows
         found = f"rowid IN (SELECT rowid FROM {ds}.sync_state WHERE {found})"
     cur = con.execute(
         f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
