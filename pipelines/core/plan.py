@@ -166,6 +166,7 @@ def select_chunks(
     rows = con.execute(selection_sql(spec, cols), params).fetchall()
     if not rows:
         return
+    states_sql = _states_sql(con, spec)
     head = Selected()
     head.counts["selected"] = len(rows)
     version = {r[0]: r[1] for r in rows}
@@ -180,7 +181,7 @@ def select_chunks(
         for chunk in _mapped_chunks(con, spec, unkeyed, _DIFF_CHUNK, offload=False):
             for rec in chunk:
                 key_by_id[rec.entity_id] = rec.key or f"{spec.entity.id_column}:{rec.entity_id}"
-        states = _states(con, spec, list(key_by_id.values()))
+        states = _states(con, spec, states_sql, list(key_by_id.values()))
         for eid, key in key_by_id.items():
             st = states.get(key) or {}
             head.deletions.append({"key": key, "entity_id": eid,
@@ -199,19 +200,20 @@ def select_chunks(
         if progress is not None:
             progress("map", records=done, total=total)
         part = Selected()
-        _diff_chunk(con, spec, run_id, chunk, part, seen, version, derived_hash, retry_rejected, sample - sampled)
+        _diff_chunk(con, spec, states_sql, run_id, chunk, part, seen, version, derived_hash, retry_rejected,
+                    sample - sampled)
         sampled += len(part.sample_diffs)
         yield part
 
 
 def _diff_chunk(
-    con: Any, spec: SyncSpec, run_id: str, mapped: list[Mapped], out: Selected, seen: dict[str, Any],
-    version: dict[Any, Any], derived_hash: dict[Any, Any], retry_rejected: bool, sample: int,
+    con: Any, spec: SyncSpec, states_sql: str, run_id: str, mapped: list[Mapped], out: Selected,
+    seen: dict[str, Any], version: dict[Any, Any], derived_hash: dict[Any, Any], retry_rejected: bool, sample: int,
 ) -> None:
     """Diff mapped records against their ledger states, first to last (``seen`` spans chunks)."""
     if not mapped:
         return
-    states = _states(con, spec, [r.key for r in mapped if r.key])
+    states = _states(con, spec, states_sql, [r.key for r in mapped if r.key])
     for rec in mapped:
         eid = rec.entity_id
         base = {"entity_id": eid, "run_id": run_id, "source_version": version.get(eid),
@@ -262,19 +264,22 @@ def _diff_chunk(
                                                            else json.loads(text))})
 
 
-def _states(con: Any, spec: SyncSpec, keys: list[str]) -> dict[str, dict[str, Any]]:
-    if not keys:
-        return {}
+def _states_sql(con: Any, spec: SyncSpec) -> str:
+    """The ledger lookup of a chunk's keys (``$target``, ``$keys``), decided once per selection."""
     ds = spec.dataset
     found = "target = $target AND key IN (SELECT unnest($keys))"
     if _is_table(con, ds, "sync_state"):
         # found by a scan of the key column alone, then read by row id: a join on the key reads
         # every column of every row (the payloads too), 3x the time at 1M rows
         found = f"rowid IN (SELECT rowid FROM {ds}.sync_state WHERE {found})"
-    cur = con.execute(
-        f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
-        f"FROM {ds}.sync_state WHERE {found}", {"target": spec.target, "keys": keys},
-    )
+    return (f"SELECT key, accepted_hash, payload_hash, last_status, last_payload, remote_id, last_success_at "
+            f"FROM {ds}.sync_state WHERE {found}")
+
+
+def _states(con: Any, spec: SyncSpec, sql: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    cur = con.execute(sql, {"target": spec.target, "keys": keys})
     names = [d[0] for d in cur.description]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
 
