@@ -54,7 +54,7 @@ from bc2people.pipelines.staging import (
     DUCKDB_MEMORY_LIMIT,
     STAGED_CUSTOMERS,
     iter_staged_customers,
-    staged_customer_rows,
+    staged_customer_table,
 )
 
 PIPELINE_NAME = "bc2people_people"
@@ -220,8 +220,8 @@ class PersonMapper:
 
 
 def _raw_customers(con: Any, ids: list[int]) -> tuple[Callable[[Any], Iterator[dict[str, Any]]], Any] | None:
-    got = staged_customer_rows(con, ids)
-    return None if got is None else (got[0].decode, got[1])
+    got = staged_customer_table(con, ids)
+    return None if got is None else (got[0].decode_table, got[1])
 
 
 def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id: str = "") -> Delivery:

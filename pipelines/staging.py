@@ -308,14 +308,17 @@ def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -
         yield from shape.decode(_fetch(con, shape, ids[start : start + 5000]))
 
 
-def staged_customer_rows(con: Any, customer_ids: list[int]) -> tuple[StagedShape, list[tuple[Any, ...]]] | None:
-    """The raw staged rows of ``customer_ids`` (sorted by id) and how to decode them
-    (`StagedShape.decode` gives what `iter_staged_customers` gives); None before the first
-    load. Both are picklable, so another process can do the decoding."""
+def staged_customer_table(con: Any, customer_ids: list[int]) -> tuple[StagedShape, Any] | None:
+    """The raw staged rows of ``customer_ids`` (sorted by id) as one Arrow table, and how to
+    decode it (`StagedShape.decode_table` gives what `iter_staged_customers` gives); None before
+    the first load. DuckDB builds the table natively, so this process makes no Python object per
+    value (and pickles none) when another process does the decoding; both pickle."""
     shape = staged_shape(con)
     if shape is None:
         return None
-    return shape, _fetch(con, shape, sorted({int(i) for i in customer_ids}))
+    ids = sorted({int(i) for i in customer_ids})
+    return shape, con.sql(f"SELECT {shape.select} FROM {_STAGED} WHERE id IN (SELECT unnest($ids)) ORDER BY id",
+                          params={"ids": ids}).to_arrow_table()
 
 
 _STAGED = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
@@ -360,6 +363,10 @@ class StagedShape:
                 if value is not None and out.get(base) is None:
                     out[base] = loads(value) if is_json and isinstance(value, str) else value
             yield out
+
+    def decode_table(self, table: Any) -> Iterator[dict[str, Any]]:
+        """`decode` of an Arrow table of rows selected with `select` (its columns in order)."""
+        return self.decode(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
 def staged_shape(con: Any) -> StagedShape | None:

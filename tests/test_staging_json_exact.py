@@ -14,7 +14,8 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bc2people.pipelines.staging import _loads_plain, iter_staged_customers
+from bc2people.pipelines.core.hashing import loads_exact
+from bc2people.pipelines.staging import _loads_plain, iter_staged_customers, staged_customer_table
 
 
 def same(a: Any, b: Any) -> bool:
@@ -55,6 +56,19 @@ def test_fast_parse_equals_json_loads_for_guarded_texts(value: Any) -> None:
     assert same(_loads_plain(text), json.loads(text))
 
 
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_loads_exact_equals_json_loads_for_every_text(value: Any) -> None:
+    """No guard outside: the 19-digit runs are its own to find."""
+    text = json.dumps(value)
+    assert same(loads_exact(text), json.loads(text))
+
+
+def test_loads_exact_reads_every_nasty_text_as_json_loads_does() -> None:
+    for text in NASTY:
+        assert same(loads_exact(text), json.loads(text)), text
+
+
 def _digit_runs(text: str) -> list[str]:
     import re
 
@@ -82,6 +96,15 @@ def test_nasty_texts_read_back_from_duckdb_exactly_as_json_loads_reads_them(tmp_
     assert len(staged) >= len(NASTY) - 6
     got = {c["id"]: c for c in iter_staged_customers(con)}
     assert sorted(got) == sorted(staged)
+    # the Arrow table a map worker decodes gives the same customers, to the type
+    found = staged_customer_table(con, [*staged, 10_000])
+    assert found is not None
+    shape, table = found
+    assert table.num_rows == len(staged)
+    from_table = list(shape.decode_table(table))
+    assert [c["id"] for c in from_table] == sorted(staged)
+    for c in from_table:
+        assert same(c, got[c["id"]]), c["id"]
     for i, text in staged.items():
         assert same(got[i]["form_fields"], json.loads(text)), text
         assert got[i]["addresses"] == []

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import orjson as _orjson
 
 _INT_MIN, _INT_END = -(1 << 63), 1 << 64  # orjson writes integers in this range
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def canonical_json(payload: Any) -> str:
@@ -61,3 +63,16 @@ def payload_hash(payload: Any) -> str:
 def text_hash(text: str) -> str:
     """sha256 (hex) of an already canonical JSON text (a lone surrogate must not crash the diff)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def loads_exact(text: str) -> Any:
+    """``json.loads(text)``, through orjson (several times faster) where it reads equal values of
+    the same types: not for a text with a run of 19 digits (orjson reads an integer past 64 bits
+    as a float and cuts a long fraction), nor for what it refuses (NaN, Infinity, a lone
+    surrogate, a number past a double's range), which ``json.loads`` reads."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(text)

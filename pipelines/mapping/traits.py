@@ -19,7 +19,6 @@ SQL reads: the staged shapes below only stand in for tables not staged yet.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from bc2people.pipelines.core.hashing import loads_exact
 from bc2people.pipelines.staging import ORDERS_TABLE, STAGING_DATASET, STAGING_TABLE
 from bc2people.sources.bigcommerce.settings import CUSTOMER_COLUMNS, DELETED_AT_COLUMN, ORDER_COLUMNS
 
@@ -314,7 +314,7 @@ def _read(con: Any, column: str, keys: Iterable[int] | None) -> Iterator[tuple[i
 def traits_for(con: Any, keys: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
     """Each key's traits as a dict (numbers int/float, timestamps ISO text); all when ``keys`` is
     None. Keys without a row are absent (they have no traits)."""
-    return {int(k): json.loads(text) for k, text in _read(con, "traits", keys)}
+    return {int(k): loads_exact(text) for k, text in _read(con, "traits", keys)}
 
 
 def traits_hashes(con: Any, keys: Iterable[int] | None = None) -> dict[int, str]:
