@@ -137,27 +137,50 @@ def _region_walk(cc: int) -> tuple[_Step, ...]:
     return _REGION_WALK[cc]
 
 
+_VALIDATORS: dict[tuple[int, str | None], Callable[[str], bool]] = {}
+
+
 def is_valid_for(cc: int, nsn: str, region: str | None) -> bool:
     """``is_valid_number_for_region(num, region) or is_valid_number(num)`` for the number with
     calling code ``cc`` and national significant number ``nsn``."""
-    if region is not None:
-        typed = _typed_for(cc, region)
-        if typed is not None and typed(nsn):
-            return True
+    check = _VALIDATORS.get((cc, region))
+    if check is None:
+        check = _VALIDATORS[(cc, region)] = _validator(cc, region)
+    return check(nsn)
+
+
+def _validator(cc: int, region: str | None) -> Callable[[str], bool]:
+    """:func:`is_valid_for` for one calling code and default region, its lookups done once."""
+    for_region = _typed_for(cc, region) if region is not None else None
     regions = pnu.COUNTRY_CODE_TO_REGION_CODE.get(cc)
     if regions is None:
-        return False
-    if len(regions) == 1:
-        typed = _typed_for(cc, regions[0])
-        return typed is not None and typed(nsn)
-    for lead, check in _region_walk(cc):
-        if lead is None:
-            if check(nsn):
-                return True
-        else:
-            m = lead.match(nsn)
-            if m is not None:
-                return bool(check[m.lastgroup](nsn))
+        anywhere: Callable[[str], bool] = _never
+    elif len(regions) == 1:
+        anywhere = _typed_for(cc, regions[0]) or _never
+    else:
+        walk = _region_walk(cc)
+
+        def anywhere(nsn: str) -> bool:
+            for lead, check in walk:
+                if lead is None:
+                    if check(nsn):
+                        return True
+                else:
+                    m = lead.match(nsn)
+                    if m is not None:
+                        return bool(check[m.lastgroup](nsn))
+            return False
+
+    if for_region is None:
+        return anywhere
+
+    def valid(nsn: str) -> bool:
+        return for_region(nsn) or anywhere(nsn)
+
+    return valid
+
+
+def _never(nsn: str) -> bool:
     return False
 
 
@@ -167,15 +190,53 @@ class _Fallback(Exception):
     """This value needs phonenumbers.parse."""
 
 
+_CODES: dict[str, int] = {}  # the calling codes phonenumbers knows, by their digits
+
+
 def _country_code(digits: str) -> tuple[int, str]:
     """phonenumbers' _extract_country_code: (code, rest), (0, digits) when none is known."""
     if not digits or digits[0] == "0":
         return 0, digits
-    known = pnu.COUNTRY_CODE_TO_REGION_CODE
-    for n in range(1, min(len(digits), 3) + 1):
-        if int(digits[:n]) in known:
-            return int(digits[:n]), digits[n:]
+    codes = _CODES
+    if not codes:
+        codes.update((str(cc), cc) for cc in pnu.COUNTRY_CODE_TO_REGION_CODE)
+    for n in (1, 2, 3):  # a code has no leading zero, so its digits are str(code)
+        cc = codes.get(digits[:n])
+        if cc is not None and n <= len(digits):
+            return cc, digits[n:]
     return 0, digits
+
+
+_NUMBER_META: dict[int, tuple[str, Any]] = {}
+
+
+def _number_metadata(cc: int) -> tuple[str, Any]:
+    """(region_code_for_country_code(cc), its metadata_for_region_or_calling_code), cached."""
+    found = _NUMBER_META.get(cc)
+    if found is None:
+        region = pnu.region_code_for_country_code(cc)
+        found = _NUMBER_META[cc] = (region, PhoneMetadata.metadata_for_region_or_calling_code(cc, region))
+    return found
+
+
+_PREFIX_RE: dict[str, re.Pattern[str]] = {}
+
+
+def _strip_national_prefix(nn: str, metadata: Any) -> str:
+    """``nn`` without its national prefix, as parse strips it (the number as is when
+    phonenumbers keeps it: no prefix, or what is left would be too short)."""
+    prefix = metadata.national_prefix_for_parsing
+    if not prefix:  # nothing to strip
+        return nn
+    prefix_re = _PREFIX_RE.get(prefix)
+    if prefix_re is None:
+        prefix_re = _PREFIX_RE[prefix] = re.compile(prefix)
+    if prefix_re.match(nn) is None:  # phonenumbers' own first test: no prefix, nothing stripped
+        return nn
+    _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(nn, metadata)
+    if potential != nn and pnu._test_number_length(potential, metadata) not in _TOO_SHORT_ETC:
+        return potential
+    return nn
 
 
 _IDD: dict[str, re.Pattern[str]] = {}
@@ -232,19 +293,17 @@ def _parse_plain(text: str, region: str | None) -> tuple[int, str] | None:
             return None  # parse raises, and without a plus it does not retry
         cc, nn = found
     if cc != 0:
-        number_region = pnu.region_code_for_country_code(cc)
+        number_region, number_metadata = _number_metadata(cc)
         if number_region != region:
-            metadata = PhoneMetadata.metadata_for_region_or_calling_code(cc, number_region)
+            metadata = number_metadata
     else:
         assert metadata is not None and metadata.country_code is not None
         nn = digits
         cc = metadata.country_code
     if len(nn) < _MIN_NSN:
         return None
-    if metadata is not None and metadata.national_prefix_for_parsing:  # else nothing to strip
-        _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(nn, metadata)
-        if potential != nn and pnu._test_number_length(potential, metadata) not in _TOO_SHORT_ETC:
-            nn = potential
+    if metadata is not None:
+        nn = _strip_national_prefix(nn, metadata)
     if not _MIN_NSN <= len(nn) <= _MAX_NSN:
         return None
     return cc, nn
