@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bc2people.destinations.people.rules import FORBIDDEN_NAME_CHARS
+
 from .compiler import INDEX, KEY, parse_steps
+from .finalize import chain_keeps, keeps_expr
 from .model import MISSING
 
 Step = tuple[Any, ...]  # (label, when, read, render, run, sink, key, primary, clear, plan)
@@ -69,7 +72,7 @@ def build_field_mapper(steps: tuple[Step, ...], rejected: type[Exception], dropp
     """``fields(customer, context, sources, std, custom, tags, emails, phones, dropped)`` filling
     the buckets as the engine's loop does and returning (rejection, rejection field)."""
     ns: dict[str, Any] = {"_Rejected": rejected, "_Dropped": dropped_type, "_short": short, "MISSING": MISSING,
-                          "_EMPTY": frozenset({str, list, dict})}
+                          "_EMPTY": frozenset({str, list, dict}), "_FORBIDDEN": FORBIDDEN_NAME_CHARS}
     prefixes = _Prefixes()
     body: list[str] = []
     for i, (label, when, read, render, run, sink, key, primary, clear, plan) in enumerate(steps):
@@ -96,8 +99,7 @@ def build_field_mapper(steps: tuple[Step, ...], rejected: type[Exception], dropp
             # a field without default or `required` maps an empty value to MISSING before any
             # transform (the runner's first line): skip the call for the many empty ones
             plain = plan.take == "first" and plan.default is MISSING
-            run_lines = ([f"        value = MISSING if raw is None or (not raw and type(raw) in _EMPTY) else F{i}(raw)"]
-                         if plain else [f"        value = F{i}(raw)"])
+            run_lines = _run_lines(i, plan) if plain else [f"        value = F{i}(raw)"]
             lines += [
                 "try:",
                 f"    {read_line}",
@@ -120,6 +122,22 @@ def build_field_mapper(steps: tuple[Step, ...], rejected: type[Exception], dropp
     exec(compile("\n".join(src), "<mapping fields>", "exec"), ns)  # noqa: S102 - our own generated code
     fields: Callable[..., tuple[str | None, str | None]] = ns["fields"]
     return fields
+
+
+def _run_lines(i: int, plan: Any) -> list[str]:
+    """``value = F{i}(raw)`` for a field without default or ``required``: MISSING for an empty
+    value, and ``raw`` itself when its chain's ``keeps`` conditions say the chain would give it back."""
+    lines = [f"        value = MISSING if raw is None or (not raw and type(raw) in _EMPTY) else F{i}(raw)"]
+    keeps = chain_keeps(plan)
+    if keeps is None:
+        return lines
+    return ["        v = raw",
+            "        if v is None or (not v and type(v) in _EMPTY):",
+            "            value = MISSING",
+            f"        elif {keeps_expr(keeps)}:",
+            "            value = v",
+            "        else:",
+            f"            value = F{i}(v)"]
 
 
 def _sink_lines(i: int, label: str, sink: int, key: str, primary: bool, clear: Any, ns: dict[str, Any]) -> list[str]:

@@ -218,7 +218,7 @@ def compile_path(expr: str) -> CompiledPath:
         all_multi = _special_multi(steps) or (lambda doc: _walk_all(frozen, doc))
 
         def first_multi(doc: Any) -> Any:
-            return _first_present(_walk_all(frozen, doc))
+            return _first_present(all_multi(doc))
 
         return CompiledPath(expr, "fast-multi", all_multi, first_multi)
 

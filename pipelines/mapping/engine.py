@@ -280,6 +280,16 @@ def loop_fields(steps: tuple[Any, ...], customer: dict[str, Any], context: dict[
     return rejection, rejection_field
 
 
+def _std_order(keys: list[str]) -> tuple[str, ...] | None:
+    """None when the std fields, each written by one step, come in ``PAYLOAD_ORDER`` (so the
+    std dict is filled in payload order), else the payload order of the keys they write."""
+    if len(set(keys)) == len(keys) and all(k in PAYLOAD_ORDER for k in keys):
+        ranks = [PAYLOAD_ORDER.index(k) for k in keys]
+        if ranks == sorted(ranks):
+            return None
+    return tuple(k for k in PAYLOAD_ORDER if k in keys)
+
+
 _SINKS = {"std": 0, "custom": 1, "tags": 2, "email": 3, "phone": 4}
 
 
@@ -301,6 +311,7 @@ class Mapping:
     fixed_tags: list[str] = field(init=False)
     _steps: tuple[Any, ...] = field(init=False, repr=False)
     _fields: Callable[..., tuple[str | None, str | None]] = field(init=False, repr=False)
+    _std_order: tuple[str, ...] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.custom_attributes = {
@@ -328,6 +339,7 @@ class Mapping:
             render = _renderer(p) if p.source_kind == "template" else None
             steps.append((p.label, p.when, read, render, run, _SINKS[p.kind], key, p.primary, clear, p))
         self._steps = tuple(steps)
+        self._std_order = _std_order([s[6] for s in steps if s[5] == 0])
         self._fields = build_field_mapper(self._steps, _Rejected, _Dropped, _short)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -366,7 +378,7 @@ class Mapping:
                 "externalId",
             )
         if rejection is None:
-            payload = _payload(std, custom, tags, emails, phones)
+            payload = _payload(std, custom, tags, emails, phones, self._std_order)
             if isinstance(payload, str):
                 rejection, rejection_field = payload, payload.split(":", 1)[0]
             else:
@@ -381,6 +393,9 @@ class Mapping:
 
 
 def _contacts(kind: str, items: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    if len(items) == 1:  # the usual case: one contact, nothing to merge
+        ident, primary = items[0]
+        return [{"type": kind, "identifier": ident, "primary": True} if primary else {"type": kind, "identifier": ident}]
     out: list[dict[str, Any]] = []
     seen: dict[str, dict[str, Any]] = {}
     for ident, primary in items:
@@ -396,16 +411,22 @@ def _contacts(kind: str, items: list[tuple[str, bool]]) -> list[dict[str, Any]]:
 
 
 def _payload(std: dict[str, Any], custom: dict[str, Any], tags: list[str],
-             emails: list[tuple[str, bool]], phones: list[tuple[str, bool]]) -> dict[str, Any] | str:
-    """The canonical person (stable key order, no empties), or a rejection reason."""
-    payload = {k: std[k] for k in PAYLOAD_ORDER if k in std}
-    contacts = _contacts("EMAIL", emails) + _contacts("PHONE", phones)
-    if contacts:
-        for kind in ("EMAIL", "PHONE"):
-            n = sum(1 for c in contacts if c["type"] == kind)
-            if n > CONTACTS_PER_TYPE_MAX:
-                target = kind.lower()
-                return f"{target}: {n} {target}s, People allows {CONTACTS_PER_TYPE_MAX} per person"
+             emails: list[tuple[str, bool]], phones: list[tuple[str, bool]],
+             std_order: tuple[str, ...] | None = None) -> dict[str, Any] | str:
+    """The canonical person (stable key order, no empties), or a rejection reason.
+
+    ``std_order``: None when ``std`` is known to hold its keys in ``PAYLOAD_ORDER`` already
+    (it is then used as the payload), else the order to copy them in."""
+    payload = std if std_order is None else {k: std[k] for k in std_order if k in std}
+    if emails or phones:
+        contacts = _contacts("EMAIL", emails) if emails else []
+        if len(contacts) > CONTACTS_PER_TYPE_MAX:
+            return f"email: {len(contacts)} emails, People allows {CONTACTS_PER_TYPE_MAX} per person"
+        if phones:
+            more = _contacts("PHONE", phones)
+            if len(more) > CONTACTS_PER_TYPE_MAX:
+                return f"phone: {len(more)} phones, People allows {CONTACTS_PER_TYPE_MAX} per person"
+            contacts += more
         payload["contactInformation"] = contacts
     if tags:
         payload["tags"] = sorted(set(tags))

@@ -14,6 +14,7 @@ from bc2people.destinations.people.rules import (
     TARGETS,
     check_custom_value,
     check_target_value,
+    is_datetime,
     is_valid_email,
 )
 
@@ -117,6 +118,14 @@ def make_finalizer(plan: FieldPlan, email_checked: bool = False) -> Callable[[An
                 raise TransformFailure("is out of People's DECIMAL range" if v == v else "must be a finite number")
 
             return fin_decimal
+        if data_type == "DATE_TIME":
+
+            def fin_datetime(v: Any) -> Any:
+                if isinstance(v, str) and is_datetime(v):
+                    return v
+                raise TransformFailure(check_custom_value(data_type, v) or "is not a UTC date-time")
+
+            return fin_datetime
         coerce = _CUSTOM_COERCE.get(data_type)
 
         def fin_custom(v: Any) -> Any:
@@ -166,6 +175,58 @@ def make_finalizer(plan: FieldPlan, email_checked: bool = False) -> Callable[[An
         return v
 
     return fin_phone
+
+
+def final_keeps(plan: FieldPlan, email_checked: bool = False) -> tuple[str, ...] | None:
+    """Conditions on a non-empty ``v`` (as in :attr:`.transforms.Transform.keeps`) under which
+    ``make_finalizer(plan, email_checked)(v)`` is ``v`` itself; None: no such shortcut.
+    (Printable text holds no lone surrogate, so it encodes as UTF-8.)"""
+    kind = plan.kind
+    utf8 = "v.isascii() or v.isprintable()"
+    if kind == "email" and email_checked:
+        return ()
+    if kind == "std":
+        target = plan.std
+        if target is None or target.kind != "string":
+            return None
+        name = ("_FORBIDDEN.isdisjoint(v)",) if target.is_name else ()
+        return ("type(v) is str", f"len(v) <= {int(target.max_len or 0)}", *name, utf8)
+    if kind == "custom":
+        return {
+            "STRING": ("type(v) is str", f"len(v) <= {CUSTOM_VALUE_MAX}", utf8),
+            "BOOLEAN": ("type(v) is bool",),
+            "INTEGER": ("type(v) is int", f"-{INT64_MAX} <= v <= {INT64_MAX}"),
+            "DECIMAL": ("type(v) is float", f"-{INT64_MAX} <= v <= {INT64_MAX}"),
+        }.get(plan.custom_type or "")
+    if kind == "tags":
+        return ("type(v) is str", utf8, f"len(v) <= {TAG_MAX}")
+    return None
+
+
+def chain_keeps(plan: FieldPlan) -> tuple[str, ...] | None:
+    """Conditions on a non-empty raw ``v`` under which ``plan``'s whole scalar chain (every
+    transform, then the finalizer) gives back ``v`` itself, or None: no such shortcut."""
+    parts: list[str] = []
+    for t in plan.transforms:
+        if t.keeps is None or t.on_list:
+            return None
+        parts.extend(t.keeps)
+    email_checked = bool(plan.transforms) and plan.transforms[-1].name == "email"
+    final = final_keeps(plan, email_checked)
+    if final is None:
+        return None
+    return tuple(dict.fromkeys([*parts, *final]))
+
+
+def keeps_expr(conditions: tuple[str, ...]) -> str:
+    """The Python expression in ``v`` that holds when every one of ``conditions`` does."""
+    return " and ".join(f"({c})" for c in conditions) or "True"
+
+
+def compile_keeps(conditions: tuple[str, ...]) -> Callable[[Any], bool]:
+    """``conditions`` as a function of ``v`` (what the generated code inlines; for tests)."""
+    fn: Callable[[Any], bool] = eval(f"lambda v: {keeps_expr(conditions)}", {"_FORBIDDEN": FORBIDDEN_NAME_CHARS})  # noqa: S307
+    return fn
 
 
 def _checked_email(v: Any) -> Any:

@@ -67,6 +67,10 @@ class Transform:
     fn: Callable[[Any], Any]
     out: str  # "str", "int", "float", "bool", "date", "datetime", "any"
     on_list: bool = False
+    # Python conditions on a non-empty ``v`` (builtins and ``_FORBIDDEN``, the forbidden name
+    # characters, only) under which ``fn(v)`` is ``v`` itself: the engine's generated code skips
+    # the call when they all hold. None: no such shortcut.
+    keeps: tuple[str, ...] | None = None
 
 
 def _text(value: Any, name: str) -> str:
@@ -82,14 +86,19 @@ def _no_arg(name: str, arg: Any) -> None:
         raise ArgError(f"{name} takes no argument", f"write just `- {name}`")
 
 
-def _simple(name: str, op: Callable[[str], str]) -> Callable[[Any, TransformContext], Transform]:
+# printable text has no whitespace but " " (str.strip strips nothing else from it)
+_STRIPPED = ("type(v) is str", "v.isprintable()", "v[0] != ' '", "v[-1] != ' '")
+
+
+def _simple(name: str, op: Callable[[str], str],
+            keeps: tuple[str, ...] | None = None) -> Callable[[Any, TransformContext], Transform]:
     def factory(arg: Any, ctx: TransformContext) -> Transform:
         _no_arg(name, arg)
 
         def fn(value: Any) -> Any:
             return op(value) if type(value) is str else op(_text(value, name))
 
-        return Transform(name, fn, "str")
+        return Transform(name, fn, "str", keeps=keeps)
 
     return factory
 
@@ -120,7 +129,7 @@ def _strip_forbidden(arg: Any, ctx: TransformContext) -> Transform:
         text = value if type(value) is str else _text(value, "strip_forbidden")
         return text if FORBIDDEN_NAME_CHARS.isdisjoint(text) else strip_forbidden(text, replacement)
 
-    return Transform("strip_forbidden", fn, "str")
+    return Transform("strip_forbidden", fn, "str", keeps=("type(v) is str", "_FORBIDDEN.isdisjoint(v)"))
 
 
 def _truncate(arg: Any, ctx: TransformContext) -> Transform:
@@ -140,7 +149,7 @@ def _truncate(arg: Any, ctx: TransformContext) -> Transform:
         text = value if type(value) is str else _text(value, "truncate")
         return text if len(text) <= length else text[:length].rstrip()
 
-    return Transform("truncate", fn, "str")
+    return Transform("truncate", fn, "str", keeps=("type(v) is str", f"len(v) <= {int(length)}"))
 
 
 @lru_cache(maxsize=65536)
@@ -411,12 +420,20 @@ CASTS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "boolean": (to_bool, "bool"),
 }
 
+# when each cast gives back its input as is (``v - v == 0.0``: a finite float)
+_CAST_KEEPS: dict[str, tuple[str, ...]] = {
+    "string": ("type(v) is str",),
+    "integer": ("type(v) is int",),
+    "decimal": ("type(v) is float", "v - v == 0.0"),
+    "boolean": ("type(v) is bool",),
+}
+
 
 def _cast(arg: Any, ctx: TransformContext) -> Transform:
     if arg not in CASTS:
         raise ArgError(f"cast to {arg!r} is not supported", "use one of: " + ", ".join(CASTS))
     fn, out = CASTS[arg]
-    return Transform("cast", fn, out)
+    return Transform("cast", fn, out, keeps=_CAST_KEEPS[arg])
 
 
 def _sum(arg: Any, ctx: TransformContext) -> Transform:
@@ -455,11 +472,11 @@ def _join(arg: Any, ctx: TransformContext) -> Transform:
 
 
 FACTORIES: dict[str, Callable[[Any, TransformContext], Transform]] = {
-    "trim": _simple("trim", str.strip),
-    "collapse_spaces": _simple("collapse_spaces", _collapse_spaces),
-    "strip_control": _simple("strip_control", _strip_control_text),
-    "lower": _simple("lower", str.lower),
-    "upper": _simple("upper", str.upper),
+    "trim": _simple("trim", str.strip, _STRIPPED),
+    "collapse_spaces": _simple("collapse_spaces", _collapse_spaces, (*_STRIPPED, "'  ' not in v")),
+    "strip_control": _simple("strip_control", _strip_control_text, ("type(v) is str", "v.isprintable()")),
+    "lower": _simple("lower", str.lower, ("type(v) is str", "v.isascii()", "v.islower()")),
+    "upper": _simple("upper", str.upper, ("type(v) is str", "v.isascii()", "v.isupper()")),
     "title": _simple("title", str.title),
     "strip_forbidden": _strip_forbidden,
     "truncate": _truncate,
