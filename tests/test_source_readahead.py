@@ -13,7 +13,7 @@ import pytest
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sources.bigcommerce.client import BigCommerceClient
 from bc2people.sources.bigcommerce.helpers import format_ts
-from bc2people.sources.bigcommerce.readahead import Readahead
+from bc2people.sources.bigcommerce.readahead import Readahead, _packed, _unpacked
 from bc2people.sources.bigcommerce.reader import CustomerPages, WindowReader
 from bc2people.sources.bigcommerce.windows import Slice
 from tests.fixtures_bigcommerce import BC_STORE_HASH, BC_TOKEN
@@ -45,6 +45,10 @@ def _ids(pages: Any) -> list[int]:
     return sorted(r["id"] for rows in pages for r in rows)
 
 
+def _rows(pages: Any) -> list[dict[str, Any]]:
+    return sorted((r for rows in pages for r in rows), key=lambda r: r["id"])
+
+
 def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigCommerceSandbox) -> None:
     ends = [T0 + 1000, T0 + 3000, T0 + 10 * N]
     ahead = Readahead(ends)
@@ -60,9 +64,9 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     assert _customer_requests(store) > 0  # the read runs before anything takes it
     got = ahead.take(Slice(ends[0], ends[1]))
     assert got is not None and ahead.used == 1
-    pages_ahead = _ids(got.pages())
+    pages_ahead = _rows(got.pages())
     got.close()
-    direct = _ids(WindowReader(CustomerPages(_client(store)), Slice(ends[0], ends[1]), workers=1))
+    direct = _rows(WindowReader(CustomerPages(_client(store)), Slice(ends[0], ends[1]), workers=1))
     assert pages_ahead == direct and len(direct) >= 200  # the same rows a reader of the window gets
     assert got.client.requests >= 1  # the read's requests are counted on its own scoped client
     assert ahead.take(Slice(ends[0], ends[1])) is None  # handed over once
@@ -100,3 +104,28 @@ def test_a_failed_read_ahead_raises_in_the_taker(store: BigCommerceSandbox) -> N
     with pytest.raises(Exception, match="(?i)token|401|auth"):
         list(got.pages())
     got.close()
+
+
+def test_queued_pages_are_compact_and_come_back_exactly() -> None:
+    """A page waits as marshal bytes, a fraction of its parsed size, and comes back with every
+    value JSON parsing can give, exactly (what orjson would write as null or refuse too)."""
+    import json
+    import math
+    import sys
+
+    rows = [{"id": i, "email": f"p{i}@example.com", "addresses": [{"city": "Zürich", "phone": None}],
+             "form_fields": [{"name": "n", "value": ["a", 1.5, True]}]} for i in range(250)]
+    rows.append(json.loads('{"id": 9999, "nan": NaN, "inf": -Infinity, "big": 123456789012345678901234567890, '
+                           '"lone": "\\ud800", "deep": [[[{"": null}]]]}'))
+    packed = _packed(rows)
+    assert isinstance(packed, bytes)
+    parsed_size = sum(sys.getsizeof(v) for r in rows for v in (r, *r.values()))
+    assert len(packed) < parsed_size
+    back = _unpacked(packed)
+    assert back[:250] == rows[:250]
+    last = back[250]
+    assert math.isnan(last["nan"]) and last["inf"] == -math.inf
+    assert last["big"] == 123456789012345678901234567890 and type(last["big"]) is int
+    assert last["lone"] == "\ud800" and last["deep"] == [[[{"": None}]]]
+    unwritable = [{"id": 1, "x": object()}]
+    assert _unpacked(_packed(unwritable)) is unwritable  # kept as it is

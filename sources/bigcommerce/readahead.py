@@ -11,11 +11,17 @@ used by anything else); the next segment's resource takes those pages (`Readahea
 when its window is exactly the one read ahead, and reads by itself otherwise. Nothing is
 committed by reading ahead: the pages only reach dlt through the next segment's resource,
 whose cursor advances with its load as before, so a kill anywhere loses nothing.
+
+Pages wait in the queue marshalled (`_packed`): a page of 250 parsed customers holds ~1.3 MiB of
+Python objects and ~0.2 MiB as marshal bytes, and a full queue (64 pages) is the steady state
+whenever the push, not the API, sets the pace. marshal keeps every value JSON parsing can give
+exactly (NaN, integers past 64 bits, lone surrogates) at ~1.8 ms a page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -26,6 +32,22 @@ from .reader import CustomerPages, WindowReader
 from .windows import Slice
 
 _END = object()
+
+
+class _Packed(bytes):
+    """A page's rows, marshalled while they wait in the queue."""
+
+
+def _packed(rows: list[dict[str, Any]]) -> Any:
+    """``rows`` as compact bytes (or as they are, should a value be one marshal cannot write)."""
+    try:
+        return _Packed(marshal.dumps(rows))
+    except ValueError:
+        return rows
+
+
+def _unpacked(item: Any) -> list[dict[str, Any]]:
+    return marshal.loads(item) if type(item) is _Packed else item  # type: ignore[no-any-return]
 
 
 class _Failed:
@@ -50,9 +72,10 @@ class AheadRead:
         pages = iter(self.reader)
         try:
             for rows in pages:
+                packed = _packed(rows)
                 while not self._stop.is_set():
                     try:
-                        self._pages.put(rows, timeout=0.1)
+                        self._pages.put(packed, timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -80,7 +103,7 @@ class AheadRead:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
-            yield item
+            yield _unpacked(item)
 
     def close(self) -> None:
         """Stop reading (pages not yet taken are dropped: nothing was committed for them)."""
