@@ -206,6 +206,8 @@ _MERGED_STATE = (
     " ON o.key = b.key QUALIFY row_number() OVER (PARTITION BY b.key ORDER BY b._pos) = 1"
 )
 _STATE_COLUMNS = ", ".join(_AS_NEW)
+# A batch none of whose keys is stored, each key once (a first sync's): inserted as it is.
+_NEW_STATE = "SELECT " + ", ".join(f"{new} AS {col}" for col, new in _AS_NEW.items()) + " FROM _ledger_batch b"
 
 
 class _Batch:
@@ -314,6 +316,8 @@ class Ledger:
             offset += n
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         ds = self.dataset
+        # a key given twice in one batch (the group's batches never share one) needs the merge
+        repeats = any(len(batch.keys) != batch.table.num_rows for batch in group)
 
         def upsert(con: Any) -> None:
             for batch in group:
@@ -326,15 +330,18 @@ class Ledger:
             rowids = [r[0] for r in con.execute(
                 f"SELECT rowid FROM {ds}.sync_state WHERE target = $target "
                 "AND key IN (SELECT key FROM _ledger_batch)", {"target": self.target}).fetchall()]
-            merged = con.sql(_MERGED_STATE.format(ds=ds), params={"rowids": rowids}).to_arrow_table()
-            if rowids:
-                con.execute(f"DELETE FROM {ds}.sync_state WHERE rowid IN (SELECT unnest($rowids))",
-                            {"rowids": rowids})
-            con.register("_ledger_rows", merged)
-            try:
-                con.execute(f"INSERT INTO {ds}.sync_state ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM _ledger_rows")
-            finally:
-                con.unregister("_ledger_rows")
+            if not rowids and not repeats:  # nothing to merge: one statement, no round trip
+                con.execute(f"INSERT INTO {ds}.sync_state ({_STATE_COLUMNS}) {_NEW_STATE}")
+            else:
+                merged = con.sql(_MERGED_STATE.format(ds=ds), params={"rowids": rowids}).to_arrow_table()
+                if rowids:
+                    con.execute(f"DELETE FROM {ds}.sync_state WHERE rowid IN (SELECT unnest($rowids))",
+                                {"rowids": rowids})
+                con.register("_ledger_rows", merged)
+                try:
+                    con.execute(f"INSERT INTO {ds}.sync_state ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM _ledger_rows")
+                finally:
+                    con.unregister("_ledger_rows")
             con.execute(
                 f"INSERT INTO {ds}.sync_outcomes (run_id, target, key, entity_id, status, error_code, "
                 "error_field, error_message, \"at\") SELECT run_id, target, key, entity_id, "
