@@ -133,10 +133,14 @@ class ContactTracker:
         # written in the transaction that records an acceptance): no need to look it up.
         keys = list(dict.fromkeys(r["key"] for r, s in zip(rows, statuses, strict=True)
                                   if s in ACCEPTED_STATUSES and r.get("payload") and r.get("accepted_before") is not False))
+        # Removals are only ever queued for a person accepted before (its contacts were tracked
+        # then): only those persons' contacts sent again can cancel one. A first sync has none.
+        known = set(keys)
+        again = [(k, new) for k, new in done if k in known]
         sent = pa.table({
-            "key": [k for k, new in done for _ in new],
-            "type": [t for _k, new in done for t, _n in new],
-            "n": [n for _k, new in done for _t, n in new],
+            "key": [k for k, new in again for _ in new],
+            "type": [t for _k, new in again for t, _n in new],
+            "n": [n for _k, new in again for _t, n in new],
         }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
         latest = dict(done)  # one row per person (the last, should a batch hold a key twice)
         contacts = pa.table({
@@ -187,10 +191,10 @@ class ContactTracker:
                     f"INSERT INTO {ds}.contact_removals (key, type, identifier, queued_at, run_id, attempts) "
                     "SELECT DISTINCT key, type, identifier, $now, $run, 0 FROM _cr_gone ON CONFLICT DO NOTHING",
                     {"now": now, "run": run_id})
-            # a contact sent again is no longer to remove
-            con.execute(
-                f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
-                "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
+            if sent.num_rows:  # a contact sent again is no longer to remove
+                con.execute(
+                    f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
+                    "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
             # delete and insert: INSERT OR REPLACE runs as a join reading every stored row (5x
             # the time at 1M persons)
             con.execute(f"DELETE FROM {ds}.person_contacts WHERE key IN (SELECT key FROM _cr_contacts)")
