@@ -185,7 +185,8 @@ def stage_and_push(
     producer.join()
     checkpoints.close()
     event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=checkpoints.done,
-          checkpoints_refused=checkpoints.refused, read_ahead=readahead.used, read_ahead_missed=readahead.missed)
+          checkpoint_s=round(checkpoints.seconds, 1), checkpoints_refused=checkpoints.refused,
+          read_ahead=readahead.used, read_ahead_missed=readahead.missed)
     if sweep_deletions:
         from bc2people.pipelines.staging import sweep_staged
 
@@ -215,6 +216,7 @@ class _Checkpointer:
         self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
         self.threshold, self.every_s = threshold, every_s
         self.done = self.refused = 0
+        self.seconds = 0.0  # spent in the checkpoints done (other writers wait meanwhile)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bc2people-checkpoint", daemon=True)
 
@@ -232,9 +234,11 @@ class _Checkpointer:
                         continue
                 except OSError:
                     continue
+                started = time.monotonic()
                 try:
                     con.execute("CHECKPOINT")
                     self.done += 1
+                    self.seconds += time.monotonic() - started
                 except duckdb.Error:  # refused (TransactionException) or failed: the next tick tries again
                     self.refused += 1
         finally:
