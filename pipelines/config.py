@@ -74,7 +74,8 @@ ORDER_PRODUCTS = Setting(
 )
 OVERLAP = Setting("sync.overlap", "overlap a first sync's phases: push staged segments while the rest is read",
                   default="true")
-SEGMENT_ROWS = Setting("sync.segment_rows", "customers per segment of an overlapped first sync", default="25000")
+SEGMENT_ROWS = Setting("sync.segment_rows", "customers per segment of an overlapped first sync "
+                       "(default: a tenth of the store, at least 25,000)")
 MAP_WORKER = Setting("sync.map_worker", "map selections of 10,000 customers or more in a worker process "
                      "(a second core)", default="true")
 SLACK_HOOK = Setting("runtime.slack_incoming_hook", "Slack incoming webhook for alerts (dlt's own setting)", secret=True)

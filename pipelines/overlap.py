@@ -67,12 +67,13 @@ def overlap_applies(duckdb_path: str | Path, *, dry_run: bool, full_refresh: boo
     return customers_cursor(duckdb_path) is None
 
 
-def segment_rows(total_hint: int | None = None) -> int:
-    """Customers per segment: ``sync.segment_rows`` when set, else 25,000."""
+def segment_rows() -> int | None:
+    """Customers per segment: ``sync.segment_rows`` when set, else None (a tenth of the store,
+    at least 25,000: `sources.bigcommerce.segments.default_rows_per_segment`)."""
     from bc2people.pipelines.config import SEGMENT_ROWS, lookup
 
     value = lookup(SEGMENT_ROWS)
-    return max(1, int(value)) if value else 25_000
+    return max(1, int(value)) if value else None
 
 
 @dataclass

@@ -453,9 +453,10 @@ def customers_cursor(duckdb_path: str | Path, *, loaded_only: bool = False) -> s
     return str(value) if value else None
 
 
-def plan_customer_segments(rows_per_segment: int, **source_overrides: Any) -> list[Any]:
+def plan_customer_segments(rows_per_segment: int | None, **source_overrides: Any) -> list[Any]:
     """`sources.bigcommerce.segments.Segment` s covering every customer up to the store clock minus
-    the lag, each about ``rows_per_segment`` (a few counting requests)."""
+    the lag, each about ``rows_per_segment`` (None: the source's default for the store's size; a
+    few counting requests)."""
     import dlt
 
     from bc2people.sources.bigcommerce import make_client, store_time

@@ -21,7 +21,7 @@ from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sandbox.generator import generate_customers
 from bc2people.sources.bigcommerce import make_client
 from bc2people.sources.bigcommerce.helpers import format_ts, parse_ts
-from bc2people.sources.bigcommerce.segments import plan_segments
+from bc2people.sources.bigcommerce.segments import default_rows_per_segment, plan_segments
 from tests.fixtures_staging import STG_STORE, STG_TOKEN, api_view
 from tests.test_staging_incremental import staged
 
@@ -57,6 +57,13 @@ def test_plan_covers_the_window_in_segments_of_about_the_size(stg_sandbox: BigCo
 
     one = plan_segments(client, end, rows_per_segment=N)
     assert [s.end for s in one] == [end]
+    assert [s.end for s in plan_segments(client, end)] == [end]  # unset: at least 25,000 a segment
+
+
+def test_the_default_segment_is_a_tenth_of_the_store_and_at_least_25000() -> None:
+    assert default_rows_per_segment(0) == default_rows_per_segment(249_999) == 25_000
+    assert default_rows_per_segment(300_000) == 30_000
+    assert default_rows_per_segment(1_000_000) == 100_000
 
 
 def test_staging_segment_by_segment_stages_the_store_and_moves_the_cursor_with_it(
