@@ -3,10 +3,9 @@
 A process of this job is bound by Python's interpreter lock: while the selection decodes and
 maps records, the delivery, the ledger writes (and, in an overlapped first sync, the staging)
 wait for it. With an `Offload` in the `SyncSpec`, `plan.select_chunks` reads each chunk's raw
-rows here (the wiring's `read_raw`: for the staged customers an Arrow table, built natively by
-DuckDB, so this side makes and pickles no Python object per value) and one worker process
-decodes them, maps them and reduces
-each payload to its canonical text and hash; the diff against the ledger stays here. Results
+rows here (the wiring's `read_raw`, e.g. an Arrow table built natively by DuckDB, so this side
+makes and pickles no Python object per value) and one worker process decodes them, maps them
+and reduces each payload to its canonical text and hash; the diff against the ledger stays here. Results
 come back in sequence, two chunks ahead, and equal the in-process path's (`map_chunk` is both).
 
 The worker is a fresh interpreter (``python -m`` this package's ``offload_worker``: no
