@@ -317,16 +317,19 @@ def staged_customer_table(con: Any, customer_ids: list[int]) -> tuple[StagedShap
     if shape is None:
         return None
     ids = sorted({int(i) for i in customer_ids})
-    return shape, con.sql(f"SELECT {shape.select} FROM {_STAGED} WHERE id IN (SELECT unnest($ids)) ORDER BY id",
-                          params={"ids": ids}).to_arrow_table()
+    return shape, con.sql(_by_ids(shape), params={"ids": ids}).to_arrow_table()
 
 
 _STAGED = f'"{STAGING_DATASET}"."{STAGING_TABLE}"'
 
 
+def _by_ids(shape: StagedShape) -> str:
+    """The staged rows of the ids ``$ids``, sorted by id, as `StagedShape.decode` reads them."""
+    return f"SELECT {shape.select} FROM {_STAGED} WHERE id IN (SELECT unnest($ids)) ORDER BY id"
+
+
 def _fetch(con: Any, shape: StagedShape, ids: list[int]) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = con.execute(
-        f"SELECT {shape.select} FROM {_STAGED} WHERE id IN (SELECT unnest(?)) ORDER BY id", [ids]).fetchall()
+    rows: list[tuple[Any, ...]] = con.execute(_by_ids(shape), {"ids": ids}).fetchall()
     return rows
 
 
