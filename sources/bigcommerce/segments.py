@@ -9,11 +9,13 @@ by a later segment or run).
 
 The cuts are placed by counting, not reading: ``limit=1`` requests whose
 ``meta.pagination.total`` is the number of customers in a range, bisecting in time any
-range that holds more than the wanted rows (a few requests per segment).
+range that holds more than the wanted rows (a few requests per segment, each round of cuts
+sent side by side).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +59,7 @@ def default_rows_per_segment(total: int) -> int:
 
 
 def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int | None = None,
-                  max_requests: int = 400) -> list[Segment]:
+                  max_requests: int = 400, workers: int = 8) -> list[Segment]:
     """Segments covering every customer modified up to ``end``, each about ``rows_per_segment``
     (`default_rows_per_segment` of the store's count when None).
 
@@ -65,7 +67,9 @@ def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int 
     segments is one segment. Ranges are bisected in time until they hold at most
     ``rows_per_segment`` (a quarter of it for the oldest and the newest range; a second is
     never cut), then neighbours between those two are joined up to that size.
-    Stops cutting after ``max_requests`` counts (the segments are then just bigger).
+    Stops cutting after ``max_requests`` counts (the segments are then just bigger). The counts
+    of one round of cuts go ``workers`` at a time: at 1M customers the plan took ~6 s of
+    requests one after another before the first segment could start.
     """
     total, lowest = count_customers(client, Slice(None, end), sort=True)
     rows_per_segment = max(1, default_rows_per_segment(total) if rows_per_segment is None else rows_per_segment)
@@ -74,25 +78,33 @@ def plan_segments(client: BigCommerceClient, end: int, *, rows_per_segment: int 
     # The first and last segments are cut to a quarter: the first so sending starts early, the
     # last because what it holds is sent after the reading ends (the run's tail).
     edge = max(1, rows_per_segment // 4)
-    # (start, end, count) ranges, oldest first; the first starts at the earliest customer.
-    todo: list[tuple[int, int, int]] = [(lowest, end, total)]
-    done: list[tuple[int, int, int]] = []
+    # (start, end, count) ranges, oldest first; the first starts at the earliest customer. Each
+    # round cuts every range still too big in two, its counts sent side by side (a round costs
+    # one request's latency, not one per range).
+    ranges: list[tuple[int, int, int]] = [(lowest, end, total)]
     requests = 1
-    while todo:
-        lo, hi, n = todo.pop()
-        limit = edge if lo == lowest or hi == end else rows_per_segment
-        if n <= limit or hi <= lo or requests >= max_requests:
-            done.append((lo, hi, n))
-            continue
-        mid = lo + (hi - lo) // 2
-        left, _ = count_customers(client, Slice(lo, mid))
-        requests += 1
-        left = min(left, n)  # the widened bounds may count an edge second twice
-        todo.append((mid + 1, hi, n - left))
-        todo.append((lo, mid, left))  # popped next: ranges come out oldest first
-    if len(done) == 1:
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bigcommerce-plan") as pool:
+        while True:
+            cut = [i for i, (lo, hi, n) in enumerate(ranges)
+                   if hi > lo and n > (edge if lo == lowest or hi == end else rows_per_segment)]
+            cut = cut[:max(0, max_requests - requests)]
+            if not cut:
+                break
+            mids = {i: ranges[i][0] + (ranges[i][1] - ranges[i][0]) // 2 for i in cut}
+            lefts = [Slice(ranges[i][0], mids[i]) for i in cut]
+            counts = dict(zip(cut, pool.map(lambda piece: count_customers(client, piece)[0], lefts), strict=True))
+            requests += len(cut)
+            split: list[tuple[int, int, int]] = []
+            for i, (lo, hi, n) in enumerate(ranges):
+                if i not in counts:
+                    split.append((lo, hi, n))
+                    continue
+                left = min(counts[i], n)  # the widened bounds may count an edge second twice
+                split += [(lo, mids[i], left), (mids[i] + 1, hi, n - left)]
+            ranges = split
+    if len(ranges) == 1:
         return [Segment(end, total)]
-    first, middle, last = done[0], done[1:-1], done[-1]
+    first, middle, last = ranges[0], ranges[1:-1], ranges[-1]
     segments = [Segment(first[1], first[2])]
     run_end, run_rows = None, 0
     for _lo, hi, n in middle:
