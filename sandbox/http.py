@@ -34,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 ADMIN_PREFIX = "/__sandbox__/"
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "truncate", "slow")
 
@@ -85,7 +87,21 @@ class Response:
             return b""
         if isinstance(self.body, bytes | bytearray):
             return bytes(self.body)
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return encode_json(self.body)
+
+
+def encode_json(body: Any) -> bytes:
+    """``body`` as compact UTF-8 JSON, as a real service sends it.
+
+    orjson writes a 250-customer page in under a millisecond where the standard encoder took
+    ~6.5 ms: a quarter of the BigCommerce sandbox's CPU per page, taken from the client under
+    test on a shared machine. What orjson refuses (an integer past 64 bits, a lone surrogate, a
+    key that is not a string) goes through the standard encoder, so such values are served as
+    before. A float NaN or infinity, which no JSON service sends, is written as null."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError included
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 Handler = Callable[[Request], Response]
