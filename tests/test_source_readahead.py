@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
+from bc2people.sources.bigcommerce.arrow_pages import PagePreparer, PreparedPage, with_dlt_columns
 from bc2people.sources.bigcommerce.client import BigCommerceClient
 from bc2people.sources.bigcommerce.helpers import format_ts
 from bc2people.sources.bigcommerce.readahead import Readahead, _packed, _unpacked
@@ -75,6 +76,49 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     ahead.start_next(_client(store), Slice(ends[0], ends[1]), workers=2, split_pages=1)
     assert ahead.take(Slice(ends[1] - 5, ends[2])) is None and ahead.missed == 1
     ahead.close()
+
+
+def test_a_prepared_read_ahead_hands_over_each_customer_once_as_the_table_dlt_gets(store: BigCommerceSandbox) -> None:
+    """The customers resource has its read ahead prepare each page on the read's thread: the taker
+    gets tables of the declared columns, each customer of the window once (its slices overlap on
+    their edge seconds), equal to preparing a reader's pages itself; an odd page stays rows."""
+    store.add_customers([{"id": N + 1, "email": "odd@example.com", "first_name": "O", "last_name": "dd",
+                          "date_created": format_ts(T0 + 5), "date_modified": format_ts(T0 + 5), "customer_group_id": "7"}])
+    window = Slice(T0, T0 + 10 * N)
+
+    def read_ahead(workers: int) -> list[PreparedPage]:
+        ahead = Readahead([T0, T0 + 10 * N])
+        ahead.start_next(_client(store), Slice(None, T0), workers=workers, split_pages=1, prepare=PagePreparer(True))
+        got = ahead.take(window)
+        assert got is not None
+        pages = list(got.pages())
+        got.close()
+        assert all(isinstance(p, PreparedPage) for p in pages)
+        return pages
+
+    def ids(pages: list[PreparedPage]) -> list[int]:
+        return [i for p in pages for i in (p.table.column("id").to_pylist() if p.table is not None
+                                           else [r["id"] for r in p.rows or []])]
+
+    split = read_ahead(4)  # slices read in parallel, overlapping on their edge seconds
+    assert len(ids(split)) == len(set(ids(split))) == sum(p.count for p in split) == len(_ids([api_rows(store, window)]))
+    assert [r["id"] for p in split if p.rows for r in p.rows]  # the odd customer's page stays rows
+
+    pages = read_ahead(1)
+    inline = PagePreparer(True)
+    direct = [inline(rows) for rows in WindowReader(CustomerPages(_client(store)), window, workers=1)]
+    assert [p.count for p in pages] == [p.count for p in direct]
+    assert [p.rows for p in pages] == [p.rows for p in direct]
+    assert all((a.table is None and b.table is None) or (a.table is not None and b.table is not None and a.table.equals(b.table))
+               for a, b in zip(pages, direct, strict=True))
+    table = next(p.table for p in pages if p.table is not None)
+    assert "_dlt_load_id" not in table.column_names  # dlt's columns are the taker's
+    assert with_dlt_columns(table, "L1").column("_dlt_load_id").to_pylist() == ["L1"] * table.num_rows
+
+
+def api_rows(sb: BigCommerceSandbox, window: Slice) -> list[dict[str, Any]]:
+    """Every customer of ``window``, read one page after another."""
+    return [r for rows in WindowReader(CustomerPages(_client(sb)), window, workers=1) for r in rows]
 
 
 def test_a_read_ahead_stops_when_closed_while_its_pages_wait(store: BigCommerceSandbox) -> None:

@@ -24,7 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.extract.resource import DltResource
 
-from .arrow_pages import customers_table, quiet_declared_hints
+from .arrow_pages import PagePreparer, quiet_declared_hints, with_dlt_columns
 from .client import BigCommerceClient, QuotaBudget
 from .helpers import (
     BigCommerceConfigError,
@@ -181,24 +181,20 @@ def customers_resource(
         ahead = readahead.take(window) if readahead is not None else None
         reader = ahead.reader if ahead is not None else WindowReader(
             CustomerPages(client), window, workers=max_workers, split_pages=split_pages)
-        seen: set[int] = set()  # slices overlap on their edge seconds: keep each customer once
         load_id = dlt.current.load_package_state()["load_id"] if arrow_pages else ""
         if arrow_pages:
             quiet_declared_hints()
+        prepare = PagePreparer(arrow_pages)  # a read ahead prepared its pages on its own thread
         try:
-            for rows in (ahead.pages() if ahead is not None else reader):
+            for page in (ahead.pages() if ahead is not None else map(prepare, reader)):
                 if stats.total is None:
                     stats.total = reader.total
-                fresh = [r for r in rows if r["id"] not in seen]
-                seen.update(r["id"] for r in fresh)
-                stats.page_read(len(fresh))
-                if fresh:
-                    table = customers_table(fresh, load_id) if arrow_pages else None
-                    if table is None:
-                        stats.object_pages += 1
-                        yield fresh
-                    else:
-                        yield table
+                stats.page_read(page.count)
+                if page.table is not None:
+                    yield with_dlt_columns(page.table, load_id)
+                elif page.rows:
+                    stats.object_pages += 1
+                    yield page.rows
         finally:
             if ahead is not None:
                 ahead.close()
@@ -207,7 +203,7 @@ def customers_resource(
         commit_window(state, window, stats)  # reached only when every page was read
         if readahead is not None:  # this resource sends nothing more: its client reads the next window
             readahead.start_next(ahead.client if ahead is not None else client, window, workers=max_workers,
-                                 split_pages=split_pages)
+                                 split_pages=split_pages, prepare=PagePreparer(arrow_pages))
 
     return customers
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -44,6 +45,20 @@ def customers_table(rows: list[dict[str, Any]], load_id: str) -> pa.Table | None
     """``rows`` (one page of V3 customers) as an Arrow table of the declared columns plus dlt's
     ``_dlt_load_id`` (``load_id``) and ``_dlt_id`` (random, as dlt's object path makes them), or
     None when any row has an undeclared field or a value its column's type does not hold."""
+    table = declared_table(rows)
+    return None if table is None else with_dlt_columns(table, load_id)
+
+
+def with_dlt_columns(table: pa.Table, load_id: str) -> pa.Table:
+    """``table`` (from `declared_table`) with dlt's ``_dlt_load_id`` and ``_dlt_id`` added."""
+    n = table.num_rows
+    return table.append_column(C_DLT_LOAD_ID, pa.array([load_id] * n, pa.string())).append_column(
+        C_DLT_ID, pa.array(generate_dlt_ids(n), pa.string()))
+
+
+def declared_table(rows: list[dict[str, Any]]) -> pa.Table | None:
+    """``rows`` as an Arrow table of the declared columns only (no load id: a page read ahead is
+    built before its load exists), or None as for `customers_table`."""
     if not rows or any(not (r.keys() <= _DECLARED) for r in rows):
         return None
     arrays: list[pa.Array] = []
@@ -58,8 +73,34 @@ def customers_table(rows: list[dict[str, Any]], load_id: str) -> pa.Table | None
             names.append(name)
     except (pa.ArrowException, OverflowError, UnicodeError, TypeError, ValueError):
         return None
-    arrays += [pa.array([load_id] * len(rows), pa.string()), pa.array(generate_dlt_ids(len(rows)), pa.string())]
-    return pa.Table.from_arrays(arrays, names=[*names, C_DLT_LOAD_ID, C_DLT_ID])
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """One page as it goes to dlt: ``count`` customers new to the window, as ``table`` (their
+    declared columns; dlt's are added at the load) or, when no table can hold them, ``rows``."""
+
+    count: int
+    table: pa.Table | None
+    rows: list[dict[str, Any]] | None
+
+
+class PagePreparer:
+    """Prepares one window's pages in the order read: a customer already seen in the window is
+    dropped (slices overlap on their edge seconds), the rest made a `declared_table` when
+    ``arrow`` (else, or when it cannot be one, kept as rows for dlt's object path). A page read
+    ahead is prepared on the read's thread, so it waits as a compact table, not as dicts."""
+
+    def __init__(self, arrow: bool) -> None:
+        self.arrow = arrow
+        self.seen: set[int] = set()
+
+    def __call__(self, rows: list[dict[str, Any]]) -> PreparedPage:
+        fresh = [r for r in rows if r["id"] not in self.seen]
+        self.seen.update(r["id"] for r in fresh)
+        table = declared_table(fresh) if self.arrow and fresh else None
+        return PreparedPage(len(fresh), table, None if table is not None else fresh)
 
 
 def _column(values: list[Any], dtype: str) -> pa.Array | None:
