@@ -42,7 +42,7 @@ from bc2people.pipelines.core import (
     resume_pending,
     select_and_diff,
 )
-from bc2people.pipelines.core.deliver import Courier, OutcomeSink
+from bc2people.pipelines.core.deliver import DEFAULT_LANES, Courier, OutcomeSink
 from bc2people.pipelines.core.ledger import FAILED, REJECTED_BY_TARGET, Ledger
 from bc2people.pipelines.core.offload import Offload
 from bc2people.pipelines.ledger import LEDGER_DATASET, PUSH_COUNTS, TARGET, ensure_ledger, ledger
@@ -381,13 +381,14 @@ class PushSession:
     last package is handed to the courier, so an overlapped first sync (`pipelines.overlap`)
     selects and maps the next segment while People still receives this one's. `finish` waits
     for every package and returns the session's counts. A key still in flight is never sent
-    again before its package is recorded (`Courier.send`).
+    again before its package is recorded (`Courier.send`). ``lanes`` packages of
+    ``delivery_chunk`` persons are in flight at once.
     """
 
     def __init__(self, duckdb_path: str, mapping: Mapping, run_id: str, *, store_hash: str,
                  retry_rejected: bool = False, progress: Any = None, workers: int = DEFAULT_WORKERS,
                  batch_size: int = 1000, sample: int = 10, client: Any = None,
-                 delivery_chunk: int = DELIVERY_CHUNK) -> None:
+                 delivery_chunk: int = DELIVERY_CHUNK, lanes: int = DEFAULT_LANES) -> None:
         import duckdb
 
         from bc2people.pipelines.drops import ensure_drops
@@ -419,7 +420,7 @@ class PushSession:
             ensure_drops(self.con)
             self.run = _Delivering(self.wcon, self.writer, mapping, self.client, delivery, pipelines_dir, run_id,
                                    self.counts, workers=workers, batch_size=batch_size, progress=progress,
-                                   chunk=delivery_chunk)
+                                   chunk=delivery_chunk, lanes=lanes)
         except BaseException:
             self.close()
             raise
@@ -500,11 +501,12 @@ class _Delivering:
 
     def __init__(self, con: Any, writer: Ledger, mapping: Mapping, client: Any, delivery: Delivery,
                  pipelines_dir: Any, run_id: str, counts: Counter[str], *, workers: int, batch_size: int,
-                 progress: Any, chunk: int = DELIVERY_CHUNK) -> None:
+                 progress: Any, chunk: int = DELIVERY_CHUNK, lanes: int = DEFAULT_LANES) -> None:
         self.con, self.writer, self.mapping, self.client, self.delivery = con, writer, mapping, client, delivery
         self.pipelines_dir, self.run_id, self.counts = pipelines_dir, run_id, counts
         self.workers, self.batch_size, self.progress, self.chunk = workers, batch_size, progress, max(1, chunk)
-        self.courier = Courier(pipelines_dir, delivery, writer, run_id, workers=workers, batch_size=batch_size)
+        self.courier = Courier(pipelines_dir, delivery, writer, run_id, workers=workers, batch_size=batch_size,
+                               lanes=lanes)
         self.recorded: dict[int, int] = {}  # package -> persons recorded so far (progress)
         self.tally = threading.Lock()  # counts and progress, updated here and on the courier's lanes
         self.pending: list[dict[str, Any]] = []

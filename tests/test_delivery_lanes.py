@@ -1,6 +1,6 @@
-"""The courier's lanes: a push keeps two load packages in flight, and a failure or a kill that
-leaves a package pending on either lane is finished first by the next run, nothing lost or
-sent twice."""
+"""The courier's lanes: a push keeps two load packages in flight (an overlapped first sync's
+segments four), and a failure or a kill that leaves a package pending on any lane is finished
+first by the next run, nothing lost or sent twice."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 
 from bc2people.destinations.people.client import PeopleClient, RecordOutcome
 from bc2people.destinations.people.errors import PeopleTransientError
-from bc2people.pipelines.core.deliver import LANES, lane_pipeline_name
+from bc2people.pipelines.core.deliver import DEFAULT_LANES, LANES, lane_pipeline_name
 from bc2people.pipelines.ledger import start_run
 from bc2people.pipelines.paths import pipelines_dir_for
-from bc2people.pipelines.push import PIPELINE_NAME, people_delivery, push_persons
+from bc2people.pipelines.push import PIPELINE_NAME, PushSession, people_delivery, push_persons
 from tests.fixtures_push import HandMapping, expected_persons, ledger_rows, stage
 
 STORE = "sandbox1"
@@ -31,12 +31,13 @@ class _InFlight(PeopleClient):
         self.now = self.peak = 0
         self.count_lock = threading.Lock()
         self.at_two: Any = None  # called once, when a second request goes out beside a first
+        self.two = 2  # ... or when this many are out at once
 
     def upsert_json(self, persons_json: Any) -> list[RecordOutcome]:
         with self.count_lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
-            if self.now >= 2 and self.at_two is not None:
+            if self.now >= self.two and self.at_two is not None:
                 self.at_two()
                 self.at_two = None
         try:
@@ -77,7 +78,7 @@ def test_two_packages_are_in_flight_at_once(push_env: dict[str, Any], customers_
     client = _InFlight(ps.base_url, ps.api_key)
     res = push_persons(str(db), HandMapping(), "r1", store_hash=STORE, client=client, workers=1, batch_size=50,
                        delivery_chunk=50)
-    assert client.peak == LANES == 2
+    assert client.peak == DEFAULT_LANES == 2
     assert res.counts["created"] == 400 and res.counts["sent"] == 400 and res.counts["failed"] == 0
     assert ps.requests_served[UPSERT] == 8  # each package once
     stored = ps.persons()
@@ -117,6 +118,43 @@ def test_a_failure_leaves_packages_on_both_lanes_and_the_next_run_finishes_them(
     assert len(stored) == len(ps.persons()) == len(expected) == 600
     accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
     assert accepted[0][0] == 600
+
+
+def test_a_segment_session_keeps_four_packages_in_flight_and_a_failure_leaves_all_four_to_the_next_run(
+    push_env: dict[str, Any], customers_factory: Any
+) -> None:
+    """An overlapped first sync's session delivers on `LANES` lanes; People going down with four
+    packages out leaves one pending on each, and the next run (two lanes) finishes all four first."""
+    ps, db = push_env["people"], push_env["db"]
+    stage(db, customers_factory(800, seed=33))
+    ps.latency_ms = 900  # longer than three of the limiter's upsert slots: four can be out at once
+    client = _InFlight(ps.base_url, ps.api_key, max_transient_retries=0, backoff_base=0.01, backoff_cap=0.02)
+    client.two = LANES
+
+    def go_down() -> None:
+        ps.faults.configure(rate=1.0, kinds=["503"])
+
+    client.at_two = go_down
+    with pytest.raises(PeopleTransientError), PushSession(
+        str(db), HandMapping(), "r1", store_hash=STORE, client=client, workers=1, batch_size=50,
+        delivery_chunk=50, lanes=LANES,
+    ) as session:
+        session.push_all(None)
+    assert client.peak == LANES == 4
+    assert _pending_lanes(db) == [0, 1, 2, 3]
+    assert len(ps.persons()) < 800
+
+    ps.faults.configure(rate=0.0)
+    ps.latency_ms = 0
+    _start(db, "r2")
+    res = push_persons(str(db), HandMapping(), "r2", store_hash=STORE, workers=1, batch_size=50, delivery_chunk=50)
+    assert res.counts["resumed"] == 200  # the four lanes' packages, finished first
+    assert _pending_lanes(db) == []
+    expected = expected_persons(db, HandMapping(), STORE)
+    stored = {p["externalId"]: p for p in ps.persons()}
+    assert len(stored) == len(ps.persons()) == len(expected) == 800
+    accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
+    assert accepted[0][0] == 800
 
 
 def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_env: dict[str, Any]) -> None:

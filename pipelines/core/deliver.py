@@ -7,10 +7,10 @@ commits the batch, so a crash re-sends at most the batch in flight (the targets'
 idempotent by key). A package left by a killed run is finished first, on the next run; a
 pipeline folder a kill left damaged is discarded first (`workdir.heal_pipeline_dir`).
 
-A `Courier` sends a run's packages on threads of its own, in `LANES` lanes, each lane its own
-dlt pipeline: one lane extracts and normalizes its package while the other's requests are in
-flight, and the caller selects and maps the next package meanwhile, so the target's request
-pipe does not drain between packages.
+A `Courier` sends a run's packages on threads of its own, in lanes (`DEFAULT_LANES`, at most
+`LANES`), each lane its own dlt pipeline: one lane extracts and normalizes its package while
+another's requests are in flight, and the caller selects and maps the next package meanwhile,
+so the target's request pipe does not drain between packages.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from .ledger import LIVE, Ledger
 from .model import ProgressFn
 from .workdir import discard_extracted_remnants, heal_pipeline_dir
 
-LANES = 2  # packages in flight at once (each lane one dlt pipeline)
+LANES = 4  # the most packages a courier keeps in flight (each lane one dlt pipeline; resumed on every run)
+DEFAULT_LANES = 2  # a push's lanes unless it asks for more (an overlapped first sync uses `LANES`)
 # dlt reads its file-size settings from the environment: one package at a time sets them.
 _ENV_LOCK = threading.Lock()
 
@@ -223,8 +224,8 @@ def deliver(
 
 
 class Courier:
-    """Delivers a run's packages (`deliver`) on `LANES` threads, each lane its own dlt pipeline,
-    while the caller prepares the next ones.
+    """Delivers a run's packages (`deliver`) on ``lanes`` threads (at most `LANES`), each lane its
+    own dlt pipeline, while the caller prepares the next ones.
 
     `send` returns once the package is handed to a free lane (it waits while every lane is
     busy, or while a package in flight holds one of its keys: a key's later payload must not
@@ -237,7 +238,7 @@ class Courier:
     """
 
     def __init__(self, pipelines_dir: Path, delivery: Delivery, ledger: Ledger, run_id: str, *,
-                 workers: int, batch_size: int, lanes: int = LANES) -> None:
+                 workers: int, batch_size: int, lanes: int = DEFAULT_LANES) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.pipelines_dir, self.delivery, self.ledger, self.run_id = pipelines_dir, delivery, ledger, run_id
