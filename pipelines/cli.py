@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    # Arrow's C++ side reads its allocator from the environment once, at its first allocation
+    # (see `pipelines.memory.use_system_allocator`).
+    from bc2people.pipelines.memory import ARROW_POOL_ENV
+
+    os.environ.setdefault(ARROW_POOL_ENV, "system")
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
