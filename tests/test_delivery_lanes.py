@@ -109,15 +109,7 @@ def test_a_failure_leaves_packages_on_both_lanes_and_the_next_run_finishes_them(
     assert before < 600
 
     ps.faults.configure(rate=0.0)
-    _start(db, "r2")
-    res = push_persons(str(db), HandMapping(), "r2", store_hash=STORE, workers=1, batch_size=50, delivery_chunk=50)
-    assert res.counts["resumed"] == 100  # both lanes' packages, finished first
-    assert _pending_lanes(db) == []
-    expected = expected_persons(db, HandMapping(), STORE)
-    stored = {p["externalId"]: p for p in ps.persons()}
-    assert len(stored) == len(ps.persons()) == len(expected) == 600
-    accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
-    assert accepted[0][0] == 600
+    _next_run_finishes_the_pending_then_all(ps, db, resumed=100, total=600)  # both lanes' packages
 
 
 def test_a_segment_session_keeps_four_packages_in_flight_and_a_failure_leaves_all_four_to_the_next_run(
@@ -146,15 +138,21 @@ def test_a_segment_session_keeps_four_packages_in_flight_and_a_failure_leaves_al
 
     ps.faults.configure(rate=0.0)
     ps.latency_ms = 0
+    _next_run_finishes_the_pending_then_all(ps, db, resumed=200, total=800)  # the four lanes' packages
+
+
+def _next_run_finishes_the_pending_then_all(ps: Any, db: Path, *, resumed: int, total: int) -> None:
+    """The next run (two lanes) delivers the packages left pending first, then the rest: People
+    and the ledger end with every person once."""
     _start(db, "r2")
     res = push_persons(str(db), HandMapping(), "r2", store_hash=STORE, workers=1, batch_size=50, delivery_chunk=50)
-    assert res.counts["resumed"] == 200  # the four lanes' packages, finished first
+    assert res.counts["resumed"] == resumed
     assert _pending_lanes(db) == []
     expected = expected_persons(db, HandMapping(), STORE)
     stored = {p["externalId"]: p for p in ps.persons()}
-    assert len(stored) == len(ps.persons()) == len(expected) == 800
+    assert len(stored) == len(ps.persons()) == len(expected) == total
     accepted = ledger_rows(db, "SELECT count(*) FROM people_sync.person_state WHERE accepted_hash = payload_hash")
-    assert accepted[0][0] == 800
+    assert accepted[0][0] == total
 
 
 def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_env: dict[str, Any]) -> None:
