@@ -14,7 +14,7 @@ from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sources.bigcommerce.arrow_pages import PagePreparer, PreparedPage, with_dlt_columns
 from bc2people.sources.bigcommerce.client import BigCommerceClient
 from bc2people.sources.bigcommerce.helpers import format_ts
-from bc2people.sources.bigcommerce.readahead import Readahead, _packed, _unpacked
+from bc2people.sources.bigcommerce.readahead import Readahead
 from bc2people.sources.bigcommerce.reader import CustomerPages, WindowReader
 from bc2people.sources.bigcommerce.windows import Slice
 from tests.fixtures_bigcommerce import BC_STORE_HASH, BC_TOKEN
@@ -58,7 +58,7 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     assert ahead.next_window(Slice(ends[1], ends[2])) is None  # nothing after the last segment
 
     client = _client(store)
-    ahead.start_next(client, first, workers=4, split_pages=1)
+    ahead.start_next(client, first, workers=4, split_pages=1, prepare=list)  # pages as read
     deadline = time.monotonic() + 10
     while not _customer_requests(store) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -73,7 +73,7 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     assert ahead.take(Slice(ends[0], ends[1])) is None  # handed over once
 
     # a read ahead of another window is stopped, not handed over
-    ahead.start_next(_client(store), Slice(ends[0], ends[1]), workers=2, split_pages=1)
+    ahead.start_next(_client(store), Slice(ends[0], ends[1]), workers=2, split_pages=1, prepare=list)
     assert ahead.take(Slice(ends[1] - 5, ends[2])) is None and ahead.missed == 1
     ahead.close()
 
@@ -128,7 +128,7 @@ def test_a_read_ahead_stops_when_closed_while_its_pages_wait(store: BigCommerceS
                          for i in range(more)])
     ahead = Readahead([T0, T0 + 10 * N + more], max_pages=1)
     client = _client(store)
-    ahead.start_next(client, Slice(None, T0), workers=2, split_pages=1)
+    ahead.start_next(client, Slice(None, T0), workers=2, split_pages=1, prepare=list)
     time.sleep(0.5)  # the bounded queue fills: the reader waits for a taker
     served = _customer_requests(store)
     t = time.monotonic()
@@ -142,34 +142,9 @@ def test_a_read_ahead_stops_when_closed_while_its_pages_wait(store: BigCommerceS
 def test_a_failed_read_ahead_raises_in_the_taker(store: BigCommerceSandbox) -> None:
     ahead = Readahead([T0, T0 + 10 * N])
     bad = BigCommerceClient(store.base_url, BC_STORE_HASH, "wrong-token", max_attempts=1)
-    ahead.start_next(bad, Slice(None, T0), workers=1, split_pages=1)
+    ahead.start_next(bad, Slice(None, T0), workers=1, split_pages=1, prepare=list)
     got = ahead.take(Slice(T0, T0 + 10 * N))
     assert got is not None
     with pytest.raises(Exception, match="(?i)token|401|auth"):
         list(got.pages())
     got.close()
-
-
-def test_queued_pages_are_compact_and_come_back_exactly() -> None:
-    """A page waits as marshal bytes, a fraction of its parsed size, and comes back with every
-    value JSON parsing can give, exactly (what orjson would write as null or refuse too)."""
-    import json
-    import math
-    import sys
-
-    rows = [{"id": i, "email": f"p{i}@example.com", "addresses": [{"city": "Zürich", "phone": None}],
-             "form_fields": [{"name": "n", "value": ["a", 1.5, True]}]} for i in range(250)]
-    rows.append(json.loads('{"id": 9999, "nan": NaN, "inf": -Infinity, "big": 123456789012345678901234567890, '
-                           '"lone": "\\ud800", "deep": [[[{"": null}]]]}'))
-    packed = _packed(rows)
-    assert isinstance(packed, bytes)
-    parsed_size = sum(sys.getsizeof(v) for r in rows for v in (r, *r.values()))
-    assert len(packed) < parsed_size
-    back = _unpacked(packed)
-    assert back[:250] == rows[:250]
-    last = back[250]
-    assert math.isnan(last["nan"]) and last["inf"] == -math.inf
-    assert last["big"] == 123456789012345678901234567890 and type(last["big"]) is int
-    assert last["lone"] == "\ud800" and last["deep"] == [[[{"": None}]]]
-    unwritable = [{"id": 1, "x": object()}]
-    assert _unpacked(_packed(unwritable)) is unwritable  # kept as it is

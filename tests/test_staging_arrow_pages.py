@@ -15,7 +15,7 @@ import pytest
 from bc2people.pipelines.staging import stage_customers
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sandbox.generator import generate_customers, nasty_customers
-from bc2people.sources.bigcommerce.arrow_pages import customers_table
+from bc2people.sources.bigcommerce.arrow_pages import declared_table
 from tests.fixtures_staging import api_view
 from tests.test_staging_incremental import staged
 
@@ -89,7 +89,7 @@ def test_pages_arrow_cannot_hold_are_refused() -> None:
     base = generate_customers(3, seed=33)
     for c in base:
         c.pop("segment_ids", None), c.pop("shopper_profile_id", None)
-    assert customers_table(base, "1") is not None
+    assert declared_table(base) is not None
     odd: list[tuple[str, Any]] = [("customer_group_id", "7"), ("customer_group_id", True), ("customer_group_id", 2**70),
                                   ("customer_group_id", 7.5), ("origin_channel_id", 1.0),
                                   ("first_name", 5), ("accepts_product_review_abandoned_cart_emails", 1),
@@ -98,7 +98,7 @@ def test_pages_arrow_cannot_hold_are_refused() -> None:
     for field, value in odd:
         page = [dict(c) for c in base]
         page[1][field] = value
-        assert customers_table(page, "1") is None, (field, value)
+        assert declared_table(page) is None, (field, value)
 
 
 def test_the_setting_switches_arrow_pages_off(stg_sandbox: BigCommerceSandbox, tmp_path: Path,

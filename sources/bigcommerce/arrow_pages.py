@@ -6,7 +6,7 @@ parquet at normalization. For a first sync that is most of the process's CPU (at
 customers about half of the time the sync holds the interpreter lock). A page yielded as an
 Arrow table is written to parquet at extraction and only moved by the normalizer.
 
-`customers_table` builds the table with the types `CUSTOMER_COLUMNS` declares, exactly as
+`declared_table` builds the table with the types `CUSTOMER_COLUMNS` declares, exactly as
 dlt's own parquet writer would store them: integers as int64, text as strings, timestamps as
 UTC microseconds, ``json`` columns as their JSON text (dlt's own serialiser, so the text is
 the same). A page it cannot represent that way (a field the columns do not declare, a value
@@ -41,24 +41,19 @@ _DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\
 _DECLARED = frozenset(CUSTOMER_COLUMNS)
 
 
-def customers_table(rows: list[dict[str, Any]], load_id: str) -> pa.Table | None:
-    """``rows`` (one page of V3 customers) as an Arrow table of the declared columns plus dlt's
-    ``_dlt_load_id`` (``load_id``) and ``_dlt_id`` (random, as dlt's object path makes them), or
-    None when any row has an undeclared field or a value its column's type does not hold."""
-    table = declared_table(rows)
-    return None if table is None else with_dlt_columns(table, load_id)
-
-
 def with_dlt_columns(table: pa.Table, load_id: str) -> pa.Table:
-    """``table`` (from `declared_table`) with dlt's ``_dlt_load_id`` and ``_dlt_id`` added."""
+    """``table`` (from `declared_table`) with dlt's ``_dlt_load_id`` (``load_id``) and ``_dlt_id``
+    (random, as dlt's object path makes them) added."""
     n = table.num_rows
     return table.append_column(C_DLT_LOAD_ID, pa.array([load_id] * n, pa.string())).append_column(
         C_DLT_ID, pa.array(generate_dlt_ids(n), pa.string()))
 
 
 def declared_table(rows: list[dict[str, Any]]) -> pa.Table | None:
-    """``rows`` as an Arrow table of the declared columns only (no load id: a page read ahead is
-    built before its load exists), or None as for `customers_table`."""
+    """``rows`` (one page of V3 customers) as an Arrow table of the declared columns (dlt's own
+    are added at the load, `with_dlt_columns`: a page read ahead is built before its load
+    exists), or None when any row has an undeclared field or a value its column's type does not
+    hold."""
     if not rows or any(not (r.keys() <= _DECLARED) for r in rows):
         return None
     arrays: list[pa.Array] = []

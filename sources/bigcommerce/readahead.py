@@ -12,19 +12,17 @@ when its window is exactly the one read ahead, and reads by itself otherwise. No
 committed by reading ahead: the pages only reach dlt through the next segment's resource,
 whose cursor advances with its load as before, so a kill anywhere loses nothing.
 
-The customers resource has each page prepared on the read's thread (``prepare``, its
-`arrow_pages.PagePreparer`): the page waits in the queue as the Arrow table dlt will be given,
-and the taker only adds dlt's columns. Without ``prepare`` pages wait marshalled (`_packed`): a
-page of 250 parsed customers holds ~1.3 MiB of Python objects and ~0.2 MiB as marshal bytes, and
-a full queue (64 pages) is the steady state whenever the push, not the API, sets the pace.
-marshal keeps every value JSON parsing can give exactly (NaN, integers past 64 bits, lone
-surrogates), but packing and unpacking took ~8% of a first sync's interpreter-lock time.
+Each page is prepared on the read's thread (``prepare``; the customers resource gives its
+`arrow_pages.PagePreparer`), so it waits in the queue as the Arrow table dlt will be given
+(~0.23 MiB for 250 customers, against ~1.3 MiB of parsed dicts) and the taker only adds dlt's
+columns. A full queue (64 pages) is the steady state whenever the push, not the API, sets the
+pace. (Pages used to wait as marshal bytes: as compact, but packing and unpacking them took ~8%
+of a first sync's interpreter-lock time.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import marshal
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,22 +35,6 @@ from .windows import Slice
 _END = object()
 
 
-class _Packed(bytes):
-    """A page's rows, marshalled while they wait in the queue."""
-
-
-def _packed(rows: list[dict[str, Any]]) -> Any:
-    """``rows`` as compact bytes (or as they are, should a value be one marshal cannot write)."""
-    try:
-        return _Packed(marshal.dumps(rows))
-    except ValueError:
-        return rows
-
-
-def _unpacked(item: Any) -> list[dict[str, Any]]:
-    return marshal.loads(item) if type(item) is _Packed else item  # type: ignore[no-any-return]
-
-
 class _Failed:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -62,7 +44,7 @@ class AheadRead:
     """One window's pages read on a thread into a bounded queue."""
 
     def __init__(self, client: BigCommerceClient, window: Slice, *, workers: int, split_pages: int,
-                 max_pages: int, prepare: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
+                 max_pages: int, prepare: Callable[[list[dict[str, Any]]], Any]) -> None:
         self.client = client  # a scoped twin: its counters are this window's requests
         self.window = window
         self.prepare = prepare
@@ -76,10 +58,10 @@ class AheadRead:
         pages = iter(self.reader)
         try:
             for rows in pages:
-                packed = _packed(rows) if self.prepare is None else self.prepare(rows)
+                page = self.prepare(rows)
                 while not self._stop.is_set():
                     try:
-                        self._pages.put(packed, timeout=0.1)
+                        self._pages.put(page, timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -100,7 +82,7 @@ class AheadRead:
                 return
 
     def pages(self) -> Iterator[Any]:
-        """The window's pages, as `WindowReader` yields them (as ``prepare`` made them, if given);
+        """The window's pages, in the order `WindowReader` yields them, as ``prepare`` made them;
         a failure of the read is raised here."""
         while True:
             item = self._pages.get()
@@ -108,7 +90,7 @@ class AheadRead:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
-            yield _unpacked(item) if self.prepare is None else item
+            yield item
 
     def close(self) -> None:
         """Stop reading (pages not yet taken are dropped: nothing was committed for them)."""
@@ -146,7 +128,7 @@ class Readahead:
         return Slice(after.end, later[0]) if later else None
 
     def start_next(self, client: BigCommerceClient, after: Slice, *, workers: int, split_pages: int,
-                   prepare: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
+                   prepare: Callable[[list[dict[str, Any]]], Any]) -> None:
         """Start reading the window after ``after`` (none after the last segment) with
         ``client``, which nothing else uses from now on; ``prepare`` each page on the way."""
         window = self.next_window(after)
