@@ -68,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     # Arrow's C++ side reads its allocator from the environment once, at its first allocation
     # (see `pipelines.memory.use_system_allocator`).
-    from bc2people.pipelines.memory import ARROW_POOL_ENV
+    from bc2people.pipelines.memory import arrow_allocator_choice
 
-    os.environ.setdefault(ARROW_POOL_ENV, "system")
+    arrow_allocator_choice()
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

@@ -68,6 +68,12 @@ def limit_arenas(arenas: int = 2) -> None:
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
+def arrow_allocator_choice() -> str:
+    """The allocator Arrow is to use: the environment's choice, else "system" (set there, where
+    Arrow's C++ side reads it at its first allocation; cheap, no import)."""
+    return os.environ.setdefault(ARROW_POOL_ENV, "system")
+
+
 def use_system_allocator() -> None:
     """Have Arrow allocate with the C library's malloc rather than its bundled mimalloc, unless
     the environment already chose (``ARROW_DEFAULT_MEMORY_POOL``).
@@ -79,8 +85,7 @@ def use_system_allocator() -> None:
     The variable is read by Arrow's C++ side when it first allocates (the CLI sets it before any
     work); the Python side's default pool is switched here too, for callers that used Arrow
     before."""
-    choice = os.environ.setdefault(ARROW_POOL_ENV, "system")
-    if choice != "system":
+    if arrow_allocator_choice() != "system":
         return
     import pyarrow
 
