@@ -11,6 +11,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -133,6 +134,46 @@ def test_a_worker_that_dies_is_replaced_by_the_next_selection(staged: Path) -> N
         assert offload._worker is not worker
 
 
+def test_a_worker_stopped_and_continued_mid_answer_still_answers_whole(staged: Path) -> None:
+    """Ctrl-Z then `fg` stops the worker mid-write: its answers (hundreds of KB, more than a pipe
+    holds) must arrive whole, not cut where the stop fell (a cut answer left the reader waiting
+    for bytes that never came)."""
+    with _worker_spec(staged) as (con, spec):
+        expected = _select(con, replace(spec, offload=None), chunk_size=400)
+        pid = offload._get_worker().proc.pid
+        done = threading.Event()
+        selected: list[Selected] = []
+
+        def stop_and_continue() -> None:
+            while not done.is_set():
+                time.sleep(0.002)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(0.001)
+                    os.kill(pid, signal.SIGCONT)
+
+        def select_repeatedly() -> None:
+            for _ in range(15):
+                selected.append(_select(con, spec, chunk_size=400))
+
+        pester = threading.Thread(target=stop_and_continue, daemon=True)
+        pester.start()
+        selecting = threading.Thread(target=select_repeatedly, daemon=True)
+        selecting.start()
+        selecting.join(timeout=60)
+        done.set()
+        pester.join()
+        os.kill(pid, signal.SIGCONT)
+        if selecting.is_alive():
+            os.kill(pid, signal.SIGKILL)  # unblocks the selection, which then fails
+            selecting.join(timeout=10)
+            pytest.fail(f"the selection hung after {len(selected)} of 15 selections")
+        assert len(selected) == 15
+        for got in selected:
+            assert got.to_send == expected.to_send and got.counts == expected.counts
+        assert offload._worker is not None and offload._worker.proc.pid == pid  # the same worker throughout
+
+
 KILLED_PARENT = r"""
 import sys, duckdb
 from dataclasses import replace
@@ -180,3 +221,12 @@ def test_mapping_text_round_trips_with_its_traits(tmp_path: Path) -> None:
     text = MAPPING.read_bytes()
     m = load_mapping_bytes(text, str(MAPPING))
     assert m.source == text and pickle.loads(pickle.dumps(m)).sha256 == m.sha256  # noqa: S301
+
+
+def test_a_garbled_frame_size_is_an_error_not_a_wait_for_bytes_that_never_come() -> None:
+    import io
+
+    whole = io.BytesIO((5).to_bytes(8, "little") + b"hello")
+    assert offload._read_frame(whole) == b"hello" and offload._read_frame(whole) is None
+    with pytest.raises(ValueError, match="garbled"):
+        offload._read_frame(io.BytesIO(b'{"addres' + b"x" * 64))

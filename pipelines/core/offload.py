@@ -18,6 +18,7 @@ when its pipe closes.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import queue
 import threading
@@ -29,6 +30,7 @@ from .hashing import canonical_json, text_hash
 from .model import Mapped
 
 AHEAD = 2  # chunks submitted to the worker beyond the one being diffed
+MAX_FRAME = 1 << 31  # no chunk's request or answer comes near 2 GiB: a bigger size means a garbled stream
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,22 @@ def _read_frame(f: IO[bytes]) -> bytes | None:
     if len(head) < 8:
         return None
     size = int.from_bytes(head, "little")
+    if size > MAX_FRAME:
+        raise ValueError(f"a frame announced {size:,} bytes: the stream is garbled")
     data = f.read(size)
     return data if len(data) == size else None
 
 
 def _write_frame(f: IO[bytes], data: bytes) -> None:
-    f.write(len(data).to_bytes(8, "little"))
-    f.write(data)
+    """Write one frame straight to ``f``'s file descriptor, retrying short writes. Not through
+    ``f``'s buffer: Python's buffered writer can drop the rest of a large write that a stop
+    signal (Ctrl-Z, SIGSTOP) cut short, and the reader would then wait for bytes that never come."""
     f.flush()
+    fd = f.fileno()
+    for part in (len(data).to_bytes(8, "little"), data):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 # -- this process's side --------------------------------------------------------------------
@@ -162,11 +172,15 @@ class _Worker:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
+        why = None
         try:
             while (frame := _read_frame(self.proc.stdout)) is not None:
                 self.answers.put(pickle.loads(frame))  # noqa: S301 - frames from our own worker
+        except Exception as exc:  # noqa: BLE001 - a garbled stream: this worker cannot be trusted
+            why = f"the map worker's answers are unreadable ({type(exc).__name__}: {exc}); it was stopped"
+            self.proc.kill()
         finally:
-            self.answers.put(("dead", f"the map worker exited (code {self.proc.poll()})"))
+            self.answers.put(("dead", why or f"the map worker exited (code {self.proc.poll()})"))
 
     def send(self, op: str, *args: Any) -> None:
         assert self.proc.stdin is not None
