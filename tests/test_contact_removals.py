@@ -7,7 +7,6 @@ accepted, records it, and keeps a failed removal queued for the next run."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -151,36 +150,3 @@ def test_sandbox_contact_information_delete(people_sandbox: PeopleSandbox) -> No
     assert s.delete(url, params={"identifier": "nobody", "type": "EXTERNAL_ID"},
                     json={"contactInformation": {}}, timeout=5).status_code == 404
     assert s.delete(url, params={"identifier": "x", "type": "EXTERNAL_ID"}, json={}, timeout=5).status_code == 400
-
-
-def test_a_person_accepted_twice_in_one_run_still_loses_what_it_dropped(tmp_path: Path) -> None:
-    """A first sync that reads a customer twice (changed while the run read the store) may select
-    the second copy before the first is recorded: both say "not accepted before". The contact the
-    second copy dropped was accepted with the first, so it must still be queued for removal."""
-    import threading
-
-    import duckdb
-
-    from bc2people.pipelines.contact_removals import ContactTracker, pending
-    from bc2people.pipelines.ledger import LEDGER_DATASET, ensure_ledger
-
-    con = duckdb.connect(str(tmp_path / "t.duckdb"))
-    ensure_ledger(con)
-    tracker = ContactTracker(con, LEDGER_DATASET, "people", threading.Lock())
-
-    def payload(*contacts: tuple[str, str]) -> str:
-        return json.dumps({"contactInformation": [{"type": t, "identifier": i} for t, i in contacts]})
-
-    first = {"key": ext(1), "payload": payload(("EMAIL", "old1@example.com"), ("PHONE", "14155550001")),
-             "accepted_before": False}
-    other = {"key": ext(2), "payload": payload(("EMAIL", "two@example.com")), "accepted_before": False}
-    assert tracker.accepted([first, other], ["CREATED", "CREATED"], "run-1") == 0
-    second = {"key": ext(1), "payload": payload(("EMAIL", "New1@example.com"), ("PHONE", "14155550001")),
-              "accepted_before": False}
-    assert tracker.accepted([second], ["UPDATED"], "run-1") == 1
-    assert pending(con, LEDGER_DATASET) == {ext(1): [("EMAIL", "old1@example.com")]}
-    # sent again later in the run: the removal is cancelled, the person's contacts are the latest
-    third = {"key": ext(1), "payload": payload(("EMAIL", "old1@example.com")), "accepted_before": False}
-    assert tracker.accepted([third], ["UPDATED"], "run-1") == 2
-    assert pending(con, LEDGER_DATASET) == {ext(1): [("EMAIL", "New1@example.com"), ("PHONE", "14155550001")]}
-    con.close()
