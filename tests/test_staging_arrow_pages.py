@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from bc2people.pipelines.staging import stage_customers
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sandbox.generator import generate_customers, nasty_customers
-from bc2people.sources.bigcommerce.arrow_pages import declared_table
+from bc2people.sources.bigcommerce.arrow_pages import BATCH_ROWS, TableBatch, declared_table
 from tests.fixtures_staging import api_view
 from tests.test_staging_incremental import staged
 
@@ -107,3 +108,36 @@ def test_the_setting_switches_arrow_pages_off(stg_sandbox: BigCommerceSandbox, t
     monkeypatch.setenv("SOURCES__BIGCOMMERCE__ARROW_PAGES", "false")
     res = stage_customers(tmp_path / "off.duckdb", **stg_source)
     assert res.pages >= 3 and res.object_pages == res.pages
+
+
+def test_pages_go_to_dlt_in_batches_that_keep_every_row_in_order() -> None:
+    batch = TableBatch(500)
+    pages = [pa.table({"id": list(range(i * 250, i * 250 + n)), "x": ["a"] * n}) for i, n in enumerate((250, 120, 250, 10))]
+    assert batch.add(pages[0]) == [] and batch.add(pages[1]) == []
+    (first,) = batch.add(pages[2])  # 620 rows held: handed on as one table
+    assert first.column("id").to_pylist() == list(range(0, 370)) + list(range(500, 750))
+    assert batch.flush() == []
+    assert batch.add(pages[3]) == []
+    (rest,) = batch.flush()  # the window's end hands on what is left
+    assert rest.column("id").to_pylist() == list(range(750, 760))
+    other = pa.table({"id": [1], "y": [2]})
+    batch.add(pages[3])
+    assert batch.add(other) == []
+    assert batch.flush() == [pages[3], other]  # tables that do not concatenate go as they came
+
+
+def test_a_window_bigger_than_a_batch_is_staged_whole(stg_sandbox: BigCommerceSandbox, tmp_path: Path,
+                                                       stg_source: dict[str, Any]) -> None:
+    """More customers than a batch: full batches go mid-window, the remainder at its end."""
+    n = BATCH_ROWS + 600
+    stg_sandbox.add_customers(generate_customers(n, seed=35))
+    db = tmp_path / "batched.duckdb"
+    res = stage_customers(db, **stg_source)
+    assert res.extracted == n and res.object_pages == 0
+    assert staged(db) == api_view(stg_sandbox)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        loads = con.execute("SELECT count(DISTINCT _dlt_id), count(DISTINCT _dlt_load_id) FROM bigcommerce.customers").fetchone()
+    finally:
+        con.close()
+    assert loads == (n, 1)

@@ -24,7 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.extract.resource import DltResource
 
-from .arrow_pages import PagePreparer, quiet_declared_hints, with_dlt_columns
+from .arrow_pages import PagePreparer, TableBatch, quiet_declared_hints, with_dlt_columns
 from .client import BigCommerceClient, QuotaBudget
 from .helpers import (
     BigCommerceConfigError,
@@ -165,7 +165,7 @@ def customers_resource(
     arrow_pages: bool = True,
     readahead: Readahead | None = None,
 ) -> DltResource:
-    """The ``customers`` resource over ``client`` (one item per page); ``end_at`` ends its
+    """The ``customers`` resource over ``client`` (an item per `TableBatch` of pages); ``end_at`` ends its
     window there (Unix seconds) instead of at the store clock minus the lag. Pages go to dlt
     as Arrow tables (see `arrow_pages`), or as lists of dicts with ``arrow_pages`` false or
     when a page holds a value its declared column cannot."""
@@ -185,16 +185,20 @@ def customers_resource(
         if arrow_pages:
             quiet_declared_hints()
         prepare = PagePreparer(arrow_pages)  # a read ahead prepared its pages on its own thread
+        batch = TableBatch()  # pages go to dlt a few thousand customers at a time
         try:
             for page in (ahead.pages() if ahead is not None else map(prepare, reader)):
                 if stats.total is None:
                     stats.total = reader.total
                 stats.page_read(page.count)
                 if page.table is not None:
-                    yield with_dlt_columns(page.table, load_id)
+                    for table in batch.add(page.table):
+                        yield with_dlt_columns(table, load_id)
                 elif page.rows:
                     stats.object_pages += 1
                     yield page.rows
+            for table in batch.flush():
+                yield with_dlt_columns(table, load_id)
         finally:
             if ahead is not None:
                 ahead.close()
