@@ -392,7 +392,10 @@ class WindowReader:
 
     def _read(self, task: _Task) -> Iterator[list[dict[str, Any]]]:
         first = self.pages.fetch(task.piece, sort=task.top)
-        limit = 2 * self.workers if task.top else self._idle() + 1
+        # A window is cut into at most one slice per worker: every slice ends on a part-filled
+        # page, so twice as many slices (the old cut) cost ~60 more requests per 1M customers
+        # (4,173 against 4,116) and read no faster (`make bench-scale`).
+        limit = self.workers if task.top else self._idle() + 1
         pages = self.pages.page_count(task.piece, first) if limit > 1 else None
         if task.top:
             self.total = first.total
