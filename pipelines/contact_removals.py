@@ -62,6 +62,15 @@ def _loads(text: str) -> Any:
     return json.loads(text)
 
 
+def _sent_table(rows: list[tuple[str, dict[Contact, str]]]) -> Any:
+    """(key, type, identity) of each contact of ``rows``: the contacts a batch sends again."""
+    return pa.table({
+        "key": [k for k, new in rows for _ in new],
+        "type": [t for _k, new in rows for t, _n in new],
+        "n": [n for _k, new in rows for _t, n in new],
+    }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
+
+
 def contacts_of(payload: Any) -> dict[Contact, str]:
     """(type, identity) -> identifier as sent, for the emails and phones of a v3 person payload
     (dict or JSON text); emails compare case-insensitively, as People matches them."""
@@ -129,19 +138,15 @@ class ContactTracker:
                 if s in ACCEPTED_STATUSES and r.get("payload")]
         if not done:
             return None
-        # A person People never accepted before this run has no tracked contacts (they are
-        # written in the transaction that records an acceptance): no need to look it up.
+        # The persons People accepted before this run (or may have: a row without the flag):
+        # only they can have a baseline in an older ledger's payloads, or removals queued.
+        # Tracked contacts are read for every row as they are replaced (`_replace`).
         keys = list(dict.fromkeys(r["key"] for r, s in zip(rows, statuses, strict=True)
                                   if s in ACCEPTED_STATUSES and r.get("payload") and r.get("accepted_before") is not False))
         # Removals are only ever queued for a person accepted before (its contacts were tracked
         # then): only those persons' contacts sent again can cancel one. A first sync has none.
         known = set(keys)
-        again = [(k, new) for k, new in done if k in known]
-        sent = pa.table({
-            "key": [k for k, new in again for _ in new],
-            "type": [t for _k, new in again for t, _n in new],
-            "n": [n for _k, new in again for _t, n in new],
-        }, schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("n", pa.string())]))
+        sent = _sent_table([(k, new) for k, new in done if k in known])
         latest = dict(done)  # one row per person (the last, should a batch hold a key twice)
         contacts = pa.table({
             "key": list(latest),
@@ -155,14 +160,29 @@ class ContactTracker:
 
     def _apply(self, con: Any, done: list[tuple[str, dict[Contact, str]]], keys: list[str], sent: Any,
                contacts: Any, run_id: str) -> int:
+        con.register("_cr_contacts", contacts)
+        try:
+            return self._replace(con, done, keys, sent, run_id)
+        finally:
+            con.unregister("_cr_contacts")
+
+    def _replace(self, con: Any, done: list[tuple[str, dict[Contact, str]]], keys: list[str], sent: Any,
+                 run_id: str) -> int:
+        """Replace the batch's tracked contacts (``_cr_contacts``) and queue what they drop."""
         ds = self.dataset
-        # `key IN (?, ?, ...)`: bound values let DuckDB use the primary-key index, so a
-        # batch's lookup costs the same at 10k or 1M persons (a semi-join scans them all)
-        tracked: dict[str, Any] = {}
-        if keys:
-            marks = ", ".join("?" * len(keys))
-            tracked = dict(con.execute(
-                f"SELECT key, contacts FROM {ds}.person_contacts WHERE key IN ({marks})", keys).fetchall())
+        # The tracked contacts are read as they are deleted (then inserted anew below: INSERT OR
+        # REPLACE runs as a join reading every stored row, 5x the time at 1M persons). Every key
+        # of the batch is read, not only those its row says were accepted before: a customer
+        # read twice in one run (changed while the store was being read) was not accepted yet
+        # when its second copy was selected, but its first copy may have been since, and what
+        # that copy sent is what the second one drops.
+        tracked: dict[str, Any] = dict(con.execute(
+            f"DELETE FROM {ds}.person_contacts WHERE key IN (SELECT key FROM _cr_contacts) "
+            "RETURNING key, contacts").fetchall())
+        known = set(keys)
+        again = [(k, new) for k, new in done if k in tracked and k not in known]
+        if again:  # accepted earlier in this run: its contacts sent again cancel removals too
+            sent = pa.concat_tables([sent, _sent_table(again)])
         untracked = [k for k in keys if k not in tracked]
         baseline: dict[str, Any] = {}
         if untracked and self._untracked_accepted(con):
@@ -183,7 +203,6 @@ class ContactTracker:
                          "identifier": [q[2] for q in queued]},
                         schema=pa.schema([("key", pa.string()), ("type", pa.string()), ("identifier", pa.string())]))
         con.register("_cr_sent", sent)
-        con.register("_cr_contacts", contacts)
         con.register("_cr_gone", gone)
         try:
             if queued:
@@ -195,14 +214,11 @@ class ContactTracker:
                 con.execute(
                     f"DELETE FROM {ds}.contact_removals r USING _cr_sent s WHERE r.key = s.key AND r.type = s.type "
                     "AND (CASE WHEN r.type = 'EMAIL' THEN lower(r.identifier) ELSE r.identifier END) = s.n")
-            # delete and insert: INSERT OR REPLACE runs as a join reading every stored row (5x
-            # the time at 1M persons)
-            con.execute(f"DELETE FROM {ds}.person_contacts WHERE key IN (SELECT key FROM _cr_contacts)")
             con.execute(
                 f"INSERT INTO {ds}.person_contacts (key, contacts, updated_at) "
                 "SELECT key, contacts, $now FROM _cr_contacts", {"now": now})
         finally:
-            for name in ("_cr_sent", "_cr_contacts", "_cr_gone"):
+            for name in ("_cr_sent", "_cr_gone"):
                 con.unregister(name)
         return len(queued)
 

@@ -192,3 +192,45 @@ def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_en
     row = con.execute("SELECT payload_hash, accepted_hash FROM people_sync.sync_state WHERE key = 'bc-sandbox1-7'")
     assert row.fetchall() == [("Second", "Second")]
     con.close()
+
+
+def test_a_person_sent_twice_in_one_run_loses_what_its_first_copy_sent(push_env: dict[str, Any]) -> None:
+    """A customer changed while a first sync reads the store is selected twice, both times before
+    People accepted it (``accepted_before`` False). The email its first copy sent and its second
+    copy drops is queued for removal, as on any later run."""
+    import json
+    from collections import Counter
+
+    from bc2people.pipelines.contact_removals import ContactTracker
+    from bc2people.pipelines.core.deliver import Courier
+    from bc2people.pipelines.ledger import LEDGER_DATASET, TARGET, ensure_ledger, ledger
+
+    ps, db = push_env["people"], push_env["db"]
+    ps.latency_ms = 150
+    client = PeopleClient(ps.base_url, ps.api_key)
+    con = duckdb.connect(str(db))
+    ensure_ledger(con)
+    writer = ledger(con)
+    tracker = ContactTracker(con, LEDGER_DATASET, TARGET, writer.lock)
+    courier = Courier(pipelines_dir_for(db), people_delivery(client, tracker, "r1"), writer, "r1", workers=1,
+                      batch_size=50)
+
+    def package(email: str) -> list[dict[str, Any]]:
+        person = {"externalId": "bc-sandbox1-7", "contactInformation": [{"type": "EMAIL", "identifier": email}]}
+        return [{"key": "bc-sandbox1-7", "entity_id": 7, "payload_hash": email, "payload": json.dumps(person),
+                 "run_id": "r1", "source_version": None, "derived_hash": None, "mapping_hash": "m",
+                 "accepted_before": False}]
+
+    done: Counter[str] = Counter()
+    try:
+        courier.send(package("first@example.com"), lambda tally, n: done.update(tally))
+        courier.send(package("second@example.com"), lambda tally, n: done.update(tally))
+        courier.drain()
+    finally:
+        courier.close()
+    assert sum(done.values()) == 2
+    queued = con.execute(f"SELECT key, type, identifier FROM {LEDGER_DATASET}.contact_removals").fetchall()
+    assert queued == [("bc-sandbox1-7", "EMAIL", "first@example.com")]
+    tracked = con.execute(f"SELECT contacts FROM {LEDGER_DATASET}.person_contacts").fetchall()
+    assert [json.loads(c) for (c,) in tracked] == [[["EMAIL", "second@example.com"]]]
+    con.close()

@@ -133,7 +133,9 @@ def test_a_batch_bookkeeping_commits_or_rolls_back_with_its_ledger_rows(tmp_path
         con.close()
 
 
-def test_contacts_are_looked_up_unless_the_row_says_never_accepted(tmp_path: Path) -> None:
+def test_tracked_contacts_are_compared_whatever_the_row_says(tmp_path: Path) -> None:
+    """A row's ``accepted_before`` is what the selection saw: False for a customer read twice in
+    one first sync whose first copy People accepted since. Its tracked contacts still count."""
     con = duckdb.connect(str(tmp_path / "c.duckdb"))
     try:
         ensure_ledger(con)
@@ -142,8 +144,9 @@ def test_contacts_are_looked_up_unless_the_row_says_never_accepted(tmp_path: Pat
         old = '{"externalId":"k","contactInformation":[{"type":"EMAIL","identifier":"old@example.com"}]}'
         new = '{"externalId":"k","contactInformation":[{"type":"EMAIL","identifier":"new@example.com"}]}'
         assert tracker.accepted([{"key": "k", "payload": old}], ["CREATED"], "r1") == 0
-        # accepted before (or unknown, as in an older load package): the old email is queued
-        for flag in (True, None):
+        # accepted before, unknown (an older load package) or accepted earlier in this run: the
+        # old email is queued
+        for flag in (True, None, False):
             con.execute(f"DELETE FROM {LEDGER_DATASET}.contact_removals")
             tracker.accepted([{"key": "k", "payload": old}], ["UPDATED"], "r1")
             row = {"key": "k", "payload": new, **({} if flag is None else {"accepted_before": flag})}
