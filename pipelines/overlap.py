@@ -204,16 +204,6 @@ def stage_and_push(
     return total, pusher.result(final)
 
 
-# The WAL size past which the checkpointer folds it into the file. Each checkpoint writes again
-# a part that grows with the database, not with the WAL (the tables' last row groups, their key
-# indexes), so fewer of them cost less. First syncs, overlapped, on one machine: 300k customers
-# with 32 MB took 25 checkpoints, 33 s of them, 136 s in all; 128 MB 7, 18 s, 122 s; 512 MB 1,
-# 6 s, 119 s. 1M with 256 MB: 12, 72 s, 443 s; with 1 GiB none before the last segment, 396 s,
-# 80 s less of the sync's CPU, peak RSS 987 MiB (970). A kill leaves at most this much WAL for
-# the next run to replay when it opens the file.
-WAL_CHECKPOINT_BYTES = 2**30
-
-
 class _Checkpointer:
     """Folds the WAL into the database file while an overlapped run writes from two threads.
 
@@ -228,7 +218,7 @@ class _Checkpointer:
     DuckDB error, only means trying again later. (FORCE CHECKPOINT would wait for every
     transaction, the pusher's streaming reads included, and can stall the run.)"""
 
-    def __init__(self, duckdb_path: Path, *, threshold: int = WAL_CHECKPOINT_BYTES, every_s: float = 0.1) -> None:
+    def __init__(self, duckdb_path: Path, *, threshold: int = 32 * 2**20, every_s: float = 0.1) -> None:
         self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
         self.threshold, self.every_s = threshold, every_s
         self.done = self.refused = 0
