@@ -155,39 +155,51 @@ def _next_run_finishes_the_pending_then_all(ps: Any, db: Path, *, resumed: int, 
     assert accepted[0][0] == total
 
 
-def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_env: dict[str, Any]) -> None:
-    """Two packages carrying the same person (a customer changed while a first sync ran lands in
-    two segments): the second waits for the first, so People and the ledger end on the later payload."""
+def _one_person_twice(db: Path, client: Any, payloads: tuple[dict[str, Any], dict[str, Any]], *,
+                      hashes: tuple[str, str], accepted_before: bool | None, track: bool) -> tuple[Any, int]:
+    """Two packages of one person (``bc-sandbox1-7``), one payload each, handed to a courier one
+    after the other and delivered; returns the ledger's open connection and the outcomes tallied."""
     import json
-    from collections import Counter
 
+    from bc2people.pipelines.contact_removals import ContactTracker
     from bc2people.pipelines.core.deliver import Courier
-    from bc2people.pipelines.ledger import ensure_ledger, ledger
+    from bc2people.pipelines.ledger import LEDGER_DATASET, TARGET, ensure_ledger, ledger
 
-    ps, db = push_env["people"], push_env["db"]
-    ps.latency_ms = 150
-    client = _InFlight(ps.base_url, ps.api_key)
     con = duckdb.connect(str(db))
     ensure_ledger(con)
     writer = ledger(con)
-    courier = Courier(pipelines_dir_for(db), people_delivery(client, None, "r1"), writer, "r1", workers=1,
+    tracker = ContactTracker(con, LEDGER_DATASET, TARGET, writer.lock) if track else None
+    courier = Courier(pipelines_dir_for(db), people_delivery(client, tracker, "r1"), writer, "r1", workers=1,
                       batch_size=50)
+    done = 0
 
-    def package(name: str) -> list[dict[str, Any]]:
-        person = {"externalId": "bc-sandbox1-7", "firstName": name}
-        return [{"key": "bc-sandbox1-7", "entity_id": 7, "payload_hash": name, "payload": json.dumps(person),
-                 "run_id": "r1", "source_version": None, "derived_hash": None, "mapping_hash": "m",
-                 "accepted_before": None}]
+    def count(tally: Any, n: int) -> None:
+        nonlocal done
+        done += sum(tally.values())
 
-    done: Counter[str] = Counter()
     try:
-        courier.send(package("First"), lambda tally, n: done.update(tally))
-        courier.send(package("Second"), lambda tally, n: done.update(tally))
+        for person, payload_hash in zip(payloads, hashes, strict=True):
+            row = {"key": "bc-sandbox1-7", "entity_id": 7, "payload_hash": payload_hash,
+                   "payload": json.dumps({"externalId": "bc-sandbox1-7", **person}), "run_id": "r1",
+                   "source_version": None, "derived_hash": None, "mapping_hash": "m",
+                   "accepted_before": accepted_before}
+            courier.send([row], count)
         courier.drain()
     finally:
         courier.close()
+    return con, done
+
+
+def test_a_key_in_flight_is_not_sent_again_until_its_package_is_recorded(push_env: dict[str, Any]) -> None:
+    """Two packages carrying the same person (a customer changed while a first sync ran lands in
+    two segments): the second waits for the first, so People and the ledger end on the later payload."""
+    ps, db = push_env["people"], push_env["db"]
+    ps.latency_ms = 150
+    client = _InFlight(ps.base_url, ps.api_key)
+    con, done = _one_person_twice(db, client, ({"firstName": "First"}, {"firstName": "Second"}),
+                                  hashes=("First", "Second"), accepted_before=None, track=False)
     assert client.peak == 1  # a free lane, but the key was in flight: the second package waited
-    assert sum(done.values()) == 2
+    assert done == 2
     assert [p["firstName"] for p in ps.persons()] == ["Second"]
     row = con.execute("SELECT payload_hash, accepted_hash FROM people_sync.sync_state WHERE key = 'bc-sandbox1-7'")
     assert row.fetchall() == [("Second", "Second")]
@@ -199,36 +211,18 @@ def test_a_person_sent_twice_in_one_run_loses_what_its_first_copy_sent(push_env:
     People accepted it (``accepted_before`` False). The email its first copy sent and its second
     copy drops is queued for removal, as on any later run."""
     import json
-    from collections import Counter
 
-    from bc2people.pipelines.contact_removals import ContactTracker
-    from bc2people.pipelines.core.deliver import Courier
-    from bc2people.pipelines.ledger import LEDGER_DATASET, TARGET, ensure_ledger, ledger
+    from bc2people.pipelines.ledger import LEDGER_DATASET
 
     ps, db = push_env["people"], push_env["db"]
     ps.latency_ms = 150
-    client = PeopleClient(ps.base_url, ps.api_key)
-    con = duckdb.connect(str(db))
-    ensure_ledger(con)
-    writer = ledger(con)
-    tracker = ContactTracker(con, LEDGER_DATASET, TARGET, writer.lock)
-    courier = Courier(pipelines_dir_for(db), people_delivery(client, tracker, "r1"), writer, "r1", workers=1,
-                      batch_size=50)
-
-    def package(email: str) -> list[dict[str, Any]]:
-        person = {"externalId": "bc-sandbox1-7", "contactInformation": [{"type": "EMAIL", "identifier": email}]}
-        return [{"key": "bc-sandbox1-7", "entity_id": 7, "payload_hash": email, "payload": json.dumps(person),
-                 "run_id": "r1", "source_version": None, "derived_hash": None, "mapping_hash": "m",
-                 "accepted_before": False}]
-
-    done: Counter[str] = Counter()
-    try:
-        courier.send(package("first@example.com"), lambda tally, n: done.update(tally))
-        courier.send(package("second@example.com"), lambda tally, n: done.update(tally))
-        courier.drain()
-    finally:
-        courier.close()
-    assert sum(done.values()) == 2
+    emails = ("first@example.com", "second@example.com")
+    con, done = _one_person_twice(
+        db, PeopleClient(ps.base_url, ps.api_key),
+        ({"contactInformation": [{"type": "EMAIL", "identifier": emails[0]}]},
+         {"contactInformation": [{"type": "EMAIL", "identifier": emails[1]}]}),
+        hashes=emails, accepted_before=False, track=True)
+    assert done == 2
     queued = con.execute(f"SELECT key, type, identifier FROM {LEDGER_DATASET}.contact_removals").fetchall()
     assert queued == [("bc-sandbox1-7", "EMAIL", "first@example.com")]
     tracked = con.execute(f"SELECT contacts FROM {LEDGER_DATASET}.person_contacts").fetchall()
