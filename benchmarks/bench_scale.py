@@ -17,13 +17,15 @@ previous night's changes would fall in the next night's 5-minute lookback and be
 
 CPU seconds of the sync and of each sandbox are reported per run, so the figures say how
 much of the machine the sandboxes took; the sync's map worker process (`pipelines.core.offload`)
-is reported beside the sync's own figures (its CPU and peak RSS), never hidden in them. Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
+is reported beside the sync's own figures (its CPU and peak RSS), never hidden in them; a
+run's CPU is also split by thread (`benchmarks.thread_cpu`). Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
 false): the issue's bounds are for customers. The phases run one after another (staging,
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
 picks which first syncs run, each against a fresh People sandbox and DuckDB file;
 ``BENCH_SCALE_SEGMENTS=1`` also prints the overlapped run's segment log (rows, seconds, RSS and
-DuckDB memory after each segment).
+DuckDB memory after each segment). Each size's DuckDB files (GBs at 1M) are removed after it
+unless ``BENCH_SCALE_KEEP`` is set.
 
 ``python -m benchmarks.bench_scale`` runs it; ``make bench`` (benchmarks/run.py) only runs a
 5,000-customer smoke pass of it.
@@ -34,12 +36,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.thread_cpu import ENV, LAUNCHER, by_thread
 
 REPO = Path(__file__).resolve().parents[1]
 # BENCH_SCALE_QUOTA=standard measures at the Standard plan's 150/30 s (the issue's figures are Pro).
@@ -114,16 +119,20 @@ class Host:
 
 def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
     """One ``bc2people sync`` child: wall, exit code, its own peak RSS (MiB) and CPU seconds, summary."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tally:
+        tally_path = Path(tally) / "threads.json"
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "bc2people.pipelines.cli", "sync", "--duckdb", str(db), "--no-progress",
-                              "--log-format", "json"], cwd=REPO, env=env, stdout=out, stderr=err)
+        p = subprocess.Popen([sys.executable, "-c", LAUNCHER, "bc2people.pipelines.cli", "sync", "--duckdb", str(db),
+                              "--no-progress", "--log-format", "json"], cwd=REPO, env={**env, ENV: str(tally_path)},
+                             stdout=out, stderr=err)
         _pid, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        threads = by_thread(tally_path, cpu)
     summary: dict[str, Any] = {}
     for line in stdout.splitlines()[::-1]:
         try:
@@ -132,7 +141,7 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
         except ValueError:
             continue
     return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:], "stderr_all": stderr,
-            "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+            "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "threads": threads}
 
 
 def _line(label: str, res: dict[str, Any], reqs: int, bc_cpu: float, people_cpu: float) -> str:
@@ -178,6 +187,8 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
+            if res["threads"]:
+                print(f"    {res['threads']}")
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
                 for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
                     print("    " + seg[seg.find('"message"'):])
@@ -189,6 +200,8 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             bc.ask(op="change", n=prep[0], delete=prep[1])
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, env, db)
             print(_line(label, res, reqs, bc_cpu, pe_cpu), flush=True)
+            if res["threads"]:
+                print(f"    {res['threads']}")
             if prep[0]:
                 minimum = math.ceil(prep[0] / 250)
                 print(f"    changed-customer pages alone: {minimum}; requests above that: {reqs - minimum} "
@@ -198,6 +211,8 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
     finally:
         bc.close()
         people.close()
+        if not os.environ.get("BENCH_SCALE_KEEP"):  # each size leaves GBs of DuckDB files
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(quick: bool = False) -> None:
