@@ -2,8 +2,8 @@
 
 ``python -c LAUNCHER <module> args...`` runs as ``python -m <module> args...`` does, except
 that every Python thread adds its own CPU time
-(``time.thread_time()``) to a tally under its name, digits dropped (``deliver-lane_3`` counts
-as ``deliver-lane_N``), when it ends; at exit the main thread adds its own and the tally is
+(``time.thread_time()``) to a tally under its name when it ends, a number that does not follow
+a letter read as ``N`` (``deliver-lane_3`` counts as ``deliver-lane_N``, ``bc2people-stage`` as itself); at exit the main thread adds its own and the tally is
 written as JSON to the file named by ``BENCH_THREAD_CPU``. What the process's rusage holds
 beyond the tally is CPU of threads Python did not start (DuckDB's and Arrow's own workers)
 or that were still running at exit (daemon threads): `by_thread` reports it as one line.
