@@ -20,6 +20,7 @@ def burn(seconds):
 
 threads = [threading.Thread(target=burn, args=(0.3,), name=f"burner-{i}") for i in range(2)]
 threads.append(threading.Thread(target=time.sleep, args=(0.2,), name="sleeper"))
+threads.append(threading.Thread(target=time.sleep, args=(0.1,), name="bc2people-idle"))
 for t in threads:
     t.start()
 for t in threads:
@@ -41,6 +42,7 @@ def test_the_launched_child_runs_as_under_dash_m_and_tallies_each_threads_cpu(tm
     parts = dict(p.rsplit(" ", 1) for p in line.split(": ", 1)[1].split(", "))
     assert 0.5 <= float(parts["burner-N"]) < 1.5  # two threads' 0.3 s each, under one name
     assert float(parts["sleeper"]) < 0.1
+    assert "bc2people-idle" in parts  # a number after a letter is part of the name
     assert "MainThread" in parts
     assert abs(float(parts[NATIVE]) - (5.0 - sum(float(v) for k, v in parts.items() if k != NATIVE))) <= 0.2
 
