@@ -149,10 +149,11 @@ def _line(label: str, res: dict[str, Any], reqs: int, bc_cpu: float, people_cpu:
     worker = res["summary"].get("map_worker") or {}
     mapper = (f" (+ map worker CPU {worker.get('cpu_s', 0):5.1f} s, peak RSS {worker.get('peak_rss_mib', 0):4.0f} MiB)"
               if worker else "")
+    threads = f"\n    {res['threads']}" if res["threads"] else ""  # the run's CPU by thread, below it
     return (f"  {label:34} rc {res['rc']}  wall {res['wall']:7.1f} s  sync CPU {res['cpu']:6.1f} s  "
             f"peak RSS {res['rss_mib']:6.0f} MiB{mapper}  BC CPU {bc_cpu:5.1f} s  People CPU "
             f"{people_cpu:5.1f} s  BC requests {reqs:,}  sent {counts.get('sent', '?')}  "
-            f"deleted {counts.get('deleted_in_store', '?')}")
+            f"deleted {counts.get('deleted_in_store', '?')}{threads}")
 
 
 def _measured(bc: Host, people: Host, env: dict[str, str], db: Path) -> tuple[dict[str, Any], int, float, float]:
@@ -187,8 +188,6 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
-            if res["threads"]:
-                print(f"    {res['threads']}")
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
                 for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
                     print("    " + seg[seg.find('"message"'):])
@@ -200,8 +199,6 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             bc.ask(op="change", n=prep[0], delete=prep[1])
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, env, db)
             print(_line(label, res, reqs, bc_cpu, pe_cpu), flush=True)
-            if res["threads"]:
-                print(f"    {res['threads']}")
             if prep[0]:
                 minimum = math.ceil(prep[0] / 250)
                 print(f"    changed-customer pages alone: {minimum}; requests above that: {reqs - minimum} "
