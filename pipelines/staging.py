@@ -462,13 +462,13 @@ def plan_customer_segments(rows_per_segment: int | None, **source_overrides: Any
     few counting requests)."""
     import dlt
 
-    from bc2people.sources.bigcommerce import make_client, store_time
+    from bc2people.sources.bigcommerce import store_time
     from bc2people.sources.bigcommerce.segments import plan_segments
     from bc2people.sources.bigcommerce.settings import DEFAULT_LAG_SECONDS
+    from bc2people.sources.bigcommerce.sweep import sweep_client
 
-    overrides = _client_overrides(source_overrides)
-    client = make_client(overrides.pop("store_hash"), overrides.pop("access_token"),
-                         overrides.pop("api_base_url", None) or "https://api.bigcommerce.com", **overrides)
+    # configured like the source (max_attempts, backoff, timeouts from dlt config), as the sweep is
+    client = sweep_client(**_client_overrides(source_overrides))
     lag = source_overrides.get("lag_seconds")
     if lag is None:
         lag = dlt.config.get("sources.bigcommerce.lag_seconds")

@@ -42,7 +42,8 @@ CASES: dict[str, tuple[dict[str, str | None], int, tuple[str, ...]]] = {
     "wrong_token": ({"SOURCES__BIGCOMMERCE__ACCESS_TOKEN": WRONG_TOKEN}, 2, ("401", "ACCESS_TOKEN")),
     "wrong_store_hash": ({"SOURCES__BIGCOMMERCE__STORE_HASH": "nosuchstore"}, 2, ("404", "nosuchstore", "store hash is wrong")),
     "base_url_of_another_service": ({"SOURCES__BIGCOMMERCE__API_BASE_URL": "<people>"}, 2, ("401",)),
-    "bigcommerce_unreachable": ({"SOURCES__BIGCOMMERCE__API_BASE_URL": "<dead>"}, 1, ("connection",)),
+    # "2 attempt(s)": the configured MAX_ATTEMPTS reaches every request, the first sync's planning too
+    "bigcommerce_unreachable": ({"SOURCES__BIGCOMMERCE__API_BASE_URL": "<dead>"}, 1, ("connection", "2 attempt(s)")),
     "wrong_people_key": ({"DESTINATION__PEOPLE__API_KEY": WRONG_KEY}, 2, ("401", "DESTINATION__PEOPLE__API_KEY")),
     "people_unreachable": ({"DESTINATION__PEOPLE__BASE_URL": "<dead>"}, 1, ("ConnectionError",)),
 }
