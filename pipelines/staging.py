@@ -232,6 +232,11 @@ def _sweep(
     finally:
         con.close()
     found = find_deletions(client, staged, progress=progress)  # counts per date_created range, or the walk
+    if found.moved:
+        logging.getLogger("bc2people").warning(
+            "deletion sweep: %d customer(s) counted as gone were found by id (their staged date_created is not "
+            "the store's), so they were not marked deleted; e.g. %s. A full refresh (--full-refresh) restages them.",
+            len(found.moved), ", ".join(str(i) for i in sorted(found.moved)[:5]))
     con = duckdb.connect(str(duckdb_path))
     try:
         marked, unmarked = mark_found(

@@ -202,3 +202,25 @@ def test_the_recent_listing_starts_at_the_committed_window_less_the_lookback(
     again = find_deletions(_client(sb), staged)
     assert again.deleted == {victim}
     assert again.requests >= found.requests + 2
+
+
+def test_a_staged_date_created_that_is_not_the_stores_costs_requests_never_a_false_deletion(
+    stg_sandbox: BigCommerceSandbox, store: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The counts rest on date_created never changing. When the staged value is not the
+    store's (for 50 customers, the date of a customer created long before), their ranges differ and the counts call them
+    gone; asked for by id, they are found, reported as ``moved`` and not deleted, and the
+    two real deletions are still found."""
+    sb = stg_sandbox
+    shifted = {c["id"] for c in store[12_000:12_050]}
+    early = store[100]["date_created"]
+    staged_view = [dict(c, date_created=early) if c["id"] in shifted else c for c in store]
+    staged = _stage(tmp_path / "s.duckdb", staged_view)
+    gone = {store[3_000]["id"], store[30_000]["id"]}
+    sb.store.delete(gone)
+    found = find_deletions(_client(sb), staged)
+    walked = find_deletions(_client(sb), staged, force_walk=True)
+    assert found.method == "counts", found.reason
+    assert found.deleted == walked.deleted == gone
+    assert found.moved == shifted
+    assert found.requests < walked.requests

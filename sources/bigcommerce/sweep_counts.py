@@ -26,7 +26,11 @@ Whether ``date_created:min``/``:max`` are inclusive is undocumented ("after"/"be
 probe request on a known customer's second decides how ranges are written.
 
 The result equals the full walk's: ``deleted`` = staged live ids the store lacks,
-``returned`` = swept ids the store has again.
+``returned`` = swept ids the store has again. It does not rest on ``date_created`` alone:
+every customer the counts say is gone is asked for by id (``id:in``, one request per
+`ID_CHUNK`) before it is called deleted, so a staged ``date_created`` that is not the
+store's (which the API docs do not rule out) costs requests, never a false deletion. Such
+customers are reported (``moved``).
 """
 
 from __future__ import annotations
@@ -137,6 +141,7 @@ class SweepFindings:
     method: str
     reason: str = ""
     store_total: int | None = None
+    moved: set[int] = field(default_factory=set)  # counted as gone, found by id: staged date_created is not the store's
 
 
 class _Filtered(CustomerPages):
@@ -200,6 +205,7 @@ class _CountSweep:
         self.start_requests = client.requests
         self.deleted: set[int] = set()
         self.returned: set[int] = set()
+        self.moved: set[int] = set()
         self.inclusive = True
         self.resolved = 0
         # `recent` customers: id -> current date_created; adjustments per side, sorted.
@@ -216,7 +222,7 @@ class _CountSweep:
             self.progress({"phase": "sweep", "pages": self.spent, "records": self.resolved, "total": total})
 
     def _findings(self, method: str, reason: str, total: int | None) -> SweepFindings:
-        return SweepFindings(self.deleted, self.returned, self.spent, method, reason, total)
+        return SweepFindings(self.deleted, self.returned, self.spent, method, reason, total, self.moved)
 
     # -- the plan -------------------------------------------------------------------------
     def run(self, *, force_walk: bool) -> SweepFindings:
@@ -235,7 +241,7 @@ class _CountSweep:
         if start is None:
             return self._walk(walk, first, "staged customers carry no date_modified", total)
         gap = abs(s.live - total)
-        estimate = 3 + estimate_tree_requests(pages, gap, self.k) + len(s.undated) // ID_CHUNK
+        estimate = 3 + estimate_tree_requests(pages, gap, self.k) + len(s.undated) // ID_CHUNK + gap // ID_CHUNK
         if estimate >= pages:
             return self._walk(walk, first, f"{gap} customers differ: counting would cost ~{estimate} requests", total)
         recent = _Filtered(self.client, {"date_modified:min": format_ts(start - 1)})
@@ -255,6 +261,7 @@ class _CountSweep:
                 self.deleted.clear()
                 self.returned.clear()
                 return self._walk(walk, first, "the ranges that differ would cost more than the walk", total)
+            self._confirm()
         self._report(total)
         return self._findings("counts", "", total)
 
@@ -316,16 +323,32 @@ class _CountSweep:
         self.staged_adj.sort()
         return True
 
+    def _present(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` the store has, asked by id (`ID_CHUNK` ids a request)."""
+        present: set[int] = set()
+        for i in range(0, len(ids), ID_CHUNK):
+            pages = _Filtered(self.client, {"id:in": ",".join(str(c) for c in ids[i:i + ID_CHUNK])})
+            for rows in pages.walk(None, pages.fetch(None), sorted_first=False):
+                present.update(int(r["id"]) for r in rows)
+        return present
+
+    def _pending_confirmations(self) -> int:
+        """Requests `_confirm` will send for the customers counted as gone so far."""
+        return -(-len(self.deleted.difference(self.staged.undated)) // ID_CHUNK)
+
     def _check_undated(self) -> None:
         """Staged live customers without a date_created cannot be counted: ask for them by id."""
         undated = self.staged.undated
-        for i in range(0, len(undated), ID_CHUNK):
-            chunk = undated[i:i + ID_CHUNK]
-            pages = _Filtered(self.client, {"id:in": ",".join(str(c) for c in chunk)})
-            present: set[int] = set()
-            for rows in pages.walk(None, pages.fetch(None), sorted_first=False):
-                present.update(int(r["id"]) for r in rows)
-            self.deleted.update(c for c in chunk if c not in present)
+        present = self._present(undated)
+        self.deleted.update(c for c in undated if c not in present)
+
+    def _confirm(self) -> None:
+        """Ask for every dated customer the counts call gone by id: one the store still has
+        was counted under a staged date_created that is not the store's; it is not deleted."""
+        counted = sorted(self.deleted.difference(self.staged.undated))
+        found = self._present(counted)
+        self.moved |= found
+        self.deleted -= found
 
     def _count(self, lo: int | None, hi: int) -> _Node:
         """One request: the store's count for [lo, hi], with its rows when they fit one page."""
@@ -410,7 +433,7 @@ class _CountSweep:
                     self._list(node)  # one second holding more than a page
                     continue
                 plan.append((node, cuts))
-            if self.spent + sum(len(c) for _, c in plan) > budget:
+            if self.spent + sum(len(c) for _, c in plan) + self._pending_confirmations() > budget:
                 return False
             ranges = [r for _node, cuts in plan for r in cuts]
             if len(ranges) > 1 and self.workers > 1:  # one level's counts are independent: send them together
