@@ -121,3 +121,27 @@ def test_a_nightly_sweep_lists_changes_from_the_committed_window_not_last_nights
     assert res.extracted == 0 and res.deleted_marked == 1
     assert len(recent) == 1 and "after" not in recent[0]  # one page: nothing changed since the window
     assert {cid for cid, r in staged(stg_db).items() if "_deleted_at" in r} == {1_500}
+
+
+def test_customers_counted_under_a_wrong_staged_date_are_not_marked_and_are_named(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any], caplog: Any
+) -> None:
+    """Three staged rows carry a date_created the store does not (here: rewritten in the file):
+    the counting sweep calls them gone, asks for them by id, marks nothing and warns, naming them."""
+    import logging
+
+    stg_sandbox.add_customers(generate_customers(5000, seed=27))
+    stage_customers(stg_db, **stg_source)
+    con = duckdb.connect(str(stg_db))
+    try:
+        con.execute(f"UPDATE {STAGING_DATASET}.customers SET date_created = TIMESTAMPTZ '2001-01-01 00:00:00+00' "
+                    "WHERE id IN (4000, 4001, 4002)")
+    finally:
+        con.close()
+    stg_sandbox.delete_customer(17)
+    client_keys = {k: v for k, v in stg_source.items() if k != "max_workers"}
+    with caplog.at_level(logging.WARNING, logger="bc2people"):
+        assert sweep_deletions(stg_db, **client_keys) == 1
+    assert {cid for cid, r in staged(stg_db).items() if "_deleted_at" in r} == {17}
+    warned = [r.getMessage() for r in caplog.records if "found by id" in r.getMessage()]
+    assert len(warned) == 1 and "3 customer(s)" in warned[0] and "4000, 4001, 4002" in warned[0]
