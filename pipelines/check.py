@@ -146,7 +146,7 @@ def check_people(settings: Any, mapping: Any, report: Preflight, *, strict: bool
     name = "People"
     if not host_resolves(settings.people_base_url, PEOPLE_BASE_URL.env_var, report, name):
         return False
-    client = PeopleClient(settings.people_base_url, settings.people_api_key, timeout=TIMEOUT[1])
+    client = PeopleClient(settings.people_base_url, settings.people_api_key, timeout=TIMEOUT[1], rate=settings.people_rate)
     url = f"{client.base_url}/people/2/customAttributes"
     try:
         resp = client._session().get(url, params={"limit": "1000", "page": "1"}, timeout=TIMEOUT)

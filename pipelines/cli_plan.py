@@ -54,12 +54,10 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"{STORE_HASH.label} is not set: {STORE_HASH.how_to_set()}")
     result = plan(args.duckdb, mapping, store_hash=store_hash, sample=args.sample)
     if getattr(args, "match", False):
-        from bc2people.destinations.people.client import PeopleClient
         from bc2people.destinations.people.destination import load_people_config
         from bc2people.pipelines.plan_match import match_report
 
-        cfg = load_people_config()
-        client = PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
+        client = load_people_config().client()
         result.match = match_report(args.duckdb, mapping, store_hash=store_hash, client=client,
                                     sample=args.sample).as_dict()
     from bc2people.pipelines.sync import threshold_breach

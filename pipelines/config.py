@@ -66,6 +66,8 @@ API_BASE_URL = Setting(
 PEOPLE_BASE_URL = Setting("destination.people.base_url", "Infobip base URL (https://xxxxx.api.infobip.com)")
 PEOPLE_API_KEY = Setting("destination.people.api_key", "Infobip API key", secret=True)
 PEOPLE_TIMEOUT = Setting("destination.people.timeout", "seconds per People request", default="30")
+PEOPLE_RATE = Setting("destination.people.rate_limit", "requests per second per People operation the account "
+                      "allows (People documents 5; raise it only for an account Infobip raised)", default="5")
 
 ORDERS = Setting("sources.bigcommerce.orders", "stage orders (needs the Orders read-only scope)", default="true")
 ORDER_PRODUCTS = Setting(
@@ -82,7 +84,7 @@ SLACK_HOOK = Setting("runtime.slack_incoming_hook", "Slack incoming webhook for 
 ALERT_WEBHOOK = Setting("alerts.webhook_url", "generic webhook URL that receives alerts as JSON", secret=True)
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (STORE_HASH, ACCESS_TOKEN, API_BASE_URL)
-DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PEOPLE_TIMEOUT)
+DESTINATION_SETTINGS: tuple[Setting, ...] = (PEOPLE_BASE_URL, PEOPLE_API_KEY, PEOPLE_TIMEOUT, PEOPLE_RATE)
 ALERT_SETTINGS: tuple[Setting, ...] = (SLACK_HOOK, ALERT_WEBHOOK)
 # Every setting the job reads, in the order `sync --help` lists them.
 ALL_SETTINGS: tuple[Setting, ...] = (
@@ -104,6 +106,7 @@ class JobSettings:
     access_token: str = field(repr=False)
     people_api_key: str | None = field(repr=False, default=None)
     people_timeout: float = 30.0
+    people_rate: float = 5.0  # requests per second per People operation
 
     def source_settings(self) -> dict[str, str]:
         """The settings the ``bigcommerce`` source takes as arguments (so it resolves nothing again)."""
@@ -115,7 +118,8 @@ class JobSettings:
             return None
         from bc2people.destinations.people.client import PeopleClient
 
-        return PeopleClient(self.people_base_url, self.people_api_key, timeout=self.people_timeout)
+        return PeopleClient(self.people_base_url, self.people_api_key, timeout=self.people_timeout,
+                            rate=self.people_rate)
 
 
 def enabled(setting: Setting) -> bool:
@@ -152,8 +156,8 @@ def resolve_settings(*, need_destination: bool = True) -> JobSettings:
     store_hash, token, api_base_url = values[STORE_HASH.key], values[ACCESS_TOKEN.key], values[API_BASE_URL.key]
     try:
         check_settings(store_hash, token, api_base_url)
-        people = (people_config(values[PEOPLE_BASE_URL.key], values[PEOPLE_API_KEY.key], values[PEOPLE_TIMEOUT.key])
-                  if need_destination else None)
+        people = (people_config(values[PEOPLE_BASE_URL.key], values[PEOPLE_API_KEY.key], values[PEOPLE_TIMEOUT.key],
+                                values[PEOPLE_RATE.key]) if need_destination else None)
     except Exception as exc:  # the owners' configuration errors (exit code 2)
         if getattr(exc, "exit_code", None) != EXIT_CONFIG:
             raise
@@ -165,6 +169,7 @@ def resolve_settings(*, need_destination: bool = True) -> JobSettings:
         people_base_url=people.base_url if people else None,
         people_api_key=people.api_key if people else None,
         people_timeout=people.timeout if people else 30.0,
+        people_rate=people.rate if people else 5.0,
     )
 
 

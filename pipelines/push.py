@@ -639,11 +639,9 @@ def _merge_outcomes(counts: Counter[str], outcome: Counter[str]) -> None:
 
 
 def _client() -> Any:
-    from bc2people.destinations.people.client import PeopleClient
     from bc2people.destinations.people.destination import load_people_config
 
-    cfg = load_people_config()
-    return PeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
+    return load_people_config().client()
 
 
 def _apply_deletions(

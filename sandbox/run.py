@@ -62,12 +62,23 @@ def start_sandboxes(
     return bc, people
 
 
+UNLIMITED_CLIENT_RATE = 1000  # requests/s per operation a client may send a People sandbox without a limit
+
+
+def people_client_rate(rate_limit: int | None) -> str:
+    """``DESTINATION__PEOPLE__RATE_LIMIT`` for a People sandbox limited to ``rate_limit`` per
+    operation per second (None: unlimited): the client paces at the sandbox's own limit."""
+    return str(rate_limit if rate_limit is not None else UNLIMITED_CLIENT_RATE)
+
+
 def env_for(bc: BigCommerceSandbox, people: PeopleSandbox) -> dict[str, str]:
-    """The dlt environment variables that point ``bc2people sync`` at the two sandboxes."""
+    """The dlt environment variables that point ``bc2people sync`` at the two sandboxes (the
+    People client paced at the People sandbox's rate limit as it is now)."""
     return {
         "SOURCES__BIGCOMMERCE__API_BASE_URL": bc.base_url,
         "SOURCES__BIGCOMMERCE__STORE_HASH": bc.store_hash,
         "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": bc.access_token,
         "DESTINATION__PEOPLE__BASE_URL": people.base_url,
         "DESTINATION__PEOPLE__API_KEY": people.api_key,
+        "DESTINATION__PEOPLE__RATE_LIMIT": people_client_rate(people.rate_limit),
     }

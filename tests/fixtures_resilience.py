@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from bc2people.sandbox.http import FAULT_KINDS, FaultPlan
+from bc2people.sandbox.run import people_client_rate
 from tests.fixtures_sync import BC2PEOPLE, MAPPING, CliResult, SyncWorld, base_env
 
 RES_STORE = "resstore1"
@@ -131,6 +132,7 @@ def make_world(workdir: Path, *, customers: Iterable[dict[str, Any]] = (), peopl
         DESTINATION__PEOPLE__BASE_URL=people.base_url,
         DESTINATION__PEOPLE__API_KEY=RES_KEY,
         DESTINATION__PEOPLE__TIMEOUT=str(PEOPLE_CLIENT_TIMEOUT_S),
+        DESTINATION__PEOPLE__RATE_LIMIT=people_client_rate(people_rate_limit),
     )
     env.update(extra_env or {})
     return World(bc, people, workdir, env)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from bc2people.sandbox.run import people_client_rate
+
 REPO = Path(__file__).resolve().parents[1]
 MAPPING = REPO / "mappings" / "customers_to_people.yaml"
 BC2PEOPLE = [str(Path(sys.executable).with_name("bc2people"))]
@@ -106,6 +108,7 @@ def sandbox_env(bc: Any, people: Any, workdir: Path) -> dict[str, str]:
         SOURCES__BIGCOMMERCE__API_BASE_URL=bc.base_url,
         DESTINATION__PEOPLE__BASE_URL=people.base_url,
         DESTINATION__PEOPLE__API_KEY=SYNC_KEY,
+        DESTINATION__PEOPLE__RATE_LIMIT=people_client_rate(people.rate_limit),
     )
     return env
 

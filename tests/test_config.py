@@ -126,6 +126,11 @@ def test_secrets_example_lists_every_secret_setting() -> None:
         ("SOURCES__BIGCOMMERCE__STORE_HASH", "stores/abc123", "must be the store hash"),
         ("DESTINATION__PEOPLE__BASE_URL", "xyz.api.infobip.com", "must be a full URL"),
         ("DESTINATION__PEOPLE__TIMEOUT", "soon", "must be a number of seconds"),
+        ("DESTINATION__PEOPLE__RATE_LIMIT", "fast", "RATE_LIMIT.*must be a number of requests per second"),
+        ("DESTINATION__PEOPLE__RATE_LIMIT", "0", "RATE_LIMIT.*above 0"),
+        ("DESTINATION__PEOPLE__RATE_LIMIT", "-5", "RATE_LIMIT.*above 0"),
+        ("DESTINATION__PEOPLE__RATE_LIMIT", "nan", "RATE_LIMIT.*above 0"),
+        ("DESTINATION__PEOPLE__RATE_LIMIT", "inf", "RATE_LIMIT.*above 0"),
     ],
 )
 def test_the_job_validates_each_setting_the_way_its_owner_does(
@@ -148,4 +153,12 @@ def test_the_run_hands_the_resolved_settings_down(env: pytest.MonkeyPatch) -> No
                                    "api_base_url": "https://api.bigcommerce.com"}
     client = s.people_client()
     assert client is not None and client.timeout == 7.5
+    assert client.rate == 5.0 and client.limiter("upsert").rate == 5.0  # People's documented limit
+    env.setenv("DESTINATION__PEOPLE__RATE_LIMIT", "12.5")
+    faster = resolve_settings().people_client()
+    assert faster is not None and faster.rate == 12.5
+    assert faster.limiter("upsert").rate == 12.5 and faster.limiter("match").rate == 37.5  # match: 15/s of 5/s
+    from bc2people.destinations.people.destination import load_people_config
+
+    assert load_people_config().client().rate == 12.5  # the delivery's client, resolved on its own
     assert resolve_settings(need_destination=False).people_client() is None

@@ -20,7 +20,7 @@ from bc2people.sandbox.run import env_for, start_sandboxes
 ROOT = Path(__file__).resolve().parents[1]
 ENV_NAMES = {
     "SOURCES__BIGCOMMERCE__API_BASE_URL", "SOURCES__BIGCOMMERCE__STORE_HASH", "SOURCES__BIGCOMMERCE__ACCESS_TOKEN",
-    "DESTINATION__PEOPLE__BASE_URL", "DESTINATION__PEOPLE__API_KEY",
+    "DESTINATION__PEOPLE__BASE_URL", "DESTINATION__PEOPLE__API_KEY", "DESTINATION__PEOPLE__RATE_LIMIT",
 }
 
 
@@ -105,6 +105,9 @@ def test_start_sandboxes_and_env_for() -> None:
         assert set(env) == ENV_NAMES
         assert env["SOURCES__BIGCOMMERCE__API_BASE_URL"] == bc.base_url
         assert env["DESTINATION__PEOPLE__API_KEY"] == people.api_key
+        assert env["DESTINATION__PEOPLE__RATE_LIMIT"] == "5"  # the client paces at the sandbox's own limit
+        people.rate_limit = None
+        assert env_for(bc, people)["DESTINATION__PEOPLE__RATE_LIMIT"] == "1000"
         assert len(bc.store) == 12 and bc.quota.limit == 150
         assert bc.faults.rate == 0.5 and people.faults.rate == 0.5
         assert requests.get(f"{bc.base_url}/__sandbox__/stats", timeout=10).json()["customers"] == 12

@@ -29,6 +29,7 @@ OutcomeSink = Callable[[Sequence[dict[str, Any]], Sequence[RecordOutcome]], None
 
 
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP request to People
+DEFAULT_RATE = 5.0  # requests per second per operation: People's documented per-account limit
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,37 @@ class PeopleConfig:
     base_url: str
     api_key: str
     timeout: float = DEFAULT_TIMEOUT_S
+    rate: float = DEFAULT_RATE
 
     def __repr__(self) -> str:
-        return f"PeopleConfig(base_url={self.base_url!r}, api_key=<redacted>, timeout={self.timeout!r})"
+        return (f"PeopleConfig(base_url={self.base_url!r}, api_key=<redacted>, timeout={self.timeout!r}, "
+                f"rate={self.rate!r})")
+
+    def client(self) -> PeopleClient:
+        """A client with these settings."""
+        return PeopleClient(self.base_url, self.api_key, timeout=self.timeout, rate=self.rate)
 
 
 def load_people_config(base_url: str | None = None, api_key: str | None = None) -> PeopleConfig:
-    """Resolve base URL, API key and timeout from arguments, then dlt config/secrets (env or TOML).
+    """Resolve base URL, API key, timeout and rate from arguments, then dlt config/secrets (env or TOML).
 
     Raises `PeopleConfigError` (exit_code 2) naming the env var and TOML key when missing.
     """
     base_url = base_url or dlt.config.get("destination.people.base_url", str)
     api_key = api_key or dlt.secrets.get("destination.people.api_key", str)
-    return people_config(base_url, api_key, dlt.config.get("destination.people.timeout"))
+    return people_config(base_url, api_key, dlt.config.get("destination.people.timeout"),
+                         dlt.config.get("destination.people.rate_limit"))
 
 
-def people_config(base_url: str | None, api_key: str | None, timeout: Any = None) -> PeopleConfig:
+def _positive(value: Any, default: float) -> float:
+    try:
+        number = default if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return -1.0
+    return number if number == number else -1.0  # NaN is not a number of anything
+
+
+def people_config(base_url: str | None, api_key: str | None, timeout: Any = None, rate: Any = None) -> PeopleConfig:
     """Check People settings however they were resolved: the one place they are validated."""
     missing = []
     if not base_url:
@@ -68,15 +84,18 @@ def people_config(base_url: str | None, api_key: str | None, timeout: Any = None
             "DESTINATION__PEOPLE__BASE_URL ([destination.people] base_url) must be a full URL such as "
             "https://xxxxx.api.infobip.com"
         )
-    try:
-        timeout_s = DEFAULT_TIMEOUT_S if timeout in (None, "") else float(timeout)
-    except (TypeError, ValueError):
-        timeout_s = -1.0
+    timeout_s = _positive(timeout, DEFAULT_TIMEOUT_S)
     if not timeout_s > 0:
         raise PeopleConfigError(
             "DESTINATION__PEOPLE__TIMEOUT ([destination.people] timeout) must be a number of seconds above 0"
         )
-    return PeopleConfig(str(base_url).rstrip("/"), str(api_key), timeout_s)
+    per_s = _positive(rate, DEFAULT_RATE)
+    if not 0 < per_s < float("inf"):
+        raise PeopleConfigError(
+            "DESTINATION__PEOPLE__RATE_LIMIT ([destination.people] rate_limit) must be a number of requests per "
+            f"second above 0 (People documents {DEFAULT_RATE:g} per operation per account)"
+        )
+    return PeopleConfig(str(base_url).rstrip("/"), str(api_key), timeout_s, per_s)
 
 
 def rows_of(items: Any) -> list[dict[str, Any]]:

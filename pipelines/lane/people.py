@@ -67,4 +67,4 @@ def drain_people_client() -> DrainPeopleClient:
     from bc2people.destinations.people.destination import load_people_config
 
     cfg = load_people_config()
-    return DrainPeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout)
+    return DrainPeopleClient(cfg.base_url, cfg.api_key, timeout=cfg.timeout, rate=cfg.rate)
