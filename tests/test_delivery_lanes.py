@@ -228,3 +228,38 @@ def test_a_person_sent_twice_in_one_run_loses_what_its_first_copy_sent(push_env:
     tracked = con.execute(f"SELECT contacts FROM {LEDGER_DATASET}.person_contacts").fetchall()
     assert [json.loads(c) for (c,) in tracked] == [[["EMAIL", "second@example.com"]]]
     con.close()
+
+
+def test_packages_leave_the_environment_whole_for_other_threads(push_env: dict[str, Any], customers_factory: Any) -> None:
+    """dlt's file sizes reach each lane's pipeline through the environment. Another thread
+    iterating ``os.environ`` meanwhile (``requests`` does for proxies, e.g. the BigCommerce
+    readers of an overlapped first sync) must never find a key gone, and no setting may leak
+    to other pipelines (the staging's)."""
+    import os
+
+    ps, db = push_env["people"], push_env["db"]
+    stage(db, customers_factory(150, seed=33))
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def iterate() -> None:
+        while not done.is_set():
+            try:
+                dict(os.environ.items())
+            except BaseException as exc:  # noqa: BLE001 - what the reader thread would have raised
+                errors.append(exc)
+
+    reader = threading.Thread(target=iterate, daemon=True)
+    reader.start()
+    try:
+        res = push_persons(str(db), HandMapping(), "r-env", store_hash=STORE, client=PeopleClient(ps.base_url, ps.api_key),
+                           workers=1, batch_size=50, delivery_chunk=50)
+    finally:
+        done.set()
+        reader.join()
+    assert res.counts["sent"] == 150
+    assert errors == []
+    assert "DATA_WRITER__FILE_MAX_ITEMS" not in os.environ
+    assert "NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS" not in os.environ
+    lane = lane_pipeline_name(people_delivery(None), 0).upper()
+    assert os.environ.get(f"{lane}__NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS") == "50"

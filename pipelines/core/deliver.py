@@ -31,8 +31,8 @@ from .workdir import discard_extracted_remnants, heal_pipeline_dir
 
 LANES = 4  # the most packages a courier keeps in flight (each lane one dlt pipeline; resumed on every run)
 DEFAULT_LANES = 2  # a push's lanes unless it asks for more (an overlapped first sync uses `LANES`)
-# dlt reads its file-size settings from the environment: one package at a time sets them.
-_ENV_LOCK = threading.Lock()
+# one package at a time extracts and normalizes (the lanes overlap on loading, the HTTP part)
+_EXTRACT_LOCK = threading.Lock()
 
 # The columns of a row sent through the destination (pass-through ones come back to the sink).
 # ``accepted_before``: the target accepted a payload for this key before the run selected it
@@ -180,18 +180,14 @@ def resume_pending(
     return recorder.counts
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _file_sizes(pipeline_name: str, per_file: int) -> None:
+    """dlt's file-size settings for one lane's pipeline only: dlt reads them from the
+    environment, under the pipeline's name first. The keys are set, never removed: removing a
+    key while another thread iterates ``os.environ`` (``requests`` does, for proxies, on every
+    request) raised ``KeyError`` in that thread and failed a first sync mid-read."""
+    prefix = pipeline_name.upper()
+    for key in ("NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS", "DATA_WRITER__FILE_MAX_ITEMS"):
+        os.environ[f"{prefix}__{key}"] = str(per_file)
 
 
 def deliver(
@@ -213,8 +209,8 @@ def deliver(
     table = pa.Table.from_pylist(rows, schema=_row_schema())
     slices = [table.slice(start, per_file) for start in range(0, table.num_rows, per_file)]
     resource = dlt.resource(slices, name=delivery.table, write_disposition="append")
-    sizes = {"NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(per_file), "DATA_WRITER__FILE_MAX_ITEMS": str(per_file)}
-    with _ENV_LOCK, _env(sizes):
+    with _EXTRACT_LOCK:
+        _file_sizes(pipeline.pipeline_name, per_file)
         pipeline.extract(resource)
         with _delivery_errors(delivery):
             pipeline.normalize()
