@@ -19,7 +19,11 @@ CPU seconds of the sync and of each sandbox are reported per run, so the figures
 much of the machine the sandboxes took; the sync's map worker process (`pipelines.core.offload`)
 is reported beside the sync's own figures (its CPU and peak RSS), never hidden in them; a
 run's CPU is also split by thread (`benchmarks.thread_cpu`). Orders are left out (``SOURCES__BIGCOMMERCE__ORDERS``
-false): the issue's bounds are for customers. The phases run one after another (staging,
+false): the issue's bounds are for customers. ``BENCH_SCALE_ORDERS=1`` puts orders in the store
+(`sandbox.generator.generate_orders`: 60% of customers buy, 4 orders each on average) and
+stages them, so the default mapping's traits are computed; each first sync then also reports
+the persons it sent more than once (an overlapped first sync sends again the buyers whose
+traits relative to other customers moved as later segments landed). The phases run one after another (staging,
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
 picks which first syncs run, each against a fresh People sandbox and DuckDB file;
@@ -55,10 +59,14 @@ BC_LATENCY_MS, PEOPLE_LATENCY_MS = 150, 250
 BC_HOST = r"""
 import json, random, sys
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
-from bc2people.sandbox.generator import generate_customers
+from bc2people.sandbox.generator import generate_customers, generate_orders
 n, lat, quota, window = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 sb = BigCommerceSandbox(store_hash="scale1", access_token="scale-token", quota=(quota, window))
-sb.add_customers(generate_customers(n, seed=16, now=sb.clock.now() - 7200))
+customers = generate_customers(n, seed=16, now=sb.clock.now() - 7200)
+sb.add_customers(customers)
+if sys.argv[5] == "orders":
+    sb.commerce.add_orders(generate_orders(customers, seed=16, now=sb.clock.now() - 7200))
+del customers
 sb.latency_ms = lat
 sb.start()
 print(json.dumps({"url": sb.base_url}), flush=True)
@@ -162,15 +170,32 @@ def _measured(bc: Host, people: Host, env: dict[str, str], db: Path) -> tuple[di
     return res, bc.ask(op="requests")["requests"] - req0, bc.cpu() - bc0, people.cpu() - pe0
 
 
+def _sent_twice(db: Path) -> str:
+    """How many persons the first sync sent more than once, of how many buyers (persons with
+    an order count)."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        twice = con.execute("SELECT count(*) FROM (SELECT key FROM people_sync.sync_outcomes "
+                            "GROUP BY key HAVING count(*) > 1)").fetchall()[0][0]
+        buyers = con.execute("SELECT count(*) FROM people_sync.customer_traits "
+                             "WHERE coalesce(TRY_CAST(traits->>'order_count' AS BIGINT), 0) > 0").fetchall()[0][0]
+    finally:
+        con.close()
+    return f"persons sent more than once: {twice:,} (buyers with traits: {buyers:,})"
+
+
 def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> None:
     """One size: the first full sync each way in ``firsts`` (a fresh People sandbox and DuckDB
     file each), then the two nightly runs on the last one's file."""
-    bc = Host(BC_HOST, n, BC_LATENCY_MS, *PRO)
+    orders = bool(os.environ.get("BENCH_SCALE_ORDERS"))
+    bc = Host(BC_HOST, n, BC_LATENCY_MS, *PRO, "orders" if orders else "customers")
     people = Host(PEOPLE_HOST, PEOPLE_LATENCY_MS)
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     env = {**os.environ, "SOURCES__BIGCOMMERCE__API_BASE_URL": bc.url, "SOURCES__BIGCOMMERCE__STORE_HASH": "scale1",
            "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "scale-token", "DESTINATION__PEOPLE__BASE_URL": people.url,
-           "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": "false",
+           "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": str(orders).lower(),
            "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0",
            "RUNTIME__LOG_LEVEL": "INFO" if os.environ.get("BENCH_SCALE_SEGMENTS") else "WARNING"}
     extract_bound, people_bound = n / (PRO[0] / PRO[1] * 250), n / 5000
@@ -188,6 +213,8 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
+            if orders and res["rc"] == 0:
+                print(f"    {_sent_twice(db)}", flush=True)
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
                 for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
                     print("    " + seg[seg.find('"message"'):])
