@@ -36,13 +36,23 @@ from datetime import timedelta
 from typing import Any
 
 from bc2people.pipelines.core import events as core
-from bc2people.pipelines.core.events import PENDING, REJECTED, SENT, SKIPPED, TOO_OLD, EventLedger, Outgoing
+from bc2people.pipelines.core.events import (
+    PENDING,
+    REJECTED,
+    SENT,
+    SKIPPED,
+    TOO_OLD,
+    EventLedger,
+    Outgoing,
+    Snapshot,
+)
 from bc2people.pipelines.core.ledger import ACCEPTED_STATUSES, utcnow
 from bc2people.pipelines.event_facts import (
+    ORDER_CHUNK,
     SNAPSHOT_TARGET,
     WINDOW,
     cart_facts,
-    changed_orders,
+    changed_order_chunks,
     order_facts,
     read_journal,
 )
@@ -107,23 +117,44 @@ def _persons(con: Any, entity_ids: list[int]) -> dict[int, tuple[str, bool]]:
     return {int(r[0]): (str(r[1]), bool(r[2])) for r in rows}
 
 
+# A snapshot of this target exists while a first derivation is unfinished (a crash between two
+# of its chunks): the run that resumes it derives the remaining orders as a first run too, so
+# the store's history still reaches People as traits, not as millions of TOO_OLD events.
+FIRST_RUN_TARGET = f"{SNAPSHOT_TARGET}:first_run"
+
+
 def derive(con: Any, mapping: Mapping, run_id: str, *, now: Any, backfill_days: int | None,
-           journal: str | None) -> int:
-    """Record the facts of this run's changes (and of a backfill); returns how many were new."""
+           journal: str | None, chunk: int = ORDER_CHUNK, progress: Any = None) -> int:
+    """Record the facts of this run's changes (and of a backfill); returns how many were new.
+
+    The changed orders are derived ``chunk`` at a time, each chunk's facts and snapshots in one
+    transaction (an order's facts are recorded with its snapshot, or neither is)."""
     spec = mapping.events
     assert spec is not None
-    first_run = not core.has_snapshots(con, LEDGER_DATASET, SNAPSHOT_TARGET)
+    unfinished = core.has_snapshots(con, LEDGER_DATASET, FIRST_RUN_TARGET)
+    first_run = unfinished or not core.has_snapshots(con, LEDGER_DATASET, SNAPSHOT_TARGET)
     since = now - timedelta(days=min(max(backfill_days, 0), 30)) if backfill_days else None
     kinds: frozenset[str] = frozenset()
     if since is not None:
         emitted = {k.lower() for k in _kinds(con)}
         kinds = frozenset(d.name for d in spec.definitions if d.name.lower() not in emitted)
-    orders = changed_orders(con, LEDGER_DATASET, backfill_since=since if kinds else None)
-    facts, snaps = order_facts(orders, spec, now, first_run=first_run, backfill_kinds=kinds, backfill_since=since)
-    facts += cart_facts(con, spec, read_journal(journal), now)
-    if not facts and not snaps:
-        return 0
-    return core.record(con, LEDGER_DATASET, EVENT_TARGET, run_id, facts, snaps, snapshot_target=SNAPSHOT_TARGET)
+    new = done = 0
+    for orders in changed_order_chunks(con, LEDGER_DATASET, backfill_since=since if kinds else None, chunk=chunk):
+        if first_run and not unfinished:  # before the first chunk's transaction
+            core.record(con, LEDGER_DATASET, EVENT_TARGET, run_id, [], [Snapshot(0, run_id, {})],
+                        snapshot_target=FIRST_RUN_TARGET)
+            unfinished = True
+        facts, snaps = order_facts(orders, spec, now, first_run=first_run, backfill_kinds=kinds, backfill_since=since)
+        new += core.record(con, LEDGER_DATASET, EVENT_TARGET, run_id, facts, snaps, snapshot_target=SNAPSHOT_TARGET)
+        done += len(orders)
+        if progress is not None:
+            progress("event facts", records=done, unit="orders")
+    carts = cart_facts(con, spec, read_journal(journal), now)
+    if carts:
+        new += core.record(con, LEDGER_DATASET, EVENT_TARGET, run_id, carts)
+    if unfinished:
+        con.execute(f"DELETE FROM {LEDGER_DATASET}.event_snapshots WHERE target = ?", [FIRST_RUN_TARGET])
+    return new
 
 
 def _kinds(con: Any) -> set[str]:
@@ -158,7 +189,8 @@ def push_events(
         if spec is None or not spec.definitions:
             return EventsResult(dict(counts))
         now = utcnow()
-        counts["events_emitted"] = derive(con, mapping, run_id, now=now, backfill_days=backfill_days, journal=journal)
+        counts["events_emitted"] = derive(con, mapping, run_id, now=now, backfill_days=backfill_days, journal=journal,
+                                          progress=progress)
         counts["events_too_old"] += _count_new(con, run_id, TOO_OLD)
         counts["events_skipped"] += _count_new(con, run_id, SKIPPED)
         counts["events_rejected"] += _count_new(con, run_id, REJECTED)

@@ -124,8 +124,8 @@ def ensure_events(con: Any, dataset: str) -> None:
 
 def has_snapshots(con: Any, dataset: str, target: str) -> bool:
     """Whether any snapshot of ``target`` was ever recorded (False on the first run)."""
-    row = con.execute(f"SELECT count(*) FROM {dataset}.event_snapshots WHERE target = ?", [target]).fetchone()
-    return bool(row and row[0])
+    rows = con.execute(f"SELECT count(*) FROM {dataset}.event_snapshots WHERE target = ?", [target]).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def record(con: Any, dataset: str, target: str, run_id: str, facts: Sequence[Fact],
