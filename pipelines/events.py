@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from bc2people.pipelines.core import events as core
@@ -139,7 +139,11 @@ def derive(con: Any, mapping: Mapping, run_id: str, *, now: Any, backfill_days: 
         emitted = {k.lower() for k in _kinds(con)}
         kinds = frozenset(d.name for d in spec.definitions if d.name.lower() not in emitted)
     new = done = 0
-    for orders in changed_order_chunks(con, LEDGER_DATASET, backfill_since=since if kinds else None, chunk=chunk):
+    # a first run's history gives no fact: read light (a day short of the horizon, so no
+    # order near it depends on how DuckDB's session time zone compares the two)
+    history_before = (now - WINDOW - timedelta(days=1)).replace(tzinfo=UTC) if first_run else None
+    for orders in changed_order_chunks(con, LEDGER_DATASET, backfill_since=since if kinds else None,
+                                       history_before=history_before, chunk=chunk):
         if first_run and not unfinished:  # before the first chunk's transaction
             core.record(con, LEDGER_DATASET, EVENT_TARGET, run_id, [], [Snapshot(0, run_id, {})],
                         snapshot_target=FIRST_RUN_TARGET)
