@@ -3,8 +3,9 @@ and a count of the oddities seen (never a reason to stop a run)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -18,6 +19,8 @@ from .settings import (
     ORDER_STATUS_IDS,
     ORDER_TOTAL_FIELDS,
 )
+
+_TOTALS = frozenset(ORDER_TOTAL_FIELDS)
 
 
 class OrderStats(ExtractStats):
@@ -53,8 +56,28 @@ class OrderStats(ExtractStats):
         return {k: getattr(self, k) for k in keys}
 
 
+# The form the V2 API writes its dates in; anything else goes to email.utils' general parser.
+_RFC2822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d?) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                      r"([1-9]\d{3}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                        "Dec"), 1)}
+# A plain decimal as the API writes money ("12.3400"): numeric for sure, and negative exactly
+# when signed with a nonzero digit; anything else is read by Decimal.
+_PLAIN_DECIMAL = re.compile(r"(-?)[0-9]+(?:\.[0-9]+)?")
+_NONZERO = re.compile(r"[1-9]")
+_PLAIN_DECIMALS = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:\||\Z))*")  # unsigned ones, joined by "|"
+
+
 def parse_rfc2822(value: str) -> datetime:
-    """``Wed, 10 Jan 2018 21:05:30 +0000`` -> an aware UTC datetime (``-0000`` read as UTC)."""
+    """``Wed, 10 Jan 2018 21:05:30 +0000`` -> an aware UTC datetime (``-0000`` read as UTC).
+
+    The API's own form is read by one regular expression (~10x faster than
+    ``email.utils.parsedate_to_datetime``, which reads the rest and gives the same datetime)."""
+    m = _RFC2822.fullmatch(value)
+    if m is not None:
+        offset = (int(m[8]) * 60 + int(m[9])) * (-1 if m[7] == "-" else 1)
+        local = datetime(int(m[3]), _MONTHS[m[2]], int(m[1]), int(m[4]), int(m[5]), int(m[6]), tzinfo=UTC)
+        return local - timedelta(minutes=offset)
     dt = parsedate_to_datetime(value)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -69,6 +92,16 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
+
+
+def _money_oddity(value: Any) -> tuple[bool, bool]:
+    """(not a number, a negative number) for one money value, as `_decimal` judges it."""
+    if type(value) is str:
+        m = _PLAIN_DECIMAL.fullmatch(value)
+        if m is not None:
+            return False, bool(m[1]) and _NONZERO.search(value) is not None
+    number = _decimal(value)
+    return number is None, number is not None and number < 0
 
 
 def prepare_order(row: dict[str, Any], store_now: int, stats: OrderStats) -> dict[str, Any]:
@@ -92,9 +125,20 @@ def prepare_order(row: dict[str, Any], store_now: int, stats: OrderStats) -> dic
         future = future or parsed.timestamp() > store_now
     stats.future_dates += future
 
-    numbers = {name: _decimal(row[name]) for name in ORDER_MONEY_FIELDS if row.get(name) is not None}
-    stats.non_numeric_totals += any(n is None for n in numbers.values())
-    stats.negative_totals += any(n is not None and n < 0 for k, n in numbers.items() if k in ORDER_TOTAL_FIELDS)
+    odd = negative = False
+    present = [(name, value) for name in ORDER_MONEY_FIELDS if (value := row.get(name)) is not None]
+    texts = [value for _, value in present if type(value) is str]
+    joined = "|".join(texts)
+    # the usual order: every amount a plain unsigned decimal, one match for them all (a "|" of
+    # a value's own would make two of it: such a value takes the path below)
+    if (len(texts) != len(present) or "-" in joined or joined.count("|") != len(texts) - 1
+            or _PLAIN_DECIMALS.fullmatch(joined) is None):
+        for name, value in present:
+            nan, below = _money_oddity(value)
+            odd = odd or nan
+            negative = negative or (below and name in _TOTALS)
+    stats.non_numeric_totals += odd
+    stats.negative_totals += negative
 
     status = row.get("status_id")
     stats.unknown_status += not (isinstance(status, int) and not isinstance(status, bool) and status in ORDER_STATUS_IDS)
