@@ -71,8 +71,9 @@ _PLAIN_DECIMALS = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:\||\Z))*")  # unsigned o
 def parse_rfc2822(value: str) -> datetime:
     """``Wed, 10 Jan 2018 21:05:30 +0000`` -> an aware UTC datetime (``-0000`` read as UTC).
 
-    The API's own form is read by one regular expression (~10x faster than
-    ``email.utils.parsedate_to_datetime``, which reads the rest and gives the same datetime)."""
+    The API's own form is read by one regular expression (5.7 against 9.2 us a date, on a busy
+    machine); ``email.utils.parsedate_to_datetime`` reads the rest, and gives the same datetimes
+    for that form (tests/test_order_rows_fast.py)."""
     m = _RFC2822.fullmatch(value)
     if m is not None:
         offset = (int(m[8]) * 60 + int(m[9])) * (-1 if m[7] == "-" else 1)
