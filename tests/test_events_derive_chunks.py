@@ -1,10 +1,14 @@
 """A first run derives its events from every staged order a chunk at a time: the same facts and
-snapshots as all at once, and a run cut between two chunks is finished by the next one as a
-first run (the store's history is not turned into TOO_OLD events)."""
+snapshots as all at once, and a run cut (or SIGKILLed) between two chunks is finished by the
+next one as a first run (the store's history is not turned into TOO_OLD events)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -145,3 +149,44 @@ def test_a_first_runs_history_read_light_gives_the_same_facts_and_snapshots(stag
     assert whole[2] == 0 and light[2] == total - RECENT - 2
     assert light[:2] == whole[:2] and len(whole[1]) == total
     assert {f[1] for f in whole[0]} == {"OrderPlaced", "OrderCancelled", "OrderRefunded"}
+
+
+CHILD = """
+import sys, time
+from datetime import datetime
+import duckdb
+from bc2people.pipelines.events import derive, ensure_event_tables
+from bc2people.pipelines.mapping import load_mapping
+
+def progress(phase, **kw):
+    print(kw["records"], flush=True)
+    time.sleep(0.5)  # the parent kills the process here, between two chunks' transactions
+
+con = duckdb.connect(sys.argv[1])
+ensure_event_tables(con)
+derive(con, load_mapping(sys.argv[2]), "killed", now=datetime.fromisoformat(sys.argv[3]), backfill_days=None,
+       journal=None, chunk=7, progress=progress)
+"""
+
+
+def test_a_first_run_killed_between_chunks_is_finished_by_the_next(staged: tuple[Path, datetime],
+                                                                   tmp_path: Path) -> None:
+    """SIGKILL of a real process after its second chunk committed: the next run ends as the uncut one."""
+    base, now = staged
+    reference, killed = tmp_path / "reference.duckdb", tmp_path / "killed.duckdb"
+    shutil.copyfile(base, reference)
+    shutil.copyfile(base, killed)
+    _derive(reference, now, "r1", chunk=1_000_000)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(killed), str(MAPPING), now.isoformat()],
+                            stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ))
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "7" and proc.stdout.readline().strip() == "14"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    _events, snaps = _ledger(killed)
+    assert (FIRST_RUN_TARGET, 0) in {(t, e) for t, e, *_ in snaps} and sum(t == "order" for t, *_ in snaps) == 14
+    _derive(killed, now, "r2", chunk=7)
+    assert _ledger(killed) == _ledger(reference)
