@@ -130,8 +130,8 @@ def changed_order_chunks(con: Any, dataset: str, *, backfill_since: datetime | N
 
     ``history_before`` (a first run: UTC, at or before its 30-day horizon): orders created and
     last modified before it can give no fact, so they are read with their snapshot's columns
-    only (no line items), as the first lists; at 100,000 customers that was 89% of the orders
-    and most of the derivation's time."""
+    only (no line items), as the first lists, marked ``_history`` (`order_facts` makes only their
+    snapshots); at 100,000 customers that was 89% of the orders and most of the derivation's time."""
     if not _has_table(con, ORDERS):
         return
     extra = " OR o.date_modified >= $since" if backfill_since is not None else ""
@@ -149,12 +149,21 @@ def changed_order_chunks(con: Any, dataset: str, *, backfill_since: datetime | N
         picked = found.column(0).filter(pc.equal(found.column(1), short))
         for start in range(0, len(picked), step):
             part = picked.slice(start, step).to_pylist()
+            # the id range lets DuckDB skip the row groups outside it (a chunk's query scanned
+            # both tables whole: most of a first derivation's time)
             cur = con.execute(
                 f"SELECT {_SNAPSHOT_COLUMNS if short else 'o.*'}, s.state AS _prev, {_VERSION} AS _version, "
-                f"(s.version IS NOT DISTINCT FROM {_VERSION}) AS _backfill {joined} "
-                "WHERE o.id IN (SELECT unnest($ids)) ORDER BY o.id", {"ids": part})
+                f"(s.version IS NOT DISTINCT FROM {_VERSION}) AS _backfill {joined} AND s.entity_id BETWEEN $lo AND $hi "
+                "WHERE o.id BETWEEN $lo AND $hi AND o.id IN (SELECT unnest($ids)) ORDER BY o.id",
+                {"ids": part, "lo": part[0], "hi": part[-1]})
+            if short:  # as `_rows` reads these columns (only a datetime changes), marked as history
+                yield [{"id": oid, "status_id": status_id, "status": status, "refunded_amount": refunded,
+                        "date_modified": _api(modified), "_prev": json.loads(prev) if isinstance(prev, str) else None,
+                        "_version": version, "_backfill": backfill, "_history": True}
+                       for oid, status_id, status, refunded, modified, prev, version, backfill in cur.fetchall()]
+                continue
             rows = list(_rows(cur))
-            items = {} if short else _line_items(con, part)
+            items = _line_items(con, part)
             for r in rows:
                 r["_prev"] = json.loads(r["_prev"]) if isinstance(r["_prev"], str) else None
                 r["line_items"] = items.get(int(r["id"]), [])
@@ -215,6 +224,8 @@ def order_facts(
         unchanged = bool(order.pop("_backfill", False))  # read only for the backfill
         version = order.pop("_version", None)
         snaps.append(Snapshot(int(order["id"]), version, _state(order)))
+        if order.pop("_history", False):
+            continue  # a first run's history, read light (`changed_order_chunks`): no fact, its snapshot only
         base = _money(prev.get("refunded_amount") if prev else 0)
         doc = {**order, "previous": prev, "change": {"refunded": str(_money(order.get("refunded_amount")) - base)}}
         cid = order.get("customer_id")
