@@ -75,6 +75,16 @@ def _ledger(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     return events, snaps
 
 
+def _reference_and_copy(staged: tuple[Path, datetime], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the staged file derived in one uncut pass, and a fresh copy to cut."""
+    base, now = staged
+    reference, copy = tmp_path / "reference.duckdb", tmp_path / "copy.duckdb"
+    shutil.copyfile(base, reference)
+    shutil.copyfile(base, copy)
+    _derive(reference, now, "r1", chunk=1_000_000)
+    return reference, copy
+
+
 def test_chunks_record_what_one_pass_records(staged: tuple[Path, datetime], tmp_path: Path) -> None:
     base, now = staged
     whole, chunked = tmp_path / "whole.duckdb", tmp_path / "chunked.duckdb"
@@ -96,11 +106,8 @@ def test_chunks_record_what_one_pass_records(staged: tuple[Path, datetime], tmp_
 
 def test_a_first_run_cut_between_chunks_is_finished_as_a_first_run(staged: tuple[Path, datetime],
                                                                    tmp_path: Path) -> None:
-    base, now = staged
-    reference, cut = tmp_path / "reference.duckdb", tmp_path / "cut.duckdb"
-    shutil.copyfile(base, reference)
-    shutil.copyfile(base, cut)
-    _derive(reference, now, "r1", chunk=1_000_000)
+    now = staged[1]
+    reference, cut = _reference_and_copy(staged, tmp_path)
 
     def die_after_two(phase: str, **kw: Any) -> None:
         if kw["records"] >= 14:
@@ -172,11 +179,8 @@ derive(con, load_mapping(sys.argv[2]), "killed", now=datetime.fromisoformat(sys.
 def test_a_first_run_killed_between_chunks_is_finished_by_the_next(staged: tuple[Path, datetime],
                                                                    tmp_path: Path) -> None:
     """SIGKILL of a real process after its second chunk committed: the next run ends as the uncut one."""
-    base, now = staged
-    reference, killed = tmp_path / "reference.duckdb", tmp_path / "killed.duckdb"
-    shutil.copyfile(base, reference)
-    shutil.copyfile(base, killed)
-    _derive(reference, now, "r1", chunk=1_000_000)
+    now = staged[1]
+    reference, killed = _reference_and_copy(staged, tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(killed), str(MAPPING), now.isoformat()],
                             stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ))
     assert proc.stdout is not None
