@@ -96,3 +96,11 @@ def test_an_orders_amounts_are_counted_as_one_by_one() -> None:
         for name in rng.sample(ORDER_MONEY_FIELDS, rng.randint(1, 3)):
             order[name] = rng.choice([*MONEY, None])
         assert _counts(order) == _reference_counts(order), {k: order[k] for k in ORDER_MONEY_FIELDS}
+
+
+@pytest.mark.parametrize("last", ["", "|", "1|"], ids=repr)
+def test_an_odd_last_amount_is_counted(last: str) -> None:
+    """The amounts joined end in a separator: still one odd amount, not a plain run of them."""
+    order = {"id": 1, "status_id": 11, "customer_id": 3, **dict.fromkeys(ORDER_MONEY_FIELDS, "10.0000")}
+    order[ORDER_MONEY_FIELDS[-1]] = last
+    assert _counts(order) == _reference_counts(order) == (1, 0)

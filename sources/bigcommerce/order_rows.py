@@ -65,7 +65,7 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
 # when signed with a nonzero digit; anything else is read by Decimal.
 _PLAIN_DECIMAL = re.compile(r"(-?)[0-9]+(?:\.[0-9]+)?")
 _NONZERO = re.compile(r"[1-9]")
-_PLAIN_DECIMALS = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:\||\Z))*")  # unsigned ones, joined by "|"
+_PLAIN_DECIMALS = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:\|[0-9]+(?:\.[0-9]+)?)*")  # unsigned ones, joined by "|"
 
 
 def parse_rfc2822(value: str) -> datetime:
@@ -132,8 +132,8 @@ def prepare_order(row: dict[str, Any], store_now: int, stats: OrderStats) -> dic
     joined = "|".join(texts)
     # the usual order: every amount a plain unsigned decimal, one match for them all (a "|" of
     # a value's own would make two of it: such a value takes the path below)
-    if (len(texts) != len(present) or "-" in joined or joined.count("|") != len(texts) - 1
-            or _PLAIN_DECIMALS.fullmatch(joined) is None):
+    if present and (len(texts) != len(present) or joined.count("|") != len(texts) - 1
+                    or _PLAIN_DECIMALS.fullmatch(joined) is None):
         for name, value in present:
             nan, below = _money_oddity(value)
             odd = odd or nan
