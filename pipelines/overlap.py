@@ -284,6 +284,7 @@ def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
         total.guest_orders += part.guest_orders
         total.order_oddities = part.order_oddities
         total.orders_skipped = part.orders_skipped
+        total.order_object_pages += part.order_object_pages
 
 
 class _SegmentPusher:

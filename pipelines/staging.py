@@ -63,6 +63,7 @@ class StageResult:
     order_oddities: dict[str, int] | None = None
     orders_skipped: str | None = None  # why no orders were staged (the token lacks the Orders scope)
     object_pages: int = 0  # customer pages staged through dlt's object path (a value Arrow columns cannot hold)
+    order_object_pages: int = 0  # order pages staged as dicts (see `sources.bigcommerce.order_tables`)
 
 
 def make_pipeline(duckdb_path: str | Path) -> Any:
@@ -168,6 +169,7 @@ def stage_customers(
         order_oddities=order_stats.oddities(),
         orders_skipped=order_stats.skipped,
         object_pages=stats.object_pages,
+        order_object_pages=order_stats.object_pages,
     )
     if sweep_deletions:
         if progress is not None:

@@ -110,8 +110,9 @@ def bigcommerce(
     keep the cost to the real changes). ``end_at`` (Unix seconds) ends the customers window
     there instead of at the store clock minus the lag: one segment of a first sync read in
     parts (see `segments`); the cursor then advances to ``end_at``. ``arrow_pages`` (default
-    true) hands customer pages to dlt as Arrow tables, which dlt writes to parquet without its
-    row-by-row normalizing (see `arrow_pages`); false keeps dlt's object path. ``readahead``
+    true) hands customer and order pages to dlt as Arrow tables, which dlt writes to parquet
+    without its row-by-row normalizing (see `arrow_pages`, `order_tables`); false keeps dlt's
+    object path. ``readahead``
     (a first sync in segments) takes the customers read ahead for this segment's window and
     reads the next segment's window once this one is read (see `readahead`).
     """
@@ -143,7 +144,8 @@ def bigcommerce(
     if orders:
         ostats = order_stats if order_stats is not None else OrderStats()
         orders_res = orders_resource(
-            client.scoped(), **window, max_workers=max_workers, split_pages=split_pages, stats=ostats
+            client.scoped(), **window, max_workers=max_workers, split_pages=split_pages, stats=ostats,
+            arrow_pages=arrow_pages,
         )
         resources.append(orders_res)
         if order_products:

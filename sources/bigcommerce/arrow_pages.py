@@ -16,7 +16,7 @@ customers never takes that path.
 
 dlt notes every Arrow page whose types differ from the declared hints; ours differ by design
 (a ``json`` column travels as its text, which is how dlt stores it), so `quiet_declared_hints`
-drops those notes for the customers resource, and only them.
+drops those notes for the customers and orders resources (see `order_tables`), and only them.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ BATCH_ROWS = 5_000
 
 
 class TableBatch:
-    """Gathers a window's page tables into tables of at least ``rows`` customers for dlt.
+    """Gathers a window's page tables into tables of at least ``rows`` rows for dlt.
 
     dlt's cost per Arrow item (schema checks and naming, a parquet row group, the load's read
     of it) does not depend on its size: 100k customers extracted as 250-row pages took 2.4 s,
@@ -145,22 +145,25 @@ class TableBatch:
         return self.flush() if self._count >= self.rows else []
 
     def flush(self) -> list[pa.Table]:
-        """Everything held, as one table when the tables concatenate (else as they came)."""
+        """Everything held, as one table when the tables concatenate (a column some lack is null
+        in their rows; one of two types does not concatenate), else as they came."""
         tables, self._tables, self._count = self._tables, [], 0
         if len(tables) < 2:
             return tables
         try:
-            return [pa.concat_tables(tables)]
-        except pa.ArrowInvalid:
+            return [pa.concat_tables(tables, promote_options="default")]
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
             return tables
 
 
 class _DeclaredHints(logging.Filter):
-    """Drops dlt's per-page note that the customers resource's Arrow types differ from its hints."""
+    """Drops dlt's per-page note that the customers' or orders' Arrow types differ from their
+    hints (their json columns travel as text by design)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not (msg.startswith("In resource: customers, when merging arrow schema"))
+        return not msg.startswith(("In resource: customers, when merging arrow schema",
+                                   "In resource: orders, when merging arrow schema"))
 
 
 _FILTER = _DeclaredHints()

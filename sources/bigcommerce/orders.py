@@ -30,11 +30,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from .arrow_pages import TableBatch, quiet_declared_hints, with_dlt_columns
 from .client import BigCommerceClient
 from .helpers import BigCommerceAuthError, BigCommerceError, MalformedResponse
 from .order_rows import OrderStats, prepare_order
+from .order_tables import OrderTables
 from .reader import Page, WindowReader
 from .settings import (
     ORDER_BOUND_OVERLAP_SECONDS,
@@ -179,8 +182,12 @@ def orders_resource(
     max_workers: int,
     split_pages: int,
     stats: OrderStats,
+    arrow_pages: bool = True,
 ) -> DltResource:
-    """The ``orders`` resource over ``client`` (a scoped client: its counters are the orders' share)."""
+    """The ``orders`` resource over ``client`` (a scoped client: its counters are the orders' share).
+    Pages go to dlt as Arrow tables typed as dlt's object path would type them (see
+    `order_tables`; a page that cannot be goes as dicts), or all as dicts with ``arrow_pages``
+    false."""
 
     @dlt.resource(  # type: ignore[call-overload]
         name="orders", primary_key="id", write_disposition="merge", columns=ORDER_COLUMN_HINTS
@@ -196,6 +203,11 @@ def orders_resource(
             for archived in (False, True)
         ]
         seen: set[int] = set()
+        tables = OrderTables(dlt.current.source_schema()) if arrow_pages else None
+        load_id = dlt.current.load_package_state()["load_id"] if arrow_pages else ""
+        if arrow_pages:
+            quiet_declared_hints()
+        batch = TableBatch()
         try:
             for rows in _skip_without_scope(_chain(readers, stats), stats):
                 fresh = []
@@ -206,8 +218,15 @@ def orders_resource(
                     seen.add(row["id"])
                     fresh.append(prepare_order(row, now, stats))
                 stats.page_read(len(fresh))
-                if fresh:
+                table = tables.table(fresh) if tables is not None and fresh else None
+                if table is not None:
+                    for ready in batch.add(table):
+                        yield with_dlt_columns(ready, load_id)
+                elif fresh:
+                    stats.object_pages += 1
                     yield fresh
+            for ready in batch.flush():
+                yield with_dlt_columns(ready, load_id)
         finally:
             stats.took_requests(client)
             stats.splits = sum(r.splits for r in readers)
@@ -268,7 +287,10 @@ def order_products_resource(client: BigCommerceClient, *, max_workers: int, stat
         name="order_products", primary_key="id", write_disposition="merge", columns=ORDER_PRODUCT_COLUMN_HINTS
     )
     def order_products(orders_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        ids = [o["id"] for o in (orders_page if isinstance(orders_page, list) else [orders_page])]
+        if isinstance(orders_page, pa.Table):
+            ids = orders_page.column("id").to_pylist()
+        else:
+            ids = [o["id"] for o in (orders_page if isinstance(orders_page, list) else [orders_page])]
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(ids)))) as pool:
                 for rows in pool.map(products_of, ids):
