@@ -321,3 +321,25 @@ def test_v2_error_arrays_are_read_into_the_message(sb: BigCommerceSandbox) -> No
     assert err.value.status == 413
     assert "exceeds the maximum" in str(err.value) and "max_limit: 250" in str(err.value)
     assert TOKEN not in str(err.value)
+
+
+def test_a_big_window_is_cut_into_slices_for_every_worker_several_times_over(sb: BigCommerceSandbox, db: Path) -> None:
+    """Slices of equal duration hold unequal counts of orders and are walked, not cut again: a
+    window is cut into `ORDER_SLICES_PER_WORKER` slices a worker, so no worker walks alone."""
+    from bc2people.sources.bigcommerce.orders import ORDER_SLICES_PER_WORKER
+
+    sb.commerce.add_orders(generate_orders(3000, seed=9, now=NOW - 3600))
+    windows: set[tuple[str, str]] = set()
+
+    class Recording(RewritingProxy):
+        def _forward(self, req: Request) -> Response:
+            q = dict(p.split("=", 1) for p in req.raw_query.split("&") if "=" in p)
+            if req.path.endswith(ORDERS) and "is_deleted" not in q:
+                windows.add((q.get("min_date_modified", ""), q.get("max_date_modified", "")))
+            return super()._forward(req)
+
+    proxy = Recording(sb.base_url)
+    with proxy.server:
+        _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
+    assert st.records == 3000 and len(rows(db)) == 3000
+    assert len(windows) - 1 == 2 * ORDER_SLICES_PER_WORKER > 2  # the whole window, then its slices

@@ -51,6 +51,12 @@ from .settings import (
 from .store_clock import store_time
 from .windows import Slice, commit_window, open_window
 
+# A window's orders are cut into this many slices per worker: slices of equal duration hold
+# unequal counts (a store's orders grow with its customers), and a slice is walked, not cut
+# again (counting it is a request), so with one slice a worker the last slices were walked by
+# one or two workers long after the rest: the 119,468 orders of 50k sandbox customers took
+# 44.9 s at the Pro quota with one slice a worker, 33.3 s with four (501 requests, not 487).
+ORDER_SLICES_PER_WORKER = 4
 ORDER_COLUMN_HINTS: dict[str, Any] = {
     name: {"data_type": dtype, "nullable": name != "id"} for name, dtype in ORDER_COLUMNS.items()
 }
@@ -110,6 +116,7 @@ class OrderPages:
         self.archived = archived
         self.limit = limit
         self.overlap = ORDER_BOUND_OVERLAP_SECONDS
+        self.slices_per_worker = ORDER_SLICES_PER_WORKER
         self.stats = stats
         self.counted = False
         self.path = client.store_path(ORDERS_PATH)
