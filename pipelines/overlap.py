@@ -20,9 +20,10 @@
    everything finishes the run (a pending package, deletions, contact removals, anything a
    segment missed), so the end state is the sequential path's.
 
-Traits need orders: when the mapping declares traits, the orders are staged first (before the
-first customer segment) so each segment's traits see every order; without traits they are
-staged after the last customer segment, while its persons are sent. Traits relative to other
+Traits need orders: when the mapping declares traits, the orders are staged with the first
+customer segment, in one load, so each segment's traits see every order (that segment's
+customers, and the next segment's read ahead, are read while the orders are); without traits
+they are staged after the last customer segment, while its persons are sent. Traits relative to other
 customers (the default SQL's RFM quintiles among buyers, guest orders matched by email) can
 still change as later segments land: the final push sends those buyers again, with their
 final traits (5 of 450 customers in tests/test_overlap_sync.py).
@@ -144,12 +145,13 @@ def stage_and_push(
 
     def produce() -> None:
         try:
-            if orders_first:
-                stage(-1, only=_ORDER_RESOURCES, full_refresh=full_refresh)
             for i, seg in enumerate(segments):
                 if stop.is_set():
                     return
-                stage(i, only=("customers",), full_refresh=full_refresh and i == 0, end_at=seg.end,
+                # with traits, the orders are staged with the first segment, in one load: its
+                # customers are read (and the next segment's read ahead) while the orders are
+                only = (*_ORDER_RESOURCES, "customers") if orders_first and i == 0 else ("customers",)
+                stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end,
                       readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
@@ -173,14 +175,16 @@ def stage_and_push(
                 break
             if isinstance(item, _Failed):
                 raise item.exc
-            _add(total, item.result, customers=item.index >= 0 and item.index < len(segments))
-            if 0 <= item.index < len(segments):
+            customers = item.index < len(segments)
+            _add(total, item.result, customers=customers, orders=not customers or (orders_first and item.index == 0))
+            if customers:
                 event("segment staged", run_id=run_id, segment=item.index + 1, of=len(segments),
-                      extracted=item.result.extracted, seconds=round(item.seconds, 1), **memory_figures(pusher.con))
+                      extracted=item.result.extracted, seconds=round(item.seconds, 1), **memory_figures(pusher.con),
+                      **({"orders": item.result.orders_extracted} if orders_first and item.index == 0 else {}))
             else:
                 event("orders staged", run_id=run_id, orders=item.result.orders_extracted,
                       seconds=round(item.seconds, 1))
-            if 0 <= item.index < len(segments) and item.result.load_id:
+            if customers and item.result.load_id:
                 pusher.push(item.result.load_id)
             release_memory()
         pusher.finish()  # the final push below selects everything: nothing may still be in flight
@@ -266,8 +270,8 @@ def _orders_enabled() -> bool:
     return enabled(ORDERS)
 
 
-def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
-    """Sum one segment's (or the orders') staging into the run's."""
+def _add(total: StageResult, part: StageResult, *, customers: bool, orders: bool) -> None:
+    """Sum one segment's staging (its customers, the orders, or both) into the run's."""
     total.requests += part.requests
     total.retries += part.retries
     total.rate_limited += part.rate_limited
@@ -278,7 +282,7 @@ def _add(total: StageResult, part: StageResult, *, customers: bool) -> None:
         total.pages += part.pages
         total.window_end = part.window_end
         total.object_pages += part.object_pages
-    else:
+    if orders:
         total.orders_extracted += part.orders_extracted
         total.orders_odd += part.orders_odd
         total.guest_orders += part.guest_orders

@@ -181,7 +181,13 @@ def test_overlapped_traits_equal_the_sequential_runs(tmp_path: Path) -> None:
                         .fetchall())
         twice = {k for (k,) in con.execute("SELECT key FROM people_sync.sync_outcomes GROUP BY key HAVING count(*) > 1")
                  .fetchall()}
+        # the orders come in one load, and (overlapped) the first segment's customers with them
+        order_loads = con.execute("SELECT DISTINCT _dlt_load_id FROM bigcommerce.orders").fetchall()
+        customer_loads = [r[0] for r in con.execute("SELECT DISTINCT _dlt_load_id FROM bigcommerce.customers ORDER BY 1")
+                          .fetchall()]
         con.close()
+        assert len(order_loads) == 1 and order_loads[0][0] == customer_loads[0]
+        assert (len(customer_loads) == 1) == (how == "sequential")
         results[how] = (persons, traits, sent, twice)
     (p_over, t_over, s_over, twice), (p_seq, t_seq, s_seq, none_twice) = results["overlapped"], results["sequential"]
     assert s_seq == len(p_seq) and not none_twice

@@ -33,8 +33,8 @@ from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 
 from .settings import CUSTOMER_COLUMNS
 
-_INT64 = (-(2**63), 2**63 - 1)
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
+INT64 = (-(2**63), 2**63 - 1)  # what a bigint column holds
+UTC_MICROS = pa.timestamp("us", tz="UTC")  # how dlt's parquet stores a timestamp column
 # What the V3 API sends (RFC 3339, whole or fractional seconds, Z or an offset); anything
 # else is left to dlt's own date parsing on the dict path.
 _DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
@@ -100,7 +100,7 @@ class PagePreparer:
 
 def _column(values: list[Any], dtype: str) -> pa.Array | None:
     if dtype == "bigint":
-        if not all(v is None or (type(v) is int and _INT64[0] <= v <= _INT64[1]) for v in values):
+        if not all(v is None or (type(v) is int and INT64[0] <= v <= INT64[1]) for v in values):
             return None
         return pa.array(values, pa.int64())
     if dtype == "text":
@@ -114,7 +114,7 @@ def _column(values: list[Any], dtype: str) -> pa.Array | None:
     if dtype == "timestamp":
         if not all(v is None or (type(v) is str and _DATE.match(v)) for v in values):
             return None
-        return pa.array(values, pa.string()).cast(_TIMESTAMP)
+        return pa.array(values, pa.string()).cast(UTC_MICROS)
     if dtype == "json":
         if not all(v is None or type(v) in (dict, list) for v in values):
             return None

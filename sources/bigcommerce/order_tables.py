@@ -37,10 +37,9 @@ from dlt.common.json import json as dlt_json
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import autodetect_sc_type
 
+from .arrow_pages import INT64, UTC_MICROS
 from .settings import ORDER_COLUMNS
 
-_INT64 = (-(2**63), 2**63 - 1)
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
 _NONE = type(None)
 # the data type dlt's object path gives a Python value with no detection or preference
 _PY_TYPES: dict[type, str] = {bool: "bool", int: "bigint", float: "double", str: "text"}
@@ -164,7 +163,7 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
 
 def _in_int64(values: Sequence[Any]) -> bool:
     present = [v for v in values if v is not None]
-    return _INT64[0] <= min(present) and max(present) <= _INT64[1]
+    return INT64[0] <= min(present) and max(present) <= INT64[1]
 
 
 def _plain_array(values: Sequence[Any], dtype: str) -> pa.Array:
@@ -176,12 +175,12 @@ def _declared_array(values: Sequence[Any], dtype: str) -> pa.Array | None:
     types = set(map(type, values))
     types.discard(_NONE)
     if not types:
-        return pa.nulls(len(values), _ARROW.get(dtype) or (_TIMESTAMP if dtype == "timestamp" else pa.string()))
+        return pa.nulls(len(values), _ARROW.get(dtype) or (UTC_MICROS if dtype == "timestamp" else pa.string()))
     if dtype == "timestamp":
         # prepare_order made every parseable date an aware UTC datetime; a text is one it could not
         if types != {datetime} or any(v.tzinfo is None for v in values if v is not None):
             return None
-        return pa.array(values, _TIMESTAMP)
+        return pa.array(values, UTC_MICROS)
     if dtype == "json":
         if not types <= {dict, list}:
             return None
