@@ -205,3 +205,16 @@ def test_a_column_the_schema_holds_with_another_type_refuses_the_page() -> None:
     del schema.tables["orders"]["columns"]["status_id"]
     assert tables.table([_order(1, code=5)]) is None
     assert tables.table([_order(1, code="5")]) is not None
+
+
+def test_a_people_pipeline_active_in_the_process_does_not_name_the_staging_columns(tmp_path: Path) -> None:
+    """dlt names a new schema after the active pipeline's destination: after a People pipeline
+    (direct naming), a fresh staging file got ``date_shipped▶v_text`` (found by CI's order)."""
+    import dlt
+
+    from bc2people.destinations.people.destination import people
+    from bc2people.sources.bigcommerce import bigcommerce_source
+
+    dlt.pipeline(pipeline_name="people_first", destination=people, pipelines_dir=str(tmp_path / "people"))
+    source = bigcommerce_source(store_hash="x", access_token="y", api_base_url="http://127.0.0.1:9")
+    assert source.schema.naming.make_path("date_shipped", "v_text") == "date_shipped__v_text"

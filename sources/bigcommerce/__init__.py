@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import dlt
+from dlt.common.configuration.container import Container
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.extract.resource import DltResource
 
 from .arrow_pages import PagePreparer, TableBatch, quiet_declared_hints, with_dlt_columns
@@ -244,9 +246,15 @@ def check_settings(store_hash: Any, access_token: Any, api_base_url: Any = DEFAU
 
 def bigcommerce_source(**overrides: Any) -> Any:
     """`bigcommerce` with configuration resolved now: a missing setting raises
-    `BigCommerceConfigError` naming the environment variable and the TOML key."""
+    `BigCommerceConfigError` naming the environment variable and the TOML key.
+
+    The source's schema takes dlt's default naming (snake_case) whatever pipeline is active:
+    dlt names a new schema after the active pipeline's destination, and a People pipeline
+    (direct naming) active in the same process gave a new staging file ``date_shipped▶v_text``
+    where it should hold ``date_shipped__v_text``."""
     try:
-        return bigcommerce(**overrides)
+        with Container().injectable_context(DestinationCapabilitiesContext.generic_capabilities()):
+            return bigcommerce(**overrides)
     except ConfigFieldMissingException as exc:
         fields = list(getattr(exc, "fields", None) or []) or ["store_hash"]
         raise BigCommerceConfigError("; ".join(missing_setting_message(f) for f in fields)) from None
