@@ -200,3 +200,58 @@ def test_overlapped_traits_equal_the_sequential_runs(tmp_path: Path) -> None:
     # their final traits. No one else is sent twice, and no segment's traits are redone whole.
     assert s_over == s_seq + len(twice)
     assert twice <= set(with_orders) and len(twice) <= len(with_orders) // 5
+
+
+def test_sigkill_while_the_orders_load_with_the_first_segment_converges_as_an_uncut_run(tmp_path: Path) -> None:
+    """With traits, the orders and the first segment's customers are one dlt load. Killed while
+    dlt loads it, the next run stages every order once and ends where an uncut run ends: the
+    same persons in People, each sent as often as the uncut run sends it."""
+    import time
+
+    import duckdb
+
+    from bc2people.sandbox.generator import generate_orders
+
+    now = int(time.time()) - 3600
+    customers = generate_customers(450, seed=165, now=now)
+    orders = generate_orders(customers, seed=165, now=now)
+    results = {}
+    for how in ("killed", "uncut"):
+        (tmp_path / how).mkdir()
+        world = make_world(tmp_path / how, people_rate_limit=None, extra_env={"SYNC__SEGMENT_ROWS": str(SEGMENT_ROWS)})
+        world.bc.add_customers(json.loads(json.dumps(customers)))
+        world.bc.commerce.add_orders(json.loads(json.dumps(orders)))
+        with world.bc, world.people:
+            if how == "killed":
+                res = run_and_kill(world, KillPlan("stage"))
+                assert res.killed and res.returncode == -signal.SIGKILL and res.phase == "stage", res
+                # one load: the orders and the first segment's customers are committed together or not at all
+                # (here, killed within milliseconds of the package's appearance: usually neither)
+                assert (_rows_at_kill(world.duckdb, "orders") > 0) == (_rows_at_kill(world.duckdb, "customers") > 0)
+                world.sync_until_success()
+            else:
+                assert world.sync().returncode == 0
+            persons = _persons(world)
+        con = duckdb.connect(str(world.duckdb), read_only=True)
+        staged = con.execute("SELECT count(*), count(DISTINCT id) FROM bigcommerce.orders").fetchone()
+        sent = dict(con.execute("SELECT key, count(*) FROM people_sync.sync_outcomes "
+                                "WHERE status IN ('CREATED', 'UPDATED') GROUP BY key").fetchall())
+        con.close()
+        results[how] = (persons, staged, sent)
+    (p_killed, staged_killed, sent_killed), (p_uncut, staged_uncut, sent_uncut) = results["killed"], results["uncut"]
+    assert staged_killed == staged_uncut == (len(orders), len(orders))
+    assert len(p_uncut) == 450 and p_killed == p_uncut
+    assert sent_killed == sent_uncut
+
+
+def _rows_at_kill(db: Path, table: str) -> int:
+    """Rows of a staged table (0 when the killed run committed none: the table may not exist)."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bigcommerce' "
+                            "AND table_name = ?", [table]).fetchone()
+        return int(con.execute(f"SELECT count(*) FROM bigcommerce.{table}").fetchone()[0]) if found == (1,) else 0
+    finally:
+        con.close()
