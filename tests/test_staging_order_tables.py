@@ -160,6 +160,7 @@ def _order(i: int, **extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("rows", "why"), [
     ([_order(1), _order(2, id="2")], "an id as text"),
     ([_order(1, date_created="Mon, 32 Jan 2026")], "a date prepare_order could not parse"),
+    ([_order(1, date_created="2026-01-01T00:00:00Z")], "a date left as text, even one Arrow could read"),
     ([_order(1, date_created=datetime(2026, 1, 1))], "a naive datetime"),
     ([_order(1, customer_id=True)], "a bool where an integer is declared"),
     ([_order(1, billing_address="text")], "text where json is declared"),

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -35,6 +37,11 @@ from .settings import CUSTOMER_COLUMNS
 
 INT64 = (-(2**63), 2**63 - 1)  # what a bigint column holds
 UTC_MICROS = pa.timestamp("us", tz="UTC")  # how dlt's parquet stores a timestamp column
+# the data type dlt's object path gives a plain Python value (no detection, no preference), and
+# the Arrow type its parquet stores it as
+PY_TYPES: dict[type, str] = {bool: "bool", int: "bigint", float: "double", str: "text"}
+ARROW_TYPES: dict[str, pa.DataType] = {"bool": pa.bool_(), "bigint": pa.int64(), "double": pa.float64(),
+                                       "text": pa.string()}
 # What the V3 API sends (RFC 3339, whole or fractional seconds, Z or an offset); anything
 # else is left to dlt's own date parsing on the dict path.
 _DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
@@ -61,7 +68,7 @@ def declared_table(rows: list[dict[str, Any]]) -> pa.Table | None:
     try:
         for name, dtype in CUSTOMER_COLUMNS.items():
             values = [r.get(name) for r in rows]
-            array = _column(values, dtype)
+            array = declared_array(values, dtype)
             if array is None:
                 return None
             arrays.append(array)
@@ -98,28 +105,38 @@ class PagePreparer:
         return PreparedPage(len(fresh), table, None if table is not None else fresh)
 
 
-def _column(values: list[Any], dtype: str) -> pa.Array | None:
-    if dtype == "bigint":
-        if not all(v is None or (type(v) is int and INT64[0] <= v <= INT64[1]) for v in values):
-            return None
-        return pa.array(values, pa.int64())
-    if dtype == "text":
-        if not all(v is None or type(v) is str for v in values):
-            return None
-        return pa.array(values, pa.string())
-    if dtype == "bool":
-        if not all(v is None or type(v) is bool for v in values):
-            return None
-        return pa.array(values, pa.bool_())
+def declared_array(values: Sequence[Any], dtype: str, *, text_dates: bool = True) -> pa.Array | None:
+    """A declared column's values as dlt's parquet stores them, or None when one of them does not
+    fit: integers within int64, timestamps from aware datetimes or (``text_dates``) the V3 API's
+    RFC 3339 text, as UTC microseconds, ``json`` as dlt's JSON text."""
+    types = set(map(type, values))
+    types.discard(type(None))
     if dtype == "timestamp":
-        if not all(v is None or (type(v) is str and _DATE.match(v)) for v in values):
-            return None
-        return pa.array(values, pa.string()).cast(UTC_MICROS)
+        if types == {str} and text_dates:
+            if not all(v is None or _DATE.match(v) for v in values):
+                return None
+            return pa.array(values, pa.string()).cast(UTC_MICROS)
+        if types == {datetime}:
+            if any(v is not None and v.tzinfo is None for v in values):
+                return None
+            return pa.array(values, UTC_MICROS)
+        return pa.nulls(len(values), UTC_MICROS) if not types else None
     if dtype == "json":
-        if not all(v is None or type(v) in (dict, list) for v in values):
+        if not types <= {dict, list}:
             return None
         return pa.array([None if v is None else dlt_json.dumps(v) for v in values], pa.string())
-    return None
+    arrow = ARROW_TYPES.get(dtype)
+    if arrow is None or (types and {PY_TYPES.get(t) for t in types} != {dtype}):
+        return None
+    if dtype == "bigint" and types and not in_int64(values):
+        return None
+    return pa.array(values, arrow)
+
+
+def in_int64(values: Sequence[Any]) -> bool:
+    """Whether the non-null integers of ``values`` (at least one) fit a bigint column."""
+    present = [v for v in values if v is not None]
+    return INT64[0] <= min(present) and max(present) <= INT64[1]
 
 
 BATCH_ROWS = 5_000

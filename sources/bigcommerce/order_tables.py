@@ -29,23 +29,17 @@ within one run `OrderTables` also remembers the type each new field got, from it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-from dlt.common.json import json as dlt_json
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import autodetect_sc_type
 
-from .arrow_pages import INT64, UTC_MICROS
+from .arrow_pages import ARROW_TYPES, PY_TYPES, declared_array, in_int64
 from .settings import ORDER_COLUMNS
 
 _NONE = type(None)
-# the data type dlt's object path gives a Python value with no detection or preference
-_PY_TYPES: dict[type, str] = {bool: "bool", int: "bigint", float: "double", str: "text"}
-_ARROW: dict[str, pa.DataType] = {"bool": pa.bool_(), "bigint": pa.int64(), "double": pa.float64(),
-                                  "text": pa.string()}
-_TYPE_OF: dict[pa.DataType, str] = {t: name for name, t in _ARROW.items()}
+_TYPE_OF: dict[pa.DataType, str] = {t: name for name, t in ARROW_TYPES.items()}
 
 
 class OrderTables:
@@ -91,7 +85,8 @@ class OrderTables:
             for name, dtype in self.declared.items():
                 if known.get(name, dtype) != dtype:
                     return None
-                array = _declared_array(columns.get(name, nulls), dtype)
+                # prepare_order parsed every date it could: a text left in a date is one it could not
+                array = declared_array(columns.get(name, nulls), dtype, text_dates=False)
                 if array is None:
                     return None
                 arrays.append(array)
@@ -104,7 +99,7 @@ class OrderTables:
                     continue  # null on every row: the object path makes no column of it
                 if inferred is None:
                     return None
-                arrays.append(_plain_array(values, inferred))
+                arrays.append(pa.array(values, ARROW_TYPES[inferred]))
                 names.append(name)
         except (pa.ArrowException, OverflowError, UnicodeError, TypeError, ValueError):
             return None
@@ -118,10 +113,10 @@ class OrderTables:
             return ""
         if len(types) != 1 or not self._name_ok(name):
             return None
-        dtype = _PY_TYPES.get(types.pop())
+        dtype = PY_TYPES.get(types.pop())
         if dtype is None:
             return None
-        if dtype == "bigint" and not _in_int64(values):
+        if dtype == "bigint" and not in_int64(values):
             return None
         existing = known.get(name)
         if existing is not None:
@@ -141,7 +136,7 @@ class OrderTables:
             first = next((r[name] for r in rows if r.get(name) is not None), None)
             if first is None:
                 continue
-            dtype = autodetect_sc_type(self.detections, type(first), first) or _PY_TYPES.get(type(first))
+            dtype = autodetect_sc_type(self.detections, type(first), first) or PY_TYPES.get(type(first))
             self._given[name] = dtype or ("json" if isinstance(first, dict | list) else "unknown")
 
     def _name_ok(self, name: str) -> bool:
@@ -159,33 +154,3 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
         return dict(zip(first, zip(*(r.values() for r in rows), strict=True), strict=True))
     names = dict.fromkeys(k for r in rows for k in r)
     return {name: [r.get(name) for r in rows] for name in names}
-
-
-def _in_int64(values: Sequence[Any]) -> bool:
-    present = [v for v in values if v is not None]
-    return INT64[0] <= min(present) and max(present) <= INT64[1]
-
-
-def _plain_array(values: Sequence[Any], dtype: str) -> pa.Array:
-    return pa.array(values, _ARROW[dtype])
-
-
-def _declared_array(values: Sequence[Any], dtype: str) -> pa.Array | None:
-    """A declared column's values in its type, or None when one of them does not fit it."""
-    types = set(map(type, values))
-    types.discard(_NONE)
-    if not types:
-        return pa.nulls(len(values), _ARROW.get(dtype) or (UTC_MICROS if dtype == "timestamp" else pa.string()))
-    if dtype == "timestamp":
-        # prepare_order made every parseable date an aware UTC datetime; a text is one it could not
-        if types != {datetime} or any(v.tzinfo is None for v in values if v is not None):
-            return None
-        return pa.array(values, UTC_MICROS)
-    if dtype == "json":
-        if not types <= {dict, list}:
-            return None
-        return pa.array([None if v is None else dlt_json.dumps(v) for v in values], pa.string())
-    want = {"bool": bool, "bigint": int, "double": float, "text": str}.get(dtype)
-    if want is None or types != {want} or (dtype == "bigint" and not _in_int64(values)):
-        return None
-    return _plain_array(values, dtype)
