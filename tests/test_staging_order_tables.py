@@ -16,6 +16,7 @@ from dlt.common.schema import Schema
 
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from bc2people.sandbox.generator import generate_customers, generate_orders
+from bc2people.sources.bigcommerce.helpers import default_naming
 from bc2people.sources.bigcommerce.order_tables import OrderTables
 from bc2people.sources.bigcommerce.settings import ORDER_COLUMNS
 from tests.test_source_orders import NOW, STORE, TOKEN, RewritingProxy, stage
@@ -152,6 +153,13 @@ def test_an_orders_table_the_object_path_typed_keeps_its_types(sb: BigCommerceSa
 
 
 # -- the typing rules, on a schema of our own ----------------------------------------------
+def _schema() -> Schema:
+    """A new staging schema, named as the source names it (another test's People pipeline may
+    be active in this process: see the last test)."""
+    with default_naming():
+        return Schema("bigcommerce")
+
+
 def _order(i: int, **extra: Any) -> dict[str, Any]:
     return {"id": i, "customer_id": 7, "status_id": 10, "date_created": datetime(2026, 1, i, tzinfo=UTC),
             "total_inc_tax": "12.5000", "billing_address": {"email": f"b{i}@example.com"}, **extra}
@@ -173,11 +181,11 @@ def _order(i: int, **extra: Any) -> dict[str, Any]:
     ([_order(1, **{"Odd Name": 1})], "a name dlt renames"),
 ])
 def test_a_page_arrow_cannot_type_as_dlt_would_is_refused(rows: Page, why: str) -> None:
-    assert OrderTables(Schema("bigcommerce")).table(rows) is None, why
+    assert OrderTables(_schema()).table(rows) is None, why
 
 
 def test_a_page_is_typed_as_dlt_types_its_values() -> None:
-    tables = OrderTables(Schema("bigcommerce"))
+    tables = OrderTables(_schema())
     table = tables.table([_order(1, flag=True, rate=0.5, n=3, note=None), _order(2, flag=None, rate=1.0, n=4)])
     assert table is not None
     types = {f.name: str(f.type) for f in table.schema}
@@ -191,14 +199,14 @@ def test_a_page_is_typed_as_dlt_types_its_values() -> None:
 
 
 def test_a_refused_page_teaches_the_run_what_dlt_will_make_of_its_new_fields() -> None:
-    tables = OrderTables(Schema("bigcommerce"))
+    tables = OrderTables(_schema())
     assert tables.table([_order(1, id="1", code="A1")]) is None  # refused (the id): code will be text
     assert tables.table([_order(2, code=5)]) is None
     assert tables.table([_order(3, code="B2")]) is not None
 
 
 def test_a_column_the_schema_holds_with_another_type_refuses_the_page() -> None:
-    schema = Schema("bigcommerce")
+    schema = _schema()
     schema.update_table({"name": "orders", "columns": {"code": {"name": "code", "data_type": "text"},
                                                        "status_id": {"name": "status_id", "data_type": "text"}}})
     tables = OrderTables(schema)

@@ -21,9 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dlt
-from dlt.common.configuration.container import Container
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.extract.resource import DltResource
 
 from .arrow_pages import PagePreparer, TableBatch, quiet_declared_hints, with_dlt_columns
@@ -32,6 +30,7 @@ from .helpers import (
     BigCommerceConfigError,
     BigCommerceError,
     ExtractStats,
+    default_naming,
     missing_setting_message,
 )
 from .order_rows import OrderStats
@@ -246,14 +245,10 @@ def check_settings(store_hash: Any, access_token: Any, api_base_url: Any = DEFAU
 
 def bigcommerce_source(**overrides: Any) -> Any:
     """`bigcommerce` with configuration resolved now: a missing setting raises
-    `BigCommerceConfigError` naming the environment variable and the TOML key.
-
-    The source's schema takes dlt's default naming (snake_case) whatever pipeline is active:
-    dlt names a new schema after the active pipeline's destination, and a People pipeline
-    (direct naming) active in the same process gave a new staging file ``date_shipped▶v_text``
-    where it should hold ``date_shipped__v_text``."""
+    `BigCommerceConfigError` naming the environment variable and the TOML key. The source's
+    schema takes dlt's default naming whatever pipeline is active (`helpers.default_naming`)."""
     try:
-        with Container().injectable_context(DestinationCapabilitiesContext.generic_capabilities()):
+        with default_naming():
             return bigcommerce(**overrides)
     except ConfigFieldMissingException as exc:
         fields = list(getattr(exc, "fields", None) or []) or ["store_hash"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from dlt.common.configuration.container import Container
+from dlt.common.destination import DestinationCapabilitiesContext
 
 from .settings import ENV_ACCESS_TOKEN, ENV_STORE_HASH, TOML_SECTION
 
@@ -125,3 +129,13 @@ class ExtractStats:
             f"{type(self).__name__}(pages={self.pages}, records={self.records}, requests={self.requests}, "
             f"window={self.window_start}..{self.window_end})"
         )
+
+
+@contextlib.contextmanager
+def default_naming() -> Iterator[None]:
+    """Schemas made inside take dlt's default naming (snake_case) whatever pipeline is active:
+    dlt names a new schema after the active pipeline's destination, and a People pipeline
+    (direct naming) active in the same process gave a new staging file ``date_shipped▶v_text``
+    where it should hold ``date_shipped__v_text``. The active capabilities come back after."""
+    with Container().injectable_context(DestinationCapabilitiesContext.generic_capabilities()):
+        yield
