@@ -38,7 +38,8 @@ def _child(args: dict[str, Any]) -> None:
     make_pipeline(args["db"]).run(source, loader_file_format="parquet")
     print(json.dumps({
         "extracted": stats.records, "pages": stats.pages, "requests": stats.requests,
-        "count_requests": stats.count_requests, "splits": stats.splits, "duplicates": stats.duplicates,
+        "count_requests": stats.count_requests, "splits": stats.splits, "steals": stats.steals,
+        "duplicates": stats.duplicates,
         "rate_limited": stats.rate_limited, "last_page_at": marks[-1] if marks else time.time(),
         "total_s": time.perf_counter() - t0,
     }))
@@ -84,7 +85,8 @@ def main(quick: bool) -> None:
           f"{r['requests']} requests = {100 * r['pages'] / max(1, r['requests']):.1f}% of the requests spent carrying "
           f"orders; full windows used {full} of {quota} allowed (the rate above is inflated by the fresh store's "
           "first full window)")
-    print(f"  {r['requests']} requests ({r['count_requests']} counts) for {r['pages']} pages, {r['splits']} split(s), "
+    print(f"  {r['requests']} requests ({r['count_requests']} to plan id ranges) for {r['pages']} pages, "
+          f"{r['splits']} cut(s) by id, {r['steals']} range(s) halved for an idle worker, "
           f"{r['duplicates']} overlap duplicates dropped, {len(windows)} quota windows, "
           f"max {max((w['refused'] for w in windows), default=0)} refused (429) per window")
 

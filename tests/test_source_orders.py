@@ -175,7 +175,9 @@ def test_orders_are_read_by_keyset_with_overlapping_iso_bounds(sb: BigCommerceSa
     assert first.committed_cursor == format_ts(NOW - 60) and second.records == 0
 
 
-def test_orders_modified_while_paging_are_not_lost(sb: BigCommerceSandbox, db: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_orders_modified_while_paging_are_not_lost(sb: BigCommerceSandbox, db: Path, workers: int) -> None:
+    """One worker walks the window; three read it in id ranges (one taken from another)."""
     sb.commerce.add_orders(generate_orders(1000, seed=3, now=NOW - 3600))
     calls = {"n": 0}
 
@@ -190,7 +192,7 @@ def test_orders_modified_while_paging_are_not_lost(sb: BigCommerceSandbox, db: P
             change(sb, 600, staff_notes="later")
 
     sb.on_request = mutate
-    opts = {"max_workers": 1, "lag_seconds": 0, "lookback_seconds": 0}
+    opts = {"max_workers": workers, "split_pages": 1, "lag_seconds": 0, "lookback_seconds": 0}
     _, first = stage(db, sb.base_url, **opts)
     sb.on_request = None
     assert calls["n"] >= 4
@@ -323,23 +325,79 @@ def test_v2_error_arrays_are_read_into_the_message(sb: BigCommerceSandbox) -> No
     assert TOKEN not in str(err.value)
 
 
-def test_a_big_window_is_cut_into_slices_for_every_worker_several_times_over(sb: BigCommerceSandbox, db: Path) -> None:
-    """Slices of equal duration hold unequal counts of orders and are walked, not cut again: a
-    window is cut into `ORDER_SLICES_PER_WORKER` slices a worker, so no worker walks alone."""
-    from bc2people.sources.bigcommerce.orders import ORDER_SLICES_PER_WORKER
+class IdRanges(RewritingProxy):
+    """Records the ``min_id``/``max_id`` ranges of active-order pages; ``exclusive_max`` makes
+    ``max_id`` exclude its bound (the docs do not say which it is)."""
 
-    sb.commerce.add_orders(generate_orders(3000, seed=9, now=NOW - 3600))
-    windows: set[tuple[str, str]] = set()
+    def __init__(self, target: str, *, exclusive_max: bool = False) -> None:
+        super().__init__(target)
+        self.exclusive_max = exclusive_max
+        self.ranges: list[tuple[int, int]] = []
+        self.last_id_asked = 0
 
-    class Recording(RewritingProxy):
-        def _forward(self, req: Request) -> Response:
-            q = dict(p.split("=", 1) for p in req.raw_query.split("&") if "=" in p)
-            if req.path.endswith(ORDERS) and "is_deleted" not in q:
-                windows.add((q.get("min_date_modified", ""), q.get("max_date_modified", "")))
-            return super()._forward(req)
+    def _forward(self, req: Request) -> Response:
+        q = dict(p.split("=", 1) for p in req.raw_query.split("&") if "=" in p)
+        if req.path.endswith(ORDERS) and "is_deleted" not in q:
+            self.last_id_asked += q.get("sort") == "id%3Adesc" or q.get("sort") == "id:desc"
+            if "max_id" in q:
+                self.ranges.append((int(q["min_id"]), int(q["max_id"])))
+                if self.exclusive_max:
+                    q["max_id"] = str(int(q["max_id"]) - 1)
+                    req.raw_query = "&".join(f"{k}={v}" for k, v in q.items())
+        return super()._forward(req)
 
-    proxy = Recording(sb.base_url)
+
+def renumbered(orders: list[dict[str, Any]], ids: list[int]) -> list[dict[str, Any]]:
+    return [{**o, "id": i} for o, i in zip(orders, ids, strict=True)]
+
+
+@pytest.mark.parametrize("exclusive_max", [False, True])
+def test_a_big_window_is_read_in_id_ranges_and_an_idle_worker_takes_half_of_the_busiest(
+    sb: BigCommerceSandbox, db: Path, exclusive_max: bool
+) -> None:
+    """300 orders at ids 1..300 and 2,700 at 10,001..12,700: cut in two equal id ranges after
+    the first page, one holds 50 orders and the other 2,700. The worker done first takes the
+    upper half of the other's rest, again and again; every order is staged once whether
+    ``max_id`` includes its bound or not."""
+    ids = list(range(1, 301)) + list(range(10_001, 12_701))
+    sb.commerce.add_orders(renumbered(generate_orders(3000, seed=9, now=NOW - 3600), ids))
+    sb.latency_ms = 20  # the dense range's walk outlasts the sparse one's single page
+    proxy = IdRanges(sb.base_url, exclusive_max=exclusive_max)
     with proxy.server:
         _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
-    assert st.records == 3000 and len(rows(db)) == 3000
-    assert len(windows) - 1 == 2 * ORDER_SLICES_PER_WORKER > 2  # the whole window, then its slices
+    assert set(rows(db)) == set(ids) and st.records == 3000
+    assert proxy.last_id_asked == 1 and st.splits == 1 and st.steals >= 1
+    assert proxy.ranges[0][1] in (6477, 12_701) and proxy.ranges[1][1] in (6477, 12_701)  # halves after ids 1..250
+    # a taken part starts at its range's new end: every range ends on another's start or one past the last id
+    starts = {low for low, _ in proxy.ranges}
+    ends = {high for _, high in proxy.ranges}
+    assert max(ends) == 12_701 and ends - {12_701} <= starts and len(ends) >= 3
+    # a part-filled page ends each range: the pages, the count, the last id, one more per range
+    pages = -(-3000 // 250)
+    assert st.requests <= pages + 2 + 2 * (2 + st.steals) + 2
+
+
+def test_an_id_range_is_not_split_below_a_few_pages(sb: BigCommerceSandbox, db: Path) -> None:
+    """Dense ids cut in one range per worker: the ranges end together, no worker takes from
+    another, and the cost is the pages plus one part-filled page per range."""
+    sb.commerce.add_orders(generate_orders(2600, seed=10, now=NOW - 3600))
+    proxy = IdRanges(sb.base_url)
+    with proxy.server:
+        _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
+    assert len(rows(db)) == 2600 and st.duplicates <= 1 and st.steals == 0
+    assert {high for _, high in proxy.ranges} == {1427, 2601}  # 251..2601 in two, the last one past the end
+    pages = -(-2600 // 250)
+    assert st.requests <= pages + 2 + 2 + 3  # + count and last id, + a part-filled page a range, + time and archived
+
+
+def test_cut_ids_meet_on_their_bounds() -> None:
+    from bc2people.sources.bigcommerce.reader import cut_ids
+
+    spans = cut_ids(251, 1000, 3, 1.0)
+    assert [(s.next_id, s.high) for s in spans] == [(251, 501), (501, 751), (751, 1000)]
+    assert [(s.next_id, s.high) for s in cut_ids(5, 6, 8, 1.0)] == [(5, 6), (6, 6)]  # never more ranges than ids
+    span = spans[0]
+    span.read([251, 252, 260])  # three rows over ten ids
+    assert span.next_id == 261 and span.density == 0.3 and span.rows_left() == 0.3 * 241
+    span.read([])
+    assert span.next_id == 502 and span.rows_left() == 0

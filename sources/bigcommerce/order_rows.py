@@ -44,7 +44,8 @@ class OrderStats(ExtractStats):
         self.guest_orders = 0  # customer_id 0
         self.archived = 0  # is_deleted true
         self.duplicates = 0  # rows read twice (overlapping slices), dropped before staging
-        self.count_requests = 0  # GET /orders/count calls made to plan slices
+        self.count_requests = 0  # requests made to plan id ranges (/orders/count, a window's last id)
+        self.steals = 0  # id ranges an idle worker took the upper half of
         self.products = 0  # order_products rows staged
         self.product_requests = 0  # requests made by order_products
         self.skipped: str | None = None  # why no orders were read (the token lacks the Orders scope)

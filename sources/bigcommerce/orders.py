@@ -15,9 +15,12 @@ Archived orders. The list leaves archived orders out unless ``is_deleted=true`` 
 next window either way.
 
 Slicing. A window whose first page is full is counted once (``GET /v2/orders/count`` with
-the same filters) to learn how many workers can share it; `reader.WindowReader` then cuts
-it into time slices. Slices are not counted again (each count is a request the quota
-could have spent on a page): they are walked.
+the same filters); when it holds more than a few pages, one more request (``sort=id:desc``,
+``limit=1``) finds its last id and `reader.WindowReader` cuts the ids after the first page
+into one ``min_id``/``max_id`` range per worker. Neighbouring ranges share their boundary id
+(whether ``max_id`` is inclusive is not documented). A worker left without a range takes the
+upper half of the range with the most orders left, so the window ends with every worker
+busy, however unevenly its orders spread over time or ids.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .reader import Page, WindowReader
 from .settings import (
     ORDER_BOUND_OVERLAP_SECONDS,
     ORDER_COLUMNS,
+    ORDER_LAST_SORT,
     ORDER_PRODUCTS_PATH,
     ORDER_SORT,
     ORDERS_COUNT_PATH,
@@ -51,12 +55,6 @@ from .settings import (
 from .store_clock import store_time
 from .windows import Slice, commit_window, open_window
 
-# A window's orders are cut into this many slices per worker: slices of equal duration hold
-# unequal counts (a store's orders grow with its customers), and a slice is walked, not cut
-# again (counting it is a request), so with one slice a worker the last slices were walked by
-# one or two workers long after the rest: the 119,468 orders of 50k sandbox customers took
-# 44.9 s at the Pro quota with one slice a worker, 33.3 s with four (501 requests, not 487).
-ORDER_SLICES_PER_WORKER = 4
 ORDER_COLUMN_HINTS: dict[str, Any] = {
     name: {"data_type": dtype, "nullable": name != "id"} for name, dtype in ORDER_COLUMNS.items()
 }
@@ -116,7 +114,6 @@ class OrderPages:
         self.archived = archived
         self.limit = limit
         self.overlap = ORDER_BOUND_OVERLAP_SECONDS
-        self.slices_per_worker = ORDER_SLICES_PER_WORKER
         self.stats = stats
         self.counted = False
         self.path = client.store_path(ORDERS_PATH)
@@ -128,14 +125,31 @@ class OrderPages:
             params["is_deleted"] = "true"
         return params
 
-    def fetch(self, piece: Slice | None, *, sort: bool = False, min_id: int | None = None) -> Page:
-        """The page of ids from ``min_id`` on (the first page without it); ``sort`` is always id."""
+    def fetch(
+        self, piece: Slice | None, *, sort: bool = False, min_id: int | None = None, max_id: int | None = None
+    ) -> Page:
+        """The page of ids from ``min_id`` on (the first page without it), up to ``max_id``;
+        ``sort`` is always by id."""
         params: dict[str, Any] = {"sort": ORDER_SORT, "page": 1, "limit": self.limit}
         if min_id is not None:
             params["min_id"] = min_id
+        if max_id is not None:
+            params["max_id"] = max_id
         params.update(self._filters(piece))
         body = self.client.get_json(self.path, params, validate=validate_rows, empty_ok=True)
         return Page(rows=body or [])
+
+    def fetch_ids(self, piece: Slice, low: int, high: int) -> Page:
+        """The first page of the slice's orders with ids ``low..high``."""
+        return self.fetch(piece, min_id=low, max_id=high)
+
+    def last_id(self, piece: Slice) -> int | None:
+        """The slice's highest order id (one request, ``sort=id:desc``), None when it is empty."""
+        params: dict[str, Any] = {"sort": ORDER_LAST_SORT, "page": 1, "limit": 1, **self._filters(piece)}
+        body = self.client.get_json(self.path, params, validate=validate_rows, empty_ok=True)
+        if self.stats is not None:
+            self.stats.count_requests += 1
+        return max((row["id"] for row in body), default=None) if body else None
 
     def walk(self, piece: Slice | None, first: Page, *, sorted_first: bool = False) -> Iterator[list[dict[str, Any]]]:
         """All rows of a slice whose first page is ``first``, one list per page."""
@@ -237,6 +251,7 @@ def orders_resource(
         finally:
             stats.took_requests(client)
             stats.splits = sum(r.splits for r in readers)
+            stats.steals = sum(r.steals for r in readers)
         if stats.skipped:
             return  # no cursor: once the scope is granted, the next run reads every order
         commit_window(state, window, stats)  # reached only when every page was read

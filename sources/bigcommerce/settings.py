@@ -75,6 +75,7 @@ ORDERS_PATH = "/stores/{store_hash}/v2/orders"
 ORDERS_COUNT_PATH = "/stores/{store_hash}/v2/orders/count"
 ORDER_PRODUCTS_PATH = "/stores/{store_hash}/v2/orders/{order_id}/products"
 ORDER_SORT = "id:asc"  # keyset paging: min_id = last id seen + 1, always page 1
+ORDER_LAST_SORT = "id:desc"  # with limit=1: a window's last order id, where its id ranges end
 # Window and slice bounds are sent widened by this many seconds on each side: whether the
 # V2 date filters are inclusive is undocumented, so neighbouring slices and runs overlap.
 ORDER_BOUND_OVERLAP_SECONDS = 1
