@@ -326,12 +326,12 @@ def test_v2_error_arrays_are_read_into_the_message(sb: BigCommerceSandbox) -> No
 
 
 class IdRanges(RewritingProxy):
-    """Records the ``min_id``/``max_id`` ranges of active-order pages; ``exclusive_max`` makes
-    ``max_id`` exclude its bound (the docs do not say which it is)."""
+    """Records the ``min_id``/``max_id`` ranges of active-order pages; ``max_id`` may be made to
+    exclude its bound (the docs do not say which it is) or be ignored."""
 
-    def __init__(self, target: str, *, exclusive_max: bool = False) -> None:
+    def __init__(self, target: str, *, max_id: str = "inclusive") -> None:
         super().__init__(target)
-        self.exclusive_max = exclusive_max
+        self.max_id = max_id
         self.ranges: list[tuple[int, int]] = []
         self.last_id_asked = 0
 
@@ -341,9 +341,11 @@ class IdRanges(RewritingProxy):
             self.last_id_asked += q.get("sort") == "id%3Adesc" or q.get("sort") == "id:desc"
             if "max_id" in q:
                 self.ranges.append((int(q["min_id"]), int(q["max_id"])))
-                if self.exclusive_max:
+                if self.max_id == "exclusive":
                     q["max_id"] = str(int(q["max_id"]) - 1)
-                    req.raw_query = "&".join(f"{k}={v}" for k, v in q.items())
+                elif self.max_id == "ignored":
+                    del q["max_id"]
+                req.raw_query = "&".join(f"{k}={v}" for k, v in q.items())
         return super()._forward(req)
 
 
@@ -351,18 +353,19 @@ def renumbered(orders: list[dict[str, Any]], ids: list[int]) -> list[dict[str, A
     return [{**o, "id": i} for o, i in zip(orders, ids, strict=True)]
 
 
-@pytest.mark.parametrize("exclusive_max", [False, True])
+@pytest.mark.parametrize("max_id", ["inclusive", "exclusive", "ignored"])
 def test_a_big_window_is_read_in_id_ranges_and_an_idle_worker_takes_half_of_the_busiest(
-    sb: BigCommerceSandbox, db: Path, exclusive_max: bool
+    sb: BigCommerceSandbox, db: Path, max_id: str
 ) -> None:
     """300 orders at ids 1..300 and 2,700 at 10,001..12,700: cut in two equal id ranges after
     the first page, one holds 50 orders and the other 2,700. The worker done first takes the
     upper half of the other's rest, again and again; every order is staged once whether
-    ``max_id`` includes its bound or not."""
+    ``max_id`` includes its bound, excludes it or is not honoured at all (a range then ends on
+    the first page that passes its end)."""
     ids = list(range(1, 301)) + list(range(10_001, 12_701))
     sb.commerce.add_orders(renumbered(generate_orders(3000, seed=9, now=NOW - 3600), ids))
     sb.latency_ms = 20  # the dense range's walk outlasts the sparse one's single page
-    proxy = IdRanges(sb.base_url, exclusive_max=exclusive_max)
+    proxy = IdRanges(sb.base_url, max_id=max_id)
     with proxy.server:
         _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
     assert set(rows(db)) == set(ids) and st.records == 3000
