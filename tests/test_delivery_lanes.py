@@ -24,14 +24,21 @@ UPSERT = "PATCH /people/3/persons/upsert"
 
 
 class _InFlight(PeopleClient):
-    """The real client, counting its upsert requests in flight at once."""
+    """The real client, counting its upsert requests in flight at once. With ``gather`` set, the
+    first requests wait (up to `GATHER_S`) until that many are out together: whether lanes
+    overlap must not depend on this machine's speed (on a loaded one a package's own CPU can
+    outlast People's latency, and the requests never met)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    GATHER_S = 30.0
+
+    def __init__(self, *args: Any, gather: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.now = self.peak = 0
         self.count_lock = threading.Lock()
         self.at_two: Any = None  # called once, when a second request goes out beside a first
         self.two = 2  # ... or when this many are out at once
+        self.gather = gather
+        self.gathered = threading.Event()
 
     def upsert_json(self, persons_json: Any) -> list[RecordOutcome]:
         with self.count_lock:
@@ -40,6 +47,10 @@ class _InFlight(PeopleClient):
             if self.now >= self.two and self.at_two is not None:
                 self.at_two()
                 self.at_two = None
+            if self.now >= self.gather:
+                self.gathered.set()
+        if self.gather:
+            self.gathered.wait(self.GATHER_S)  # lanes that never overlap fail the test's counts, late
         try:
             return super().upsert_json(persons_json)
         finally:
@@ -75,7 +86,7 @@ def test_two_packages_are_in_flight_at_once(push_env: dict[str, Any], customers_
     ps, db = push_env["people"], push_env["db"]
     stage(db, customers_factory(400, seed=31))
     ps.latency_ms = 150
-    client = _InFlight(ps.base_url, ps.api_key)
+    client = _InFlight(ps.base_url, ps.api_key, gather=DEFAULT_LANES)
     res = push_persons(str(db), HandMapping(), "r1", store_hash=STORE, client=client, workers=1, batch_size=50,
                        delivery_chunk=50)
     assert client.peak == DEFAULT_LANES == 2
@@ -93,11 +104,12 @@ def test_a_failure_leaves_packages_on_both_lanes_and_the_next_run_finishes_them(
     ps, db = push_env["people"], push_env["db"]
     stage(db, customers_factory(600, seed=32))
     ps.latency_ms = 100
-    client = _InFlight(ps.base_url, ps.api_key, max_transient_retries=0, backoff_base=0.01, backoff_cap=0.02)
+    client = _InFlight(ps.base_url, ps.api_key, gather=2, max_transient_retries=0, backoff_base=0.01,
+                       backoff_cap=0.02)
     outage = threading.Event()
 
-    def go_down() -> None:  # People fails every request from now on, two packages out (their
-        outage.set()       # requests are still in the sandbox's latency, before its fault draw)
+    def go_down() -> None:  # People fails every request from now on, two packages out (the
+        outage.set()       # client holds the first until the second is out: neither has reached People)
         ps.faults.configure(rate=1.0, kinds=["503"])
 
     client.at_two = go_down
@@ -120,7 +132,8 @@ def test_a_segment_session_keeps_four_packages_in_flight_and_a_failure_leaves_al
     ps, db = push_env["people"], push_env["db"]
     stage(db, customers_factory(800, seed=33))
     ps.latency_ms = 900  # longer than three of the limiter's upsert slots: four can be out at once
-    client = _InFlight(ps.base_url, ps.api_key, max_transient_retries=0, backoff_base=0.01, backoff_cap=0.02)
+    client = _InFlight(ps.base_url, ps.api_key, gather=LANES, max_transient_retries=0, backoff_base=0.01,
+                       backoff_cap=0.02)
     client.two = LANES
 
     def go_down() -> None:
