@@ -205,7 +205,11 @@ def test_overlapped_traits_equal_the_sequential_runs(tmp_path: Path) -> None:
 def test_sigkill_while_the_orders_load_with_the_first_segment_converges_as_an_uncut_run(tmp_path: Path) -> None:
     """With traits, the orders and the first segment's customers are one dlt load. Killed while
     dlt loads it, the next run stages every order once and ends where an uncut run ends: the
-    same persons in People, each sent as often as the uncut run sends it."""
+    same persons in People, each sent at least once and never more often than the uncut run
+    sends it. (An uncut run re-sends a few buyers whose traits relative to other customers, RFM
+    quintiles or guest orders matched by email, move as later segments land; when the kill lands
+    after the load committed, the next run maps the first segment later, with more of the store
+    staged, and may re-send fewer. CI saw 4 of 450 buyers sent once here, twice uncut.)"""
     import time
 
     import duckdb
@@ -241,7 +245,9 @@ def test_sigkill_while_the_orders_load_with_the_first_segment_converges_as_an_un
     (p_killed, staged_killed, sent_killed), (p_uncut, staged_uncut, sent_uncut) = results["killed"], results["uncut"]
     assert staged_killed == staged_uncut == (len(orders), len(orders))
     assert len(p_uncut) == 450 and p_killed == p_uncut
-    assert sent_killed == sent_uncut
+    assert set(sent_killed) == set(sent_uncut) == set(p_uncut)
+    assert all(1 <= sent_killed[key] <= sent_uncut[key] for key in sent_uncut), {
+        key: (sent_killed[key], sent_uncut[key]) for key in sent_uncut if sent_killed[key] > sent_uncut[key]}
 
 
 def _rows_at_kill(db: Path, table: str) -> int:
