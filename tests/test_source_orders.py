@@ -326,26 +326,31 @@ def test_v2_error_arrays_are_read_into_the_message(sb: BigCommerceSandbox) -> No
 
 
 class IdRanges(RewritingProxy):
-    """Records the ``min_id``/``max_id`` ranges of active-order pages; ``max_id`` may be made to
-    exclude its bound (the docs do not say which it is) or be ignored."""
+    """Records the ``min_id``/``max_id`` of active-order pages (``max_id`` None: none sent);
+    ``max_id`` may be made to exclude its bound (the docs do not say which it is) or be
+    ignored, and the window's last id may be answered as ``last_id`` instead."""
 
-    def __init__(self, target: str, *, max_id: str = "inclusive") -> None:
+    def __init__(self, target: str, *, max_id: str = "inclusive", last_id: int | None = None) -> None:
         super().__init__(target)
         self.max_id = max_id
-        self.ranges: list[tuple[int, int]] = []
+        self.last_id = last_id
+        self.ranges: list[tuple[int, int | None]] = []
         self.last_id_asked = 0
 
     def _forward(self, req: Request) -> Response:
         q = dict(p.split("=", 1) for p in req.raw_query.split("&") if "=" in p)
         if req.path.endswith(ORDERS) and "is_deleted" not in q:
-            self.last_id_asked += q.get("sort") == "id%3Adesc" or q.get("sort") == "id:desc"
-            if "max_id" in q:
-                self.ranges.append((int(q["min_id"]), int(q["max_id"])))
-                if self.max_id == "exclusive":
+            if q.get("sort") in ("id%3Adesc", "id:desc"):
+                self.last_id_asked += 1
+                if self.last_id is not None:  # a store that sorted the answer otherwise
+                    q.update(sort="id:asc", min_id=str(self.last_id))
+            elif "min_id" in q:
+                self.ranges.append((int(q["min_id"]), int(q["max_id"]) if "max_id" in q else None))
+                if self.max_id == "exclusive" and "max_id" in q:
                     q["max_id"] = str(int(q["max_id"]) - 1)
                 elif self.max_id == "ignored":
-                    del q["max_id"]
-                req.raw_query = "&".join(f"{k}={v}" for k, v in q.items())
+                    q.pop("max_id", None)
+            req.raw_query = "&".join(f"{k}={v}" for k, v in q.items())
         return super()._forward(req)
 
 
@@ -370,11 +375,11 @@ def test_a_big_window_is_read_in_id_ranges_and_an_idle_worker_takes_half_of_the_
         _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
     assert set(rows(db)) == set(ids) and st.records == 3000
     assert proxy.last_id_asked == 1 and st.splits == 1 and st.steals >= 1
-    assert proxy.ranges[0][1] in (6477, 12_701) and proxy.ranges[1][1] in (6477, 12_701)  # halves after ids 1..250
-    # a taken part starts at its range's new end: every range ends on another's start or one past the last id
+    assert {(251, 6476), (6476, None)} <= set(proxy.ranges)  # halves after ids 1..250, the last one open
+    # a taken part starts at its range's new end: every closed range ends on another's start
     starts = {low for low, _ in proxy.ranges}
-    ends = {high for _, high in proxy.ranges}
-    assert max(ends) == 12_701 and ends - {12_701} <= starts and len(ends) >= 3
+    ends = {high for _, high in proxy.ranges if high is not None}
+    assert ends <= starts and len(ends) >= 2
     # a part-filled page ends each range: the pages, the count, the last id, one more per range
     pages = -(-3000 // 250)
     assert st.requests <= pages + 2 + 2 * (2 + st.steals) + 2
@@ -388,16 +393,27 @@ def test_an_id_range_is_not_split_below_a_few_pages(sb: BigCommerceSandbox, db: 
     with proxy.server:
         _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
     assert len(rows(db)) == 2600 and st.duplicates <= 1 and st.steals == 0
-    assert {high for _, high in proxy.ranges} == {1427, 2601}  # 251..2601 in two, the last one past the end
+    assert {high for _, high in proxy.ranges} == {1426, None}  # 251..2600 in two, the last one open
     pages = -(-2600 // 250)
     assert st.requests <= pages + 2 + 2 + 3  # + count and last id, + a part-filled page a range, + time and archived
+
+
+def test_a_last_id_answered_too_low_costs_no_order(sb: BigCommerceSandbox, db: Path) -> None:
+    """The window's last id is asked once (``sort=id:desc``). A store that sorted that answer
+    otherwise gives a lower id; the last range is open and reads on to the window's end."""
+    sb.commerce.add_orders(generate_orders(3000, seed=11, now=NOW - 3600))
+    proxy = IdRanges(sb.base_url, last_id=1000)
+    with proxy.server:
+        _, st = stage(db, proxy.server.url, max_workers=2, split_pages=1)
+    assert set(rows(db)) == set(range(1, 3001)) and st.records == 3000
+    assert (251, 626) in proxy.ranges and (626, None) in proxy.ranges  # 251..1000 in two, the last open
 
 
 def test_cut_ids_meet_on_their_bounds() -> None:
     from bc2people.sources.bigcommerce.reader import cut_ids
 
     spans = cut_ids(251, 1000, 3, 1.0)
-    assert [(s.next_id, s.high) for s in spans] == [(251, 501), (501, 751), (751, 1000)]
+    assert [(s.next_id, s.high, s.open) for s in spans] == [(251, 501, False), (501, 751, False), (751, 1000, True)]
     assert [(s.next_id, s.high) for s in cut_ids(5, 6, 8, 1.0)] == [(5, 6), (6, 6)]  # never more ranges than ids
     span = spans[0]
     span.read([251, 252, 260])  # three rows over ten ids

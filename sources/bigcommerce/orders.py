@@ -139,8 +139,8 @@ class OrderPages:
         body = self.client.get_json(self.path, params, validate=validate_rows, empty_ok=True)
         return Page(rows=body or [])
 
-    def fetch_ids(self, piece: Slice, low: int, high: int) -> Page:
-        """The first page of the slice's orders with ids ``low..high``."""
+    def fetch_ids(self, piece: Slice, low: int, high: int | None) -> Page:
+        """The first page of the slice's orders with ids ``low..high`` (``high`` None: no end)."""
         return self.fetch(piece, min_id=low, max_id=high)
 
     def last_id(self, piece: Slice) -> int | None:

@@ -122,8 +122,8 @@ class IdRangePages(PageSource, Protocol):
         """The highest id in the slice (None: it is empty)."""
         ...
 
-    def fetch_ids(self, piece: Slice, low: int, high: int) -> Page:
-        """The first page of the slice's rows with ids ``low..high``, ids ascending."""
+    def fetch_ids(self, piece: Slice, low: int, high: int | None) -> Page:
+        """The first page of the slice's rows with ids ``low..high`` (``high`` None: no end), ids ascending."""
         ...
 
 
@@ -274,11 +274,15 @@ STEAL_MIN_PAGES = 3
 @dataclass(eq=False)
 class IdSpan:
     """Ids ``next_id..high`` of a slice still to read; ``density`` estimates its rows per id,
-    from the last page read (ids cluster: the ids just read say most about those next)."""
+    from the last page read (ids cluster: the ids just read say most about those next). An
+    ``open`` span (a window's last) reads on past ``high`` until a short page: the window's
+    last id is asked for once, and a store that sorted that answer otherwise must not cost the
+    orders above it; ``high`` then only estimates what is left."""
 
     next_id: int
     high: int
     density: float
+    open: bool = False
 
     def read(self, ids: list[int]) -> None:
         """Move past a page with these ids (ascending keyset order, the page's rows)."""
@@ -291,13 +295,13 @@ class IdSpan:
 
 
 def cut_ids(low: int, high: int, parts: int, density: float) -> list[IdSpan]:
-    """``low..high`` as ``parts`` ranges of equal width. Neighbours share their boundary id
-    (each range's high is the next one's low): whether ``max_id`` is inclusive is not
-    documented, and the run drops the rows read twice."""
+    """``low..high`` as ``parts`` ranges of equal width, the last one open. Neighbours share
+    their boundary id (each range's high is the next one's low): whether ``max_id`` is
+    inclusive is not documented, and the run drops the rows read twice."""
     parts = max(1, min(parts, high - low + 1))
     width = (high - low + 1) / parts
     bounds = [low + round(i * width) for i in range(parts)] + [high]
-    return [IdSpan(bounds[i], bounds[i + 1] if i + 1 < parts else high, density) for i in range(parts)]
+    return [IdSpan(bounds[i], bounds[i + 1], density, open=i + 1 == parts) for i in range(parts)]
 
 
 @dataclass(eq=False)
@@ -414,8 +418,8 @@ class WindowReader:
             return None
         in_flight = math.ceil(self.pages.limit / span.density)
         low = span.next_id + in_flight + (span.high - span.next_id - in_flight) // 2
-        taken = IdSpan(low, span.high, span.density)
-        span.high = low  # the boundary id is read by both (see `cut_ids`)
+        taken = IdSpan(low, span.high, span.density, open=span.open)
+        span.high, span.open = low, False  # the boundary id is read by both (see `cut_ids`)
         self.steals += 1
         return _Task(best.piece, top=False, whole=True, span=taken)
 
@@ -512,15 +516,14 @@ class WindowReader:
 
     def _cut_by_id(self, piece: Slice, first: Page, parts: int) -> list[IdSpan]:
         """The ids after ``first`` (a full page, ids ascending) up to the slice's last id, cut
-        into ``parts`` ranges; none when the slice ends within the first page. The last range
-        ends one past the last id, which it then holds whether ``max_id`` is inclusive or not."""
+        into ``parts`` ranges, the last one open; none when the slice ends within the first page."""
         assert self.ids is not None
         ids = [r["id"] for r in first.rows]
         high = self.ids.last_id(piece)
         low = max(ids) + 1
         if high is None or high < low:
             return []
-        return cut_ids(low, high + 1, parts, len(ids) / (max(ids) - min(ids) + 1))
+        return cut_ids(low, high, parts, len(ids) / (max(ids) - min(ids) + 1))
 
     def _walk_ids(self, piece: Slice, span: IdSpan) -> Iterator[list[dict[str, Any]]]:
         """Keyset pages of ``span`` until a short page or its (possibly lowered) high id."""
@@ -531,8 +534,8 @@ class WindowReader:
         try:
             while True:
                 with self._cond:
-                    low, high = span.next_id, span.high
-                if low > high:
+                    low, high = span.next_id, (None if span.open else span.high)
+                if high is not None and low > high:
                     return
                 rows = self.ids.fetch_ids(piece, low, high).rows
                 if rows and min(r["id"] for r in rows) < low:
@@ -542,7 +545,8 @@ class WindowReader:
                     )
                 with self._cond:
                     span.read(sorted(r["id"] for r in rows))
-                    kept = [r for r in rows if r["id"] <= span.high]  # the rest now belongs to a taken range
+                    # past a closed end, the rows belong to a range taken meanwhile
+                    kept = rows if span.open else [r for r in rows if r["id"] <= span.high]
                     self._cond.notify_all()  # idle workers may take part of what is left
                 if kept:
                     yield kept
