@@ -17,10 +17,11 @@ next window either way.
 Slicing. A window whose first page is full is counted once (``GET /v2/orders/count`` with
 the same filters); when it holds more than a few pages, one more request (``sort=id:desc``,
 ``limit=1``) finds its last id and `reader.WindowReader` cuts the ids after the first page
-into one ``min_id``/``max_id`` range per worker. Neighbouring ranges share their boundary id
-(whether ``max_id`` is inclusive is not documented). A worker left without a range takes the
-upper half of the range with the most orders left, so the window ends with every worker
-busy, however unevenly its orders spread over time or ids.
+into one ``min_id``/``max_id`` range per worker, the last one open (no ``max_id``: it reads
+on to a short page, so a last id answered too low costs no order). Neighbouring ranges
+share their boundary id (whether ``max_id`` is inclusive is not documented). A worker left
+without a range takes the upper half of the range with the most orders left, so the window
+ends with every worker busy, however unevenly its orders spread over time or ids.
 """
 
 from __future__ import annotations
