@@ -409,6 +409,27 @@ def test_a_last_id_answered_too_low_costs_no_order(sb: BigCommerceSandbox, db: P
     assert (251, 626) in proxy.ranges and (626, None) in proxy.ranges  # 251..1000 in two, the last open
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_store_that_ignores_min_id_fails_the_run_instead_of_skipping_orders(
+    sb: BigCommerceSandbox, db: Path, workers: int
+) -> None:
+    """Keyset paging needs ``min_id``; answered from the start again, a walk (one worker) or an
+    id range (two) stops the run with the reason, and no cursor is committed."""
+    sb.commerce.add_orders(generate_orders(1200, seed=12, now=NOW - 3600))
+
+    class NoMinId(RewritingProxy):
+        def _forward(self, req: Request) -> Response:
+            if req.path.endswith(ORDERS):
+                req.raw_query = "&".join(p for p in req.raw_query.split("&") if not p.startswith("min_id="))
+            return super()._forward(req)
+
+    proxy = NoMinId(sb.base_url)
+    with proxy.server, pytest.raises(Exception) as err:
+        stage(db, proxy.server.url, max_workers=workers, split_pages=1)
+    assert "keyset paging is not possible" in str(err.value)
+    assert "orders" not in tables(db)
+
+
 def test_cut_ids_meet_on_their_bounds() -> None:
     from bc2people.sources.bigcommerce.reader import cut_ids
 

@@ -42,7 +42,7 @@ from .client import BigCommerceClient
 from .helpers import BigCommerceAuthError, BigCommerceError, MalformedResponse
 from .order_rows import OrderStats, prepare_order
 from .order_tables import OrderTables
-from .reader import Page, WindowReader
+from .reader import Page, WindowReader, check_keyset
 from .settings import (
     ORDER_BOUND_OVERLAP_SECONDS,
     ORDER_COLUMNS,
@@ -160,12 +160,7 @@ class OrderPages:
         while len(rows) >= self.limit:
             last = max(r["id"] for r in rows)
             rows = self.fetch(piece, min_id=last + 1).rows
-            if rows and min(r["id"] for r in rows) <= last:
-                where = piece.describe() if piece is not None else "(all)"
-                raise BigCommerceError(
-                    f"orders in window {where}: the store answered min_id={last + 1} with order ids "
-                    f"from {min(r['id'] for r in rows)}; keyset paging is not possible"
-                )
+            check_keyset(rows, last + 1, piece)
             if rows:
                 yield rows
 

@@ -231,6 +231,17 @@ def _has_more(page: Page, limit: int) -> bool:
     return len(page.rows) >= limit
 
 
+def check_keyset(rows: list[dict[str, Any]], min_id: int, piece: Slice | None) -> None:
+    """Raise `BigCommerceError` unless every row of a page asked from ``min_id`` has an id at
+    least that: otherwise the store does not page by id and rows could be skipped."""
+    if rows and (lowest := min(r["id"] for r in rows)) < min_id:
+        where = piece.describe() if piece is not None else "(all)"
+        raise BigCommerceError(
+            f"orders in window {where}: the store answered min_id={min_id} with order ids from {lowest}; "
+            "keyset paging is not possible"
+        )
+
+
 CROWD_MIN_HITS = 3
 
 
@@ -421,7 +432,7 @@ class WindowReader:
         taken = IdSpan(low, span.high, span.density, open=span.open)
         span.high, span.open = low, False  # the boundary id is read by both (see `cut_ids`)
         self.steals += 1
-        return _Task(best.piece, top=False, whole=True, span=taken)
+        return _Task(best.piece, top=False, span=taken)
 
     def _task_done(self) -> None:
         with self._cond:
@@ -472,7 +483,7 @@ class WindowReader:
 
     def _read(self, task: _Task) -> Iterator[list[dict[str, Any]]]:
         if task.span is not None:
-            yield from self._walk_ids(task.piece, task.span)
+            yield from self._walk_ids(task)
             return
         first = self.pages.fetch(task.piece, sort=task.top)
         # A window is cut into at most one slice per worker: every slice ends on a part-filled
@@ -487,7 +498,7 @@ class WindowReader:
             if spans:
                 with self._cond:
                     self.splits += 1
-                    self._tasks.extend(_Task(task.piece, top=False, whole=True, span=s) for s in spans)
+                    self._tasks.extend(_Task(task.piece, top=False, span=s) for s in spans)
                     self._cond.notify_all()
                 yield first.rows
                 return
@@ -525,10 +536,10 @@ class WindowReader:
             return []
         return cut_ids(low, high, parts, len(ids) / (max(ids) - min(ids) + 1))
 
-    def _walk_ids(self, piece: Slice, span: IdSpan) -> Iterator[list[dict[str, Any]]]:
-        """Keyset pages of ``span`` until a short page or its (possibly lowered) high id."""
-        assert self.ids is not None
-        task = _Task(piece, top=False, span=span)
+    def _walk_ids(self, task: _Task) -> Iterator[list[dict[str, Any]]]:
+        """Keyset pages of the task's id range until a short page or its (possibly lowered) high id."""
+        assert self.ids is not None and task.span is not None
+        piece, span = task.piece, task.span
         with self._cond:
             self._walking.append(task)
         try:
@@ -538,11 +549,7 @@ class WindowReader:
                 if high is not None and low > high:
                     return
                 rows = self.ids.fetch_ids(piece, low, high).rows
-                if rows and min(r["id"] for r in rows) < low:
-                    raise BigCommerceError(
-                        f"rows in window {piece.describe()}: the store answered min_id={low} with ids from "
-                        f"{min(r['id'] for r in rows)}; keyset paging is not possible"
-                    )
+                check_keyset(rows, low, piece)
                 with self._cond:
                     span.read(sorted(r["id"] for r in rows))
                     # past a closed end, the rows belong to a range taken meanwhile
