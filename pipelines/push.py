@@ -112,10 +112,10 @@ def traits_of(con: Any, mapping: Mapping, as_of: datetime | None, keys_sql: str 
     spec = mapping.traits
     if spec is None:
         return None
-    from bc2people.pipelines.mapping.traits import TRAITS_TABLE, compute_traits, traits_for
+    from bc2people.pipelines.mapping.traits import TRAITS_ROOT, TRAITS_TABLE, compute_traits, traits_for
 
-    compute_traits(con, spec, as_of=as_of or datetime.now(UTC), keys_sql=keys_sql)
-    return Derived(table=TRAITS_TABLE, attach_as="traits", hash_column="traits_hash", read=traits_for)
+    compute_traits(con, spec, as_of=as_of or datetime.now(UTC), keys_sql=keys_sql, hashed=mapping.traits_read())
+    return Derived(table=TRAITS_TABLE, attach_as=TRAITS_ROOT, hash_column="traits_hash", read=traits_for)
 
 
 _PAYLOAD_ATTRIBUTES = (

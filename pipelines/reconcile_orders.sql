@@ -24,7 +24,8 @@ GROUP BY 1
 
 -- Traits as computed by the last run against the traits the person was last mapped with and
 -- the custom attributes People last accepted.
---   in_people   People accepted the payload mapped from exactly these traits
+--   in_people   People accepted the payload mapped from exactly these traits (the columns
+--               the mapping reads: traits_hash covers only those)
 --   pending     the traits changed since, or People has not accepted the payload yet
 --   no_person   the customer never reached the ledger (new, or rejected before mapping)
 CREATE OR REPLACE VIEW people_sync.traits_status AS

@@ -141,3 +141,51 @@ def test_a_traits_sql_error_stops_the_run_before_any_request(world, tmp_path: Pa
     assert f"customer_traits.sql:{at + 1}:" in str(err.value) and "orderz" in str(err.value)
     assert (sum(bc.requests_served.values()), sum(people.requests_served.values())) == (bc_before, people_before)
     assert not db.exists()
+
+
+def test_a_new_day_re_maps_only_when_a_mapped_trait_moves(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """days_since_last_order moves for every buyer every day: unmapped (the default), it re-maps
+    nobody; mapped, it re-maps and re-sends every buyer."""
+    bc, people, db = world
+    first = run_sync(MAPPING, db, max_rejected_pct=100)
+    assert first.exit_code == 0, first.error
+    buyers = {c for c, t in _all_traits_json(db).items() if t["order_count"]}
+    assert buyers
+    before = _all_traits_json(db)
+    bc.clock.advance(2 * 86400)
+    second = run_sync(MAPPING, db, max_rejected_pct=100)
+    assert second.exit_code == 0, second.error
+    after = _all_traits_json(db)
+    assert all(after[c]["days_since_last_order"] == before[c]["days_since_last_order"] + 2 for c in buyers)
+    assert second.counts["mapped"] == 0 and second.counts["sent"] == 0
+
+    # the same store and ledger, with the day count mapped: every buyer is re-mapped and re-sent once
+    mapped_days = tmp_path / "with_days"
+    mapped_days.mkdir()
+    for f in MAPPING.parent.glob("*.sql"):
+        (mapped_days / f.name).write_text(f.read_text())
+    text = MAPPING.read_text()
+    old = ("  # - to: customAttributes.bc_days_since_last_order\n  #   type: INTEGER\n"
+           "  #   from: $.traits.days_since_last_order\n")
+    assert old in text
+    (mapped_days / MAPPING.name).write_text(text.replace(old, old.replace("  # ", "  ").replace("  #   ", "    ")))
+    third = run_sync(mapped_days / MAPPING.name, db, max_rejected_pct=100)  # a new mapping: all re-mapped
+    assert third.exit_code == 0, third.error
+    assert third.counts["sent"] == len(buyers)
+    bc.clock.advance(86400)
+    fourth = run_sync(mapped_days / MAPPING.name, db, max_rejected_pct=100)
+    assert fourth.exit_code == 0, fourth.error
+    assert fourth.counts["mapped"] == fourth.counts["sent"] == len(buyers)
+    got = people.person_by_external_id(f"bc-sandbox1-{min(buyers)}")
+    assert got is not None
+    assert got["customAttributes"]["bc_days_since_last_order"] == after[min(buyers)]["days_since_last_order"] + 1
+
+
+def _all_traits_json(db: Path) -> dict[int, dict]:  # type: ignore[type-arg]
+    import json
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {c: json.loads(t) for c, t in con.execute("SELECT customer_id, traits FROM people_sync.customer_traits").fetchall()}
+    finally:
+        con.close()

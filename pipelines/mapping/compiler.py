@@ -77,6 +77,20 @@ def parse_steps(expr: str) -> tuple[tuple[Any, ...], ...] | None:
     return tuple(steps)
 
 
+def keys_read_under(expr: str, root: str) -> frozenset[str] | None:
+    """The keys of the document's top-level object ``root`` that ``expr`` can read: empty when it
+    cannot reach ``root``, None when it may read any of them (``$.root``, ``$.root.*``, ``$..x``,
+    or a path only jsonpath-ng understands)."""
+    steps = parse_steps(expr)
+    if not steps:
+        return None  # "$" itself, or a path the fast compiler does not know
+    if steps[0][0] == INDEX or (steps[0][0] == KEY and steps[0][1] != root):
+        return frozenset()
+    if steps[0][0] == KEY and len(steps) > 1 and steps[1][0] == KEY:
+        return frozenset({steps[1][1]})
+    return None
+
+
 def _walk_all(steps: tuple[tuple[Any, ...], ...], doc: Any) -> list[Any]:
     current = [doc]
     for step in steps:

@@ -20,10 +20,11 @@ from bc2people.destinations.people.rules import (
 )
 
 from .codegen import build_field_mapper
+from .compiler import keys_read_under
 from .events import EventsSpec
 from .finalize import make_finalizer
 from .model import MISSING, FieldPlan, MappedRecord
-from .traits import TraitsSpec
+from .traits import TRAITS_ROOT, TraitsSpec
 from .transforms import (
     Transform,
     TransformFailure,
@@ -355,6 +356,18 @@ class Mapping:
     def targets(self) -> list[str]:
         """The People fields this mapping fills, in file order (repeats once)."""
         return list(dict.fromkeys(p.target for p in self.plans))
+
+    def traits_read(self) -> frozenset[str] | None:
+        """The trait columns the fields read (``$.traits.<column>``); None when a path may read
+        any of them. Only these columns' changes re-map a customer."""
+        read: set[str] = set()
+        for plan in self.plans:
+            for expr in plan.reads:
+                keys = keys_read_under(expr, TRAITS_ROOT)
+                if keys is None:
+                    return None
+                read |= keys
+        return frozenset(read)
 
     def map(self, customer: Any, context: dict[str, Any]) -> MappedRecord:
         """Map one customer; the result carries a payload or a rejection, never raises for data."""

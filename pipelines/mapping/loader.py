@@ -250,6 +250,7 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None,
                         "e.g. $.first_name, $.addresses[0].city, $.form_fields[?(@.name=='x')].value")
                 bad = True
         plan.paths = tuple(compiled)
+        plan.reads = tuple(p.text for p in compiled)
     elif source_kind == "template":
         if not isinstance(f["template"], str):
             doc.add(src_path, name, "template must be text", "e.g. 'bc-{store_hash}-{$.id}'")
@@ -257,6 +258,7 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None,
         else:
             try:
                 plan.template = compile_template(f["template"], CONTEXT_NAMES)
+                plan.reads = tuple(part[1].text for part in plan.template.parts if part[0] == "path")
             except TemplateSyntaxError as exc:
                 doc.add(src_path, name, f"template {f['template']!r}: {exc}",
                         "placeholders are {store_hash} or {$.json.path}; write {{ and }} for braces")
@@ -297,6 +299,8 @@ def _compile_field(doc: _Doc, f: Any, index: int, phone_region: str | None,
     if "when" in f:
         try:
             plan.when = make_when(f["when"])
+            when_from = f["when"]["from"] if isinstance(f["when"], dict) else f["when"]
+            plan.reads = (*plan.reads, when_from)
         except (ValueError, PathSyntaxError) as exc:
             doc.add((*path, "when"), name, f"bad when: {exc}",
                     "when: $.path (truthy), or {from: $.path, equals: X} / {from: $.path, in: [X, Y]}")

@@ -80,3 +80,4 @@ class FieldPlan:
     on_invalid: str = "reject"  # "reject" or "drop"
     on_empty: str = "omit"  # "omit" or "clear"
     primary: bool = False
+    reads: tuple[str, ...] = ()  # every JSONPath the field reads (from, template, when)

@@ -37,6 +37,7 @@ from .model import Issue, MappingError
 
 DEFAULT_KEY = "customer_id"
 TRAITS_TABLE = "mapping_traits"  # TEMP table of the connection: (key BIGINT, traits JSON, traits_hash VARCHAR)
+TRAITS_ROOT = "traits"  # a customer's traits are read by the mapping as $.traits.<column>
 _RAW_TABLE = "mapping_traits_raw"
 PARAMETERS = frozenset({"as_of"})  # named parameters the SQL may use: $as_of
 RESERVED_COLUMNS = frozenset({"traits"})
@@ -253,13 +254,22 @@ def _json_expr(name: str, dtype: str) -> str:
     return col
 
 
-def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime, keys_sql: str | None = None) -> int:
+def _json_object(columns: list[tuple[str, str]]) -> str:
+    """SQL of a JSON object of ``columns`` (name, DuckDB type), names sorted."""
+    parts = ", ".join(f"{_lit(n)}, {_json_expr(n, t)}" for n, t in sorted(columns))
+    return f"json_object({parts})" if parts else "json_object()"
+
+
+def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime, keys_sql: str | None = None,
+                   hashed: frozenset[str] | None = None) -> int:
     """Run the traits SQL into the TEMP table :data:`TRAITS_TABLE` of ``con``; returns its rows.
 
     ``as_of`` (the run's reference time) is ``$as_of`` in the SQL, a UTC TIMESTAMP (a naive
     datetime is taken as UTC). Each row's traits are a JSON object of every column but the key,
     names sorted, timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates ``YYYY-MM-DD``; ``traits_hash``
-    is the md5 of that JSON text. Staged tables not there yet read as empty. A duplicate or
+    is the md5 of that JSON text, or, when ``hashed`` names columns (the ones the mapping reads,
+    `Mapping.traits_read`), of the same JSON of those columns only: a trait nobody maps, such
+    as a day count that moves every night, then re-maps no one. Staged tables not there yet read as empty. A duplicate or
     NULL key, or any SQL error, raises :class:`MappingError`. ``keys_sql`` (a query of one
     column) keeps only the rows whose key it returns: a part of the customers costs a part's
     memory, not the whole store's.
@@ -285,13 +295,18 @@ def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime, keys_sql: str
             shown = ", ".join("NULL" if k is None else f"{k} ({n} rows)" for k, n in bad)
             raise _fail(spec.path, 1, 1, f"the key column {spec.key!r} must be unique and not NULL: {shown}",
                         "give one row per key (GROUP BY it), and filter out NULL keys")
-        parts = ", ".join(f"{_lit(n)}, {_json_expr(n, t)}" for n, t in sorted(columns) if n != spec.key)
-        obj = f"json_object({parts})" if parts else "json_object()"
+        inner = f"{key}, {_json_object([(n, t) for n, t in columns if n != spec.key])} AS traits"
+        if hashed is None:
+            digest = "md5(CAST(traits AS VARCHAR))"
+        else:
+            read = [(n, t) for n, t in columns if n != spec.key and n in hashed]
+            inner += f", md5(CAST({_json_object(read)} AS VARCHAR)) AS traits_hash"
+            digest = "traits_hash"
         with _utc(con):
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {TRAITS_TABLE} AS "
-                f"SELECT CAST({key} AS BIGINT) AS key, traits, md5(CAST(traits AS VARCHAR)) AS traits_hash "
-                f"FROM (SELECT {key}, {obj} AS traits FROM {_RAW_TABLE}) ORDER BY key")
+                f"SELECT CAST({key} AS BIGINT) AS key, traits, {digest} AS traits_hash "
+                f"FROM (SELECT {inner} FROM {_RAW_TABLE}) ORDER BY key")
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_RAW_TABLE}")
     return int(con.execute(f"SELECT count(*) FROM {TRAITS_TABLE}").fetchone()[0])
@@ -344,6 +359,7 @@ def load_spec(sql_path: str | Path, key: str = DEFAULT_KEY) -> TraitsSpec:
 __all__ = [
     "DEFAULT_KEY",
     "STAGED_SHAPES",
+    "TRAITS_ROOT",
     "TRAITS_TABLE",
     "TraitsSpec",
     "UNATTRIBUTED_SQL_NAME",
