@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 from .hashing import canonical_json, text_hash
@@ -46,8 +47,7 @@ WHERE CASE WHEN {deleted} IS NOT NULL THEN s.deleted_action IS DISTINCT FROM $de
           AND s.accepted_hash IS DISTINCT FROM s.payload_hash)
       OR s.deleted_action IS NOT NULL
     END
-ORDER BY c.{id}
-"""
+"""  # no ORDER BY: DuckDB's sort of a million selected rows outgrows the push's memory limit
 
 
 def table_columns(con: Any, table: str) -> set[str]:
@@ -166,6 +166,7 @@ def select_chunks(
     rows = con.execute(selection_sql(spec, cols), params).fetchall()
     if not rows:
         return
+    rows.sort(key=itemgetter(0))  # by id: chunks (and so runs) are deterministic
     states_sql = _states_sql(con, spec)
     head = Selected()
     head.counts["selected"] = len(rows)
