@@ -104,8 +104,8 @@ counted AS (
              THEN TRY_CAST(o.total_inc_tax AS DECIMAL(38, 4)) END AS total,
         coalesce(TRY_CAST(o.refunded_amount AS DECIMAL(38, 4)), 0) AS refunded
     FROM orders AS o
-    LEFT JOIN customer_emails AS e
-      ON o.customer_id = 0 AND e.email = lower(trim(o.billing_address ->> 'email'))
+    LEFT JOIN customer_emails AS e     -- the billing email is read for guest orders only
+      ON e.email = CASE WHEN o.customer_id = 0 THEN lower(trim(o.billing_address ->> 'email')) END
     WHERE o.status_id IN (2, 3, 4, 8, 9, 10, 11, 12, 13, 14)
       AND o.is_deleted IS NOT TRUE
 ),

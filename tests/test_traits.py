@@ -155,6 +155,27 @@ def test_guest_orders_go_to_the_customer_with_that_email(con: Any) -> None:
     assert count_from_sql(con, GUESTS_SQL) == 2
 
 
+def test_only_guest_orders_are_matched_by_email_and_never_to_a_deleted_customer(con: Any) -> None:
+    con.execute("ALTER TABLE bigcommerce.customers ADD COLUMN _deleted_at TIMESTAMP")
+    add_customer(con, 1, "ann@example.com")
+    add_customer(con, 2, "bob@example.com")
+    add_customer(con, 3, "gone@example.com")
+    con.execute("UPDATE bigcommerce.customers SET _deleted_at = TIMESTAMP '2024-05-01 00:00:00' WHERE id = 3")
+    add_order(con, 2, "10.0000", email="ann@example.com")  # bob's own order, billed to ann's email: bob's
+    add_order(con, 0, "20.0000", email="gone@example.com")  # the customer was deleted: unattributed
+    add_order(con, 0, "30.0000", email="Ann@Example.com")  # a guest order: ann's
+    con.execute("INSERT INTO bigcommerce.orders (id, customer_id, status_id, is_deleted, total_inc_tax, "
+                "refunded_amount, date_created, billing_address) VALUES "
+                "(9001, 0, 10, false, '40.0000', '0', '2024-01-01 00:00:00+00', '{\"email\": null}'), "
+                "(9002, 0, 10, false, '50.0000', '0', '2024-01-01 00:00:00+00', NULL), "
+                "(9003, 0, 10, NULL, '60.0000', '0', '2024-01-01 00:00:00+00', '{\"email\": \"bob@example.com\"}')")
+    t = compute(con)
+    assert (t[1]["order_count"], t[1]["lifetime_value"]) == (1, 30.0)
+    assert (t[2]["order_count"], t[2]["lifetime_value"]) == (2, 70.0)  # its own, and guest 9003 (is_deleted NULL)
+    assert t[3]["order_count"] == 0
+    assert count_from_sql(con, GUESTS_SQL) == 3  # gone@, a null email, no billing address
+
+
 # -- RFM ----------------------------------------------------------------------------------------
 def population(con: Any, cells: list[tuple[int, int, int]]) -> None:
     """Customers 1..5 with the given (R, F, M) scores: R orders the last order dates, F the
