@@ -11,9 +11,11 @@ each in its own process, and ``bc2people sync`` run as a child process three tim
    the sweep's few counts);
 3. nightly with nothing changed: wall time (target <= 10 s).
 
-Each night's changes are made an hour of store time before its run (the sandbox clock is
-advanced), as a day's changes are before a nightly run; made in the run's own second, the
-previous night's changes would fall in the next night's 5-minute lookback and be read again.
+Nights are a day apart on the store's clock (the sandbox clock is advanced), so traits that
+move with the day (the default SQL's ``days_since_last_order``) move between them. Each
+night's changes are made an hour of store time before its run, as a day's changes are before
+a nightly run; made in the run's own second, the previous night's changes would fall in the
+next night's 5-minute lookback and be read again.
 
 CPU seconds of the sync and of each sandbox are reported per run, so the figures say how
 much of the machine the sandboxes took; the sync's map worker process (`pipelines.core.offload`)
@@ -75,6 +77,7 @@ for line in sys.stdin:
     cmd = json.loads(line)
     out = {}
     if cmd["op"] == "change":
+        sb.clock.advance(23 * 3600)  # nights are a day apart: day-dependent traits move between them
         ids = [c["id"] for c in sb.store.all()]
         for cid in rng.sample(ids, cmd["n"]):
             sb.update_customer(cid, first_name="Changed")
