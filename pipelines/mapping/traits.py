@@ -269,10 +269,10 @@ def compute_traits(con: Any, spec: TraitsSpec, *, as_of: datetime, keys_sql: str
     names sorted, timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates ``YYYY-MM-DD``; ``traits_hash``
     is the md5 of that JSON text, or, when ``hashed`` names columns (the ones the mapping reads,
     `Mapping.traits_read`), of the same JSON of those columns only: a trait nobody maps, such
-    as a day count that moves every night, then re-maps no one. Staged tables not there yet read as empty. A duplicate or
-    NULL key, or any SQL error, raises :class:`MappingError`. ``keys_sql`` (a query of one
-    column) keeps only the rows whose key it returns: a part of the customers costs a part's
-    memory, not the whole store's.
+    as a day count that moves every night, then re-maps no one. Staged tables not there yet
+    read as empty. A duplicate or NULL key, or any SQL error, raises :class:`MappingError`.
+    ``keys_sql`` (a query of one column) keeps only the rows whose key it returns: a part of
+    the customers costs a part's memory, not the whole store's.
     """
     body, uses_as_of = _prepare(spec)
     only = f" WHERE {_q(spec.key)} IN ({keys_sql})" if keys_sql else ""
