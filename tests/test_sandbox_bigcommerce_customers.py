@@ -392,3 +392,44 @@ def test_a_date_window_in_another_order_pages_like_a_full_scan(bc_sandbox: BigCo
             resp = s.get(bc_url(bc_sandbox, "/v3/customers"), params=params)
             assert ids(resp) == [c["id"] for c in want[start:start + params["limit"]]], params
             assert resp.json()["meta"]["pagination"]["total"] == len(want), params
+
+
+def test_a_keyset_page_of_a_date_window_equals_a_full_scan_and_follows_writes(bc_sandbox: BigCommerceSandbox) -> None:
+    """Keyset pages (``after``/``before``) of ``date_*`` windows come from a cached, id-ordered
+    list of the window's rows: pages and links equal a brute-force scan, and a write (which
+    moves a row in or out of a window) is seen by the next page."""
+    import random
+
+    rnd = random.Random(61)
+    rows = [make(i, dc=T0 + rnd.randrange(300), dm=T0 + rnd.randrange(300)) for i in range(1, 301)]
+    bc_sandbox.add_customers(rows)
+    bc_sandbox.clock.freeze(T0 + 400)
+    windows = [{f: sorted(rnd.randrange(-10, 410) for _ in range(2))
+                for f in rnd.sample(["date_created", "date_modified"], rnd.choice([1, 1, 2]))} for _ in range(6)]
+    windows.append({"date_modified": [0, 410]})  # every customer, the written ones too
+    with requests.Session() as s:
+        s.headers.update({"X-Auth-Token": BC_TOKEN, "Accept": "application/json"})
+        for step in range(150):
+            if step % 5 == 4:  # a write: one customer modified now, moving it out of most windows
+                bc_sandbox.clock.advance(1)
+                bc_sandbox.update_customer(rnd.randrange(1, 301), first_name=f"W{step}")
+            current = {c["id"]: c for c in bc_sandbox.customers()}
+            ranges = rnd.choice(windows)  # a few windows, asked for again after writes
+            params: dict[str, Any] = {"limit": rnd.choice([1, 7, 250])}
+            for f, (lo, hi) in ranges.items():
+                params[f"{f}:min"], params[f"{f}:max"] = iso(T0 + lo), iso(T0 + hi)
+            want = sorted(cid for cid, c in current.items()
+                          if all(iso(T0 + lo) <= c[f] <= iso(T0 + hi) for f, (lo, hi) in ranges.items()))
+            at = rnd.randrange(0, 302)
+            if rnd.random() < 0.5:
+                params["after"] = cursor(at)
+                page = [i for i in want if i > at][:params["limit"]]
+                prev, nxt = any(i <= at for i in want), len([i for i in want if i > at]) > params["limit"]
+            else:
+                params["before"] = cursor(at)
+                page = [i for i in want if i < at][-params["limit"]:]
+                prev, nxt = len([i for i in want if i < at]) > params["limit"], any(i >= at for i in want)
+            resp = s.get(bc_url(bc_sandbox, "/v3/customers"), params=params)
+            assert ids(resp) == page, params
+            links = resp.json()["meta"]["cursor_pagination"]["links"]
+            assert ("previous" in links, "next" in links) == (prev and bool(page), nxt and bool(page)), params

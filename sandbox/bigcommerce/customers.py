@@ -72,7 +72,7 @@ from urllib.parse import unquote_plus
 from bc2people.sandbox.bigcommerce.errors import v3_error
 from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, CustomerStore, Row, View
 from bc2people.sandbox.bigcommerce.writes import CustomerError
-from bc2people.sandbox.http import Request, Response, Router
+from bc2people.sandbox.http import Request, Response, Router, encode_json
 
 if TYPE_CHECKING:
     from bc2people.sandbox.bigcommerce.server import BigCommerceSandbox
@@ -135,8 +135,13 @@ def parse_filter_date(value: str, now_epoch: int) -> int:
 
 
 # -- rendering --------------------------------------------------------------------------
-def render(c: dict[str, Any], inc: frozenset[str]) -> dict[str, Any]:
-    """The API view of a stored customer: base fields plus only the included sub-resources."""
+def render(c: dict[str, Any], inc: frozenset[str], *, shared: bool = False) -> dict[str, Any]:
+    """The API view of a stored customer: base fields plus only the included sub-resources.
+
+    ``shared`` leaves the stored sub-resource lists in the view instead of copying them: only
+    for a view encoded before the store's lock is released (a page), which a later write can
+    then no longer change."""
+    copy = _same if shared else _copy_list
     out = {k: c[k] for k in BASE_FIELDS if k in c}
     addresses = c.get("addresses") or []
     attributes = c.get("attributes") or []
@@ -144,19 +149,19 @@ def render(c: dict[str, Any], inc: frozenset[str]) -> dict[str, Any]:
     out["attribute_count"] = len(attributes)
     if "addresses" in inc:
         if "formfields" in inc:
-            out["addresses"] = [dict(a) for a in addresses]
+            out["addresses"] = copy(addresses)
         else:
             out["addresses"] = [{k: v for k, v in a.items() if k != "form_fields"} for a in addresses]
     if "attributes" in inc:
-        out["attributes"] = _copy_list(c.get("attributes", []))
+        out["attributes"] = copy(c.get("attributes", []))
     if "formfields" in inc:
-        out["form_fields"] = _copy_list(c.get("form_fields", []))
+        out["form_fields"] = copy(c.get("form_fields", []))
     if "storecredit" in inc:
-        out["store_credit_amounts"] = _copy_list(c.get("store_credit_amounts", []))
+        out["store_credit_amounts"] = copy(c.get("store_credit_amounts", []))
     if "shopper_profile_id" in inc and "shopper_profile_id" in c:
         out["shopper_profile_id"] = c["shopper_profile_id"]
     if "segment_ids" in inc:
-        out["segment_ids"] = _copy_list(c.get("segment_ids", []))
+        out["segment_ids"] = copy(c.get("segment_ids", []))
     return out
 
 
@@ -164,6 +169,10 @@ def _copy_list(value: Any) -> Any:
     """A shallow copy of a stored list (of dicts); anything else (a stored null) as it is."""
     if isinstance(value, list):
         return [dict(x) if isinstance(x, dict) else x for x in value]
+    return value
+
+
+def _same(value: Any) -> Any:
     return value
 
 
@@ -321,30 +330,30 @@ def list_customers(sb: BigCommerceSandbox, req: Request) -> Response:
     if query.errors:
         return v3_error(422, "The filter(s) are not valid: " + ", ".join(sorted(query.errors)), query.errors)
     store = sb.store
-    with store.lock:
+    with store.lock:  # the page is encoded under the lock: its views share the stored lists
         if query.after is not None or query.before is not None:
             return _cursor_page(sb, query)
         total, page_rows = _page(store, query)
-        data = [render(r.data, query.include) for r in page_rows]
-    limit = query.limit
-    total_pages = -(-total // limit)
-    links: dict[str, str] = {}
-    if query.page > 1:
-        links["previous"] = f"?page={query.page - 1}&limit={limit}"
-    links["current"] = f"?page={query.page}&limit={limit}"
-    if query.page < total_pages:
-        links["next"] = f"?page={query.page + 1}&limit={limit}"
-    meta: dict[str, Any] = {
-        "pagination": {
-            "total": total, "count": len(data), "per_page": limit, "current_page": query.page,
-            "total_pages": total_pages, "links": links,
+        data = [render(r.data, query.include, shared=True) for r in page_rows]
+        limit = query.limit
+        total_pages = -(-total // limit)
+        links: dict[str, str] = {}
+        if query.page > 1:
+            links["previous"] = f"?page={query.page - 1}&limit={limit}"
+        links["current"] = f"?page={query.page}&limit={limit}"
+        if query.page < total_pages:
+            links["next"] = f"?page={query.page + 1}&limit={limit}"
+        meta: dict[str, Any] = {
+            "pagination": {
+                "total": total, "count": len(data), "per_page": limit, "current_page": query.page,
+                "total_pages": total_pages, "links": links,
+            }
         }
-    }
-    if query.page == 1:
-        meta["cursor_pagination"] = _cursor_meta(
-            page_rows, limit, current=f"?limit={limit}", has_prev=False, has_next=total > len(page_rows)
-        )
-    return Response(200, {"data": data, "meta": meta})
+        if query.page == 1:
+            meta["cursor_pagination"] = _cursor_meta(
+                page_rows, limit, current=f"?limit={limit}", has_prev=False, has_next=total > len(page_rows)
+            )
+        return Response(200, encode_json({"data": data, "meta": meta}))
 
 
 def _page(store: CustomerStore, query: Query) -> tuple[int, list[Row]]:
@@ -409,11 +418,25 @@ def _scan(rows: list[Row], indices: Iterable[int], pred: Pred | None, want: int)
 
 
 def _cursor_page(sb: BigCommerceSandbox, query: Query) -> Response:
+    """A keyset page (``after``/``before``), called under the store's lock."""
     store = sb.store
-    view = store.view("id")
-    rows = view.rows
-    pred = _combine(query.date_preds() + query.preds)
     limit = query.limit
+    if query.ranges and not query.preds:  # date filters only (a sync's window): bisect the matches
+        matches = store.matching(tuple((f, lo, hi) for f, (lo, hi) in sorted(query.ranges.items())))
+        if query.after is not None:
+            pos = bisect.bisect_left(matches.ids, query.after + 1)
+            page_rows = matches.rows[pos:pos + limit]
+            has_next, has_prev = len(matches.rows) > pos + limit, pos > 0
+            current = f"?limit={limit}&after={encode_cursor(query.after)}"
+        else:
+            assert query.before is not None
+            pos = bisect.bisect_left(matches.ids, query.before)
+            page_rows = matches.rows[max(0, pos - limit):pos]
+            has_prev, has_next = pos > limit, pos < len(matches.rows)
+            current = f"?limit={limit}&before={encode_cursor(query.before)}"
+        return _cursor_response(page_rows, query, limit, current, has_prev=has_prev, has_next=has_next)
+    rows = store.view("id").rows
+    pred = _combine(query.date_preds() + query.preds)
     if query.after is not None:
         pos = store.id_position(query.after + 1)
         got = _scan(rows, range(pos, len(rows)), pred, limit + 1)
@@ -429,9 +452,14 @@ def _cursor_page(sb: BigCommerceSandbox, query: Query) -> Response:
         has_prev = len(got) > limit
         has_next = bool(_scan(rows, range(pos, len(rows)), pred, 1))
         current = f"?limit={limit}&before={encode_cursor(query.before)}"
-    data = [render(r.data, query.include) for r in page_rows]
+    return _cursor_response(page_rows, query, limit, current, has_prev=has_prev, has_next=has_next)
+
+
+def _cursor_response(page_rows: list[Row], query: Query, limit: int, current: str, *, has_prev: bool,
+                     has_next: bool) -> Response:
+    data = [render(r.data, query.include, shared=True) for r in page_rows]
     meta = {"cursor_pagination": _cursor_meta(page_rows, limit, current=current, has_prev=has_prev, has_next=has_next)}
-    return Response(200, {"data": data, "meta": meta})
+    return Response(200, encode_json({"data": data, "meta": meta}))
 
 
 # -- writes -----------------------------------------------------------------------------

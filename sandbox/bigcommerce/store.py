@@ -92,6 +92,10 @@ KEY_FUNCTIONS: dict[str, Callable[[Row], Any]] = {
 }
 
 
+Ranges = tuple[tuple[str, int | None, int | None], ...]
+MATCHES_KEPT = 32  # filtered windows kept by `CustomerStore.matching` (a first sync reads ~20 at once)
+
+
 class CustomerStore:
     """Customers by id. All access goes through ``lock`` (an RLock other parts may hold too).
 
@@ -103,6 +107,7 @@ class CustomerStore:
         self._rows: dict[int, Row] = {}
         self._emails: dict[str, int] = {}
         self._views: dict[str, View] = {}
+        self._matches: dict[Ranges, View] = {}
         self.version = 0
         self.next_id = 1
         self.extra: dict[str, Any] = {}
@@ -115,6 +120,7 @@ class CustomerStore:
     def _changed(self) -> None:
         self.version += 1
         self._views.clear()
+        self._matches.clear()
 
     # -- reads ------------------------------------------------------------------------
     def get(self, customer_id: int) -> dict[str, Any] | None:
@@ -140,6 +146,33 @@ class CustomerStore:
                 rows = sorted(self._rows.values(), key=lambda r: (kf(r), r.id))
                 v = View(rows, [kf(r) for r in rows])
                 self._views[key] = v
+            return v
+
+    def matching(self, ranges: Ranges) -> View:
+        """The rows whose keys lie in every ``(key, lo, hi)`` range (inclusive; None = open), in
+        id order; cached until the next change. A keyset walk of a filtered window asks for the
+        same ranges page after page: each page is then a bisect, not a scan of the id order
+        testing every row (which cost as much as rendering the page)."""
+        with self.lock:
+            v = self._matches.get(ranges)
+            if v is None:
+                spans = []
+                for key, lo, hi in ranges:
+                    view = self.view(key)
+                    i = 0 if lo is None else bisect.bisect_left(view.keys, lo)
+                    j = len(view.rows) if hi is None else bisect.bisect_right(view.keys, hi)
+                    spans.append((j - i, key, view.rows[i:j]))
+                spans.sort(key=lambda s: s[0])
+                rows = spans[0][2]
+                for key, lo, hi in ranges:
+                    if key != spans[0][1]:
+                        kf = KEY_FUNCTIONS[key]
+                        rows = [r for r in rows if (lo is None or kf(r) >= lo) and (hi is None or kf(r) <= hi)]
+                rows.sort(key=lambda r: r.id)
+                v = View(rows, [r.id for r in rows])
+                if len(self._matches) >= MATCHES_KEPT:
+                    del self._matches[next(iter(self._matches))]  # the oldest
+                self._matches[ranges] = v
             return v
 
     def id_position(self, customer_id: int) -> int:
