@@ -155,6 +155,29 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
             "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "threads": threads}
 
 
+def _timeline(stderr: str) -> str:
+    """When an overlapped run finished reading (its last segment staged) and sending (its
+    segments pushed), in seconds from its start: which side set the run's length."""
+    from datetime import datetime
+
+    events = []
+    for ln in stderr.splitlines():
+        try:
+            e = json.loads(ln)
+            events.append((datetime.fromisoformat(e["ts"]).timestamp(), e))
+        except (ValueError, KeyError, TypeError):
+            continue
+    if not events:
+        return "timeline: no log events (RUNTIME__LOG_LEVEL below INFO?)"
+    t0 = events[0][0]
+    staged = [(t - float(e.get("waited_s", 0)), e) for t, e in events if e.get("message") == "segment staged"]
+    pushed = [t for t, e in events if e.get("message") == "segments pushed"]
+    if not staged or not pushed:
+        return "timeline: not an overlapped run"
+    return (f"timeline: reading ended at {max(t for t, _ in staged) - t0:.1f} s (last segment staged), "
+            f"sending at {pushed[-1] - t0:.1f} s (segments pushed)")
+
+
 def _line(label: str, res: dict[str, Any], reqs: int, bc_cpu: float, people_cpu: float) -> str:
     counts = res["summary"].get("counts", {})
     worker = res["summary"].get("map_worker") or {}
@@ -221,6 +244,7 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
                 for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
                     print("    " + seg[seg.find('"message"'):])
+                print("    " + _timeline(res["stderr_all"]))
             if res["rc"] != 0:
                 print("    " + res["stderr"].replace("\n", "\n    "))
         changed, deleted = max(1, n // 100), 20

@@ -90,6 +90,7 @@ class _Staged:
     index: int
     result: StageResult
     seconds: float
+    finished: float  # time.monotonic() when staged
 
 
 class _Failed:
@@ -141,7 +142,8 @@ def stage_and_push(
 
         t0 = time.monotonic()
         res = stage_customers(str(duckdb_path), **source, **kw)
-        results.put(_Staged(index, res, time.monotonic() - t0))
+        done = time.monotonic()
+        results.put(_Staged(index, res, done - t0, done))
 
     def produce() -> None:
         try:
@@ -178,8 +180,11 @@ def stage_and_push(
             customers = item.index < len(segments)
             _add(total, item.result, customers=customers, orders=not customers or (orders_first and item.index == 0))
             if customers:
+                # waited_s: how long the staged segment waited for the pusher to finish the one
+                # before it (reading is ahead of sending by that much)
                 event("segment staged", run_id=run_id, segment=item.index + 1, of=len(segments),
-                      extracted=item.result.extracted, seconds=round(item.seconds, 1), **memory_figures(pusher.con),
+                      extracted=item.result.extracted, seconds=round(item.seconds, 1),
+                      waited_s=round(time.monotonic() - item.finished, 1), **memory_figures(pusher.con),
                       **({"orders": item.result.orders_extracted} if orders_first and item.index == 0 else {}))
             else:
                 event("orders staged", run_id=run_id, orders=item.result.orders_extracted,

@@ -89,6 +89,11 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         # every segment after the first was read while dlt loaded the one before it
         pushed = _logged(first.stderr, "segments pushed")[0]
         assert (pushed["read_ahead"], pushed["read_ahead_missed"]) == (int(str(planned[0]["segments"])) - 1, 0)
+        # each staged segment says how long it took and how long it then waited for the pusher
+        staged = _logged(first.stderr, "segment staged")
+        run_s = float(str(_logged(first.stderr, "run finished")[0]["seconds"]))
+        assert len(staged) == int(str(planned[0]["segments"]))
+        assert all(0 <= float(str(e["waited_s"])) <= run_s and 0 < float(str(e["seconds"])) <= run_s for e in staged), staged
         _exact(world)
         assert not runs_problems(world.duckdb, [first])
 
