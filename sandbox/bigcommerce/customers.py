@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from bc2people.sandbox.bigcommerce.errors import v3_error
-from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, CustomerStore, Row, View
+from bc2people.sandbox.bigcommerce.store import KEY_FUNCTIONS, CustomerStore, Row
 from bc2people.sandbox.bigcommerce.writes import CustomerError
 from bc2people.sandbox.http import Request, Response, Router, encode_json
 
@@ -364,7 +364,7 @@ def _page(store: CustomerStore, query: Query) -> tuple[int, list[Row]]:
     key, desc = query.sort
     field = key if key in query.ranges else next(iter(query.ranges), key)
     view = store.view(field)
-    rows = _in_range(view, *query.ranges[field]) if field in query.ranges else view.rows
+    rows = view.between(*query.ranges[field]) if field in query.ranges else view.rows
     pred = _combine(query.date_preds(field) + query.preds)
     matched = rows if pred is None else [r for r in rows if pred(r)]
     start = (query.page - 1) * query.limit
@@ -382,13 +382,6 @@ def _page(store: CustomerStore, query: Query) -> tuple[int, list[Row]]:
         else:
             ordered = sorted(matched, key=order, reverse=desc)
     return len(matched), ordered[start:need]
-
-
-def _in_range(view: View, lo: int | None, hi: int | None) -> list[Row]:
-    """The rows of ``view`` whose key lies in ``[lo, hi]`` (inclusive; None = open), by bisecting."""
-    i = 0 if lo is None else bisect.bisect_left(view.keys, lo)
-    j = len(view.rows) if hi is None else bisect.bisect_right(view.keys, hi)
-    return view.rows[i:j]
 
 
 def _cursor_meta(rows: list[Row], limit: int, *, current: str, has_prev: bool, has_next: bool) -> dict[str, Any]:
@@ -421,42 +414,35 @@ def _cursor_page(sb: BigCommerceSandbox, query: Query) -> Response:
     """A keyset page (``after``/``before``), called under the store's lock."""
     store = sb.store
     limit = query.limit
+    forward = query.after is not None
+    at = query.after if forward else query.before
+    assert at is not None
+    current = f"?limit={limit}&{'after' if forward else 'before'}={encode_cursor(at)}"
     if query.ranges and not query.preds:  # date filters only (a sync's window): bisect the matches
         matches = store.matching(tuple((f, lo, hi) for f, (lo, hi) in sorted(query.ranges.items())))
-        if query.after is not None:
-            pos = bisect.bisect_left(matches.ids, query.after + 1)
+        if forward:
+            pos = bisect.bisect_left(matches.ids, at + 1)
             page_rows = matches.rows[pos:pos + limit]
             has_next, has_prev = len(matches.rows) > pos + limit, pos > 0
-            current = f"?limit={limit}&after={encode_cursor(query.after)}"
         else:
-            assert query.before is not None
-            pos = bisect.bisect_left(matches.ids, query.before)
+            pos = bisect.bisect_left(matches.ids, at)
             page_rows = matches.rows[max(0, pos - limit):pos]
             has_prev, has_next = pos > limit, pos < len(matches.rows)
-            current = f"?limit={limit}&before={encode_cursor(query.before)}"
-        return _cursor_response(page_rows, query, limit, current, has_prev=has_prev, has_next=has_next)
-    rows = store.view("id").rows
-    pred = _combine(query.date_preds() + query.preds)
-    if query.after is not None:
-        pos = store.id_position(query.after + 1)
-        got = _scan(rows, range(pos, len(rows)), pred, limit + 1)
-        page_rows = got[:limit]
-        has_next = len(got) > limit
-        has_prev = bool(_scan(rows, range(pos - 1, -1, -1), pred, 1))
-        current = f"?limit={limit}&after={encode_cursor(query.after)}"
     else:
-        assert query.before is not None
-        pos = store.id_position(query.before)
-        got = _scan(rows, range(pos - 1, -1, -1), pred, limit + 1)
-        page_rows = got[:limit][::-1]
-        has_prev = len(got) > limit
-        has_next = bool(_scan(rows, range(pos, len(rows)), pred, 1))
-        current = f"?limit={limit}&before={encode_cursor(query.before)}"
-    return _cursor_response(page_rows, query, limit, current, has_prev=has_prev, has_next=has_next)
-
-
-def _cursor_response(page_rows: list[Row], query: Query, limit: int, current: str, *, has_prev: bool,
-                     has_next: bool) -> Response:
+        rows = store.view("id").rows
+        pred = _combine(query.date_preds() + query.preds)
+        if forward:
+            pos = store.id_position(at + 1)
+            got = _scan(rows, range(pos, len(rows)), pred, limit + 1)
+            page_rows = got[:limit]
+            has_next = len(got) > limit
+            has_prev = bool(_scan(rows, range(pos - 1, -1, -1), pred, 1))
+        else:
+            pos = store.id_position(at)
+            got = _scan(rows, range(pos - 1, -1, -1), pred, limit + 1)
+            page_rows = got[:limit][::-1]
+            has_prev = len(got) > limit
+            has_next = bool(_scan(rows, range(pos, len(rows)), pred, 1))
     data = [render(r.data, query.include, shared=True) for r in page_rows]
     meta = {"cursor_pagination": _cursor_meta(page_rows, limit, current=current, has_prev=has_prev, has_next=has_next)}
     return Response(200, encode_json({"data": data, "meta": meta}))

@@ -83,6 +83,12 @@ class View:
         self.keys = keys
         self.ids = [r.id for r in rows]
 
+    def between(self, lo: Any, hi: Any) -> list[Row]:
+        """The rows whose key lies in ``[lo, hi]`` (inclusive; None = open), by bisecting."""
+        i = 0 if lo is None else bisect.bisect_left(self.keys, lo)
+        j = len(self.rows) if hi is None else bisect.bisect_right(self.keys, hi)
+        return self.rows[i:j]
+
 
 KEY_FUNCTIONS: dict[str, Callable[[Row], Any]] = {
     "id": lambda r: r.id,
@@ -156,16 +162,11 @@ class CustomerStore:
         with self.lock:
             v = self._matches.get(ranges)
             if v is None:
-                spans = []
+                spans = sorted(((self.view(key).between(lo, hi), key) for key, lo, hi in ranges),
+                               key=lambda span: len(span[0]))
+                rows, narrowest = spans[0]
                 for key, lo, hi in ranges:
-                    view = self.view(key)
-                    i = 0 if lo is None else bisect.bisect_left(view.keys, lo)
-                    j = len(view.rows) if hi is None else bisect.bisect_right(view.keys, hi)
-                    spans.append((j - i, key, view.rows[i:j]))
-                spans.sort(key=lambda s: s[0])
-                rows = spans[0][2]
-                for key, lo, hi in ranges:
-                    if key != spans[0][1]:
+                    if key != narrowest:
                         kf = KEY_FUNCTIONS[key]
                         rows = [r for r in rows if (lo is None or kf(r) >= lo) and (hi is None or kf(r) <= hi)]
                 rows.sort(key=lambda r: r.id)
