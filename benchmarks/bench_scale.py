@@ -11,6 +11,10 @@ each in its own process, and ``bc2people sync`` run as a child process three tim
    the sweep's few counts);
 3. nightly with nothing changed: wall time (target <= 10 s).
 
+Each nightly run also prints its steps, timed from its own log events (start-up and the
+pre-flight checks, staging with the deletion sweep, push with events and counts, the
+analysts' copy, exit), so a night over its target says which step took the time.
+
 Nights are a day apart on the store's clock (the sandbox clock is advanced), so traits that
 move with the day (the default SQL's ``days_since_last_order``) move between them. Each
 night's changes are made an hour of store time before its run, as a day's changes are before
@@ -132,12 +136,12 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
     """One ``bc2people sync`` child: wall, exit code, its own peak RSS (MiB) and CPU seconds, summary."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tally:
         tally_path = Path(tally) / "threads.json"
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         p = subprocess.Popen([sys.executable, "-c", LAUNCHER, "bc2people.pipelines.cli", "sync", "--duckdb", str(db),
                               "--no-progress", "--log-format", "json"], cwd=REPO, env={**env, ENV: str(tally_path)},
                              stdout=out, stderr=err)
         _pid, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
+        wall, ended = time.perf_counter() - t0, time.time()
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -152,12 +156,11 @@ def _run_sync(env: dict[str, str], db: Path) -> dict[str, Any]:
         except ValueError:
             continue
     return {"wall": wall, "rc": p.returncode, "summary": summary, "stderr": stderr[-2000:], "stderr_all": stderr,
-            "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "threads": threads}
+            "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "threads": threads, "started": started, "ended": ended}
 
 
-def _timeline(stderr: str) -> str:
-    """When an overlapped run finished reading (its last segment staged) and sending (its
-    segments pushed), in seconds from its start: which side set the run's length."""
+def _events(stderr: str) -> list[tuple[float, dict[str, Any]]]:
+    """The run's JSON log events, each with its time (epoch seconds)."""
     from datetime import datetime
 
     events = []
@@ -167,6 +170,31 @@ def _timeline(stderr: str) -> str:
             events.append((datetime.fromisoformat(e["ts"]).timestamp(), e))
         except (ValueError, KeyError, TypeError):
             continue
+    return events
+
+
+# A run's steps, each ending at the first log event of that name (the last at the process's exit).
+_STEPS = (("start-up and checks", "run started"), ("staging", "staged"), ("push, events, counts", "run finished"),
+          ("analysts' copy", "analysts' copy published"))
+
+
+def _steps(res: dict[str, Any]) -> str:
+    """Where a run's wall time went, step by step, from its log events."""
+    seen = {e.get("message"): t for t, e in _events(res["stderr_all"])[::-1]}
+    parts, last = [], res["started"]
+    for label, message in _STEPS:
+        if message not in seen:
+            return "steps: no log events (RUNTIME__LOG_LEVEL below INFO?)"
+        parts.append(f"{label} {seen[message] - last:.1f}")
+        last = seen[message]
+    parts.append(f"exit {res['ended'] - last:.1f}")
+    return "steps (s): " + ", ".join(parts)
+
+
+def _timeline(stderr: str) -> str:
+    """When an overlapped run finished reading (its last segment staged) and sending (its
+    segments pushed), in seconds from its start: which side set the run's length."""
+    events = _events(stderr)
     if not events:
         return "timeline: no log events (RUNTIME__LOG_LEVEL below INFO?)"
     t0 = events[0][0]
@@ -223,7 +251,7 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
            "SOURCES__BIGCOMMERCE__ACCESS_TOKEN": "scale-token", "DESTINATION__PEOPLE__BASE_URL": people.url,
            "DESTINATION__PEOPLE__API_KEY": "scale-key", "SOURCES__BIGCOMMERCE__ORDERS": str(orders).lower(),
            "SOURCES__BIGCOMMERCE__LAG_SECONDS": "0",
-           "RUNTIME__LOG_LEVEL": "INFO" if os.environ.get("BENCH_SCALE_SEGMENTS") else "WARNING"}
+           "RUNTIME__LOG_LEVEL": "INFO"}  # a few lines per run: the steps and the segments
     extract_bound, people_bound = n / (PRO[0] / PRO[1] * 250), n / 5000
     print(f"\n{n:,} customers, quota {PRO[0]}/{PRO[1]:.0f} s; bounds: extraction {extract_bound:.0f} s, People {people_bound:.0f} s; "
           f"target first sync <= {1.15 * max(extract_bound, people_bound):.0f} s")
@@ -253,6 +281,7 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             bc.ask(op="change", n=prep[0], delete=prep[1])
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, env, db)
             print(_line(label, res, reqs, bc_cpu, pe_cpu), flush=True)
+            print("    " + _steps(res))
             if prep[0]:
                 minimum = math.ceil(prep[0] / 250)
                 print(f"    changed-customer pages alone: {minimum}; requests above that: {reqs - minimum} "
