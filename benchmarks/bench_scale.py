@@ -33,7 +33,8 @@ traits relative to other customers moved as later segments landed). The phases r
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
 picks which first syncs run, each against a fresh People sandbox and DuckDB file;
-``BENCH_SCALE_SEGMENTS=1`` also prints the overlapped run's segment log (rows, seconds, RSS and
+The overlapped run also prints when its reading ended and when its sending ended (which side
+set its length); ``BENCH_SCALE_SEGMENTS=1`` adds its segment log (rows, seconds, RSS and
 DuckDB memory after each segment). Each size's DuckDB files (GBs at 1M) are removed after it
 unless ``BENCH_SCALE_KEEP`` is set.
 
@@ -272,6 +273,7 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
                 for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
                     print("    " + seg[seg.find('"message"'):])
+            if how == "overlapped":
                 print("    " + _timeline(res["stderr_all"]))
             if res["rc"] != 0:
                 print("    " + res["stderr"].replace("\n", "\n    "))
