@@ -294,7 +294,6 @@ class Drainer:
         from bc2people.pipelines.staging import (
             DELETED_AT,
             STAGING_DATASET,
-            drop_duplicate_customers,
             make_pipeline,
             run_after_leftovers,
         )
@@ -318,14 +317,7 @@ class Drainer:
                     # the working folder holds the schema and state (the nightly run's and ours):
                     # reading them back from DuckDB every cycle only costs time
                     pipeline.config.restore_from_destination = False
-                leftover = pipeline.has_pending_data  # e.g. a killed first sync's appended segment
                 run_after_leftovers(pipeline, bigcommerce_records(customers, orders))
-            if leftover:
-                con = duckdb.connect(str(self.duckdb_path))
-                try:
-                    drop_duplicate_customers(con)
-                finally:
-                    con.close()
         if batch.gone_customers:
             con = duckdb.connect(str(self.duckdb_path))
             try:
