@@ -7,9 +7,7 @@
 1. the customers up to the store clock minus the lag are cut into segments of
    ``date_modified`` of about `segment_rows` customers each, by counting (see
    `sources.bigcommerce.segments`);
-2. a producer thread stages the segments oldest first, each a dlt load of its own (appended,
-   not merged, into a table that was empty: `pipelines.staging.drop_duplicate_customers`
-   keeps ids unique after each load) whose
+2. a producer thread stages the segments oldest first, each a dlt load of its own whose
    customers cursor advances to the segment's end only with its rows (so the cursor never
    covers what is not staged: a SIGKILL between or inside segments leaves a cursor the next,
    incremental, run resumes from);
@@ -129,11 +127,8 @@ def stage_and_push(
     segments = plan_customer_segments(segment_rows(), **source)
     if len(segments) < 2:
         return None
-    # into an empty table the segments are appended, not merged (no merge SQL per segment: 10%
-    # of the sync's CPU at 300k); `drop_duplicate_customers` after each load keeps ids unique
-    append = not full_refresh and _nothing_staged(duckdb_path)
     event("first sync in segments", run_id=run_id, segments=len(segments),
-          customers=sum(s.rows for s in segments), appended=append)
+          customers=sum(s.rows for s in segments))
     with_orders = _orders_enabled()
     orders_first = with_orders and mapping.traits is not None
     results: queue.Queue[Any] = queue.Queue()
@@ -158,7 +153,7 @@ def stage_and_push(
                 # with traits, the orders are staged with the first segment, in one load: its
                 # customers are read (and the next segment's read ahead) while the orders are
                 only = (*_ORDER_RESOURCES, "customers") if orders_first and i == 0 else ("customers",)
-                stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end, append=append,
+                stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end,
                       readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
@@ -219,18 +214,6 @@ def stage_and_push(
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))
     return total, pusher.result(final)
-
-
-def _nothing_staged(duckdb_path: Path) -> bool:
-    import duckdb
-
-    from bc2people.pipelines.staging import count_staged
-
-    con = duckdb.connect(str(duckdb_path))
-    try:
-        return count_staged(con) == 0
-    finally:
-        con.close()
 
 
 class _Checkpointer:

@@ -1,8 +1,7 @@
 """The staging step: BigCommerce customers and orders into DuckDB (dataset ``bigcommerce``), and back out.
 
 `stage_customers` runs the dlt pipeline ``bc2people_staging`` (customers, orders and, when
-configured, order_products; each merged on ``id`` -- a first sync's segments append theirs,
-`drop_duplicate_customers` keeping one row per id -- nested
+configured, order_products; each merged on ``id``, nested
 values as JSON columns, parquet loader files) with its working state beside the DuckDB file
 (`pipelines.paths.pipelines_dir_for`), bound to the DuckDB file and healed before each run
 (`prepare_working_folder`). `iter_staged_customers` reads the staged rows back in
@@ -132,7 +131,6 @@ def stage_customers(
     source has: ``customers``, ``orders``, ``order_products``).
     """
     import dlt
-    import duckdb
 
     from bc2people.sources.bigcommerce import ExtractStats, OrderStats, bigcommerce_source
 
@@ -155,12 +153,6 @@ def stage_customers(
             info = run_after_leftovers(pipeline, source)
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
-    if "customers" in source.selected_resources:
-        con = duckdb.connect(str(duckdb_path))
-        try:
-            drop_duplicate_customers(con)
-        finally:
-            con.close()
     result = StageResult(
         extracted=stats.records,
         pages=stats.pages,
@@ -301,24 +293,6 @@ def count_staged(con: Any, table: str = STAGING_TABLE, *, live_only: bool = Fals
     where = f" WHERE {DELETED_AT} IS NULL" if live_only and DELETED_AT in cols else ""
     row = con.execute(f'SELECT count(*) FROM "{STAGING_DATASET}"."{table}"{where}').fetchone()
     return int(row[0]) if row else 0
-
-
-def drop_duplicate_customers(con: Any) -> int:
-    """Keep one row per staged customer id, the newest load's; returns the rows removed.
-
-    A merged load never leaves two. A first sync's segments are appended (no merge SQL per
-    segment), so the customers of a segment's edge second, read by both segments, are staged
-    twice, as are a segment's customers read again after a kill (a package reloaded, a cursor
-    not yet committed): this pass after every staging load (one grouping of the ids, ~0.1 s
-    at 1M customers) makes the appended table equal to the merged one."""
-    if not _columns_of(con, STAGING_TABLE):
-        return 0
-    done = con.execute(
-        f"DELETE FROM {STAGED_CUSTOMERS} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
-        "(PARTITION BY id ORDER BY CAST(_dlt_load_id AS DOUBLE) DESC, rowid DESC) AS n "
-        f"FROM {STAGED_CUSTOMERS} WHERE id IN (SELECT id FROM {STAGED_CUSTOMERS} GROUP BY id HAVING count(*) > 1)) "
-        "WHERE n > 1)").fetchone()
-    return int(done[0]) if done else 0
 
 
 def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:

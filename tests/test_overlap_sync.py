@@ -82,7 +82,6 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert first.returncode == 0, first
         planned = _logged(first.stderr, "first sync in segments")
         assert planned and int(str(planned[0]["segments"])) >= 3, planned
-        assert planned[0]["appended"] is True  # an empty table: segments appended, not merged
         assert first.summary["counts"]["sent"] == 500
         assert first.summary["counts"]["extracted"] >= 500  # the edge seconds of segments are read twice
         # customers pages were still being read when People already held persons: the phases overlapped
@@ -150,31 +149,6 @@ def test_sigkill_in_overlapped_runs_converges_and_sends_nothing_twice(tmp_path: 
         resent = ledger_rows(world.duckdb, "SELECT count(DISTINCT key) FROM people_sync.sync_outcomes "
                                            "WHERE status = 'NOT_MODIFIED'")[0][0]
         assert resent <= killed * 2 * SEGMENT_ROWS, resent
-
-
-def test_sigkill_while_an_appended_segment_loads_converges_without_duplicates(tmp_path: Path) -> None:
-    # A first sync appends its segments; killed while dlt loads one, it leaves a package (or a
-    # cursor) behind whose customers the next run may stage again. The runs after it converge
-    # with one row per customer, and a full refresh (merged: the table is not empty) is exact too.
-    rng = random.Random(165)
-    world = _world(tmp_path, 600, seed=165)
-    with world.bc, world.people:
-        killed = 0
-        for delay in (0.0, 0.05, 0.15):
-            res = run_and_kill(world, KillPlan("stage", delay_s=delay))
-            killed += int(res.killed)
-            assert res.returncode in (0, -signal.SIGKILL), res
-            if res.returncode == 0:
-                break
-        assert killed >= 1, [r.phase for r in world.runs]
-        world.sync_until_success()
-        _exact(world)
-        touch_customers(world.bc, rng, 100, tag="a1")
-        refresh = world.sync("--full-refresh")
-        assert refresh.returncode == 0, refresh
-        assert _logged(refresh.stderr, "first sync in segments")[0]["appended"] is False
-        _exact(world)
-        assert not runs_problems(world.duckdb, world.runs)[:10]
 
 
 def _persons(world: World) -> dict[str, dict[str, Any]]:

@@ -196,29 +196,3 @@ def test_the_access_token_is_stored_nowhere_beside_the_database(
     assert stg_db in files and len(files) > 3  # the database and dlt's working files
     for path in files:
         assert STG_TOKEN.encode() not in path.read_bytes(), path
-
-
-def test_appended_customers_staged_twice_keep_one_row_each_the_newest(
-    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
-) -> None:
-    # A first sync's segments are appended, not merged; customers staged again (a segment's
-    # edge second, a segment read again after a kill) must leave one row per id, the newest.
-    stg_sandbox.add_customers(generate_customers(300, seed=21))
-    first = stage_customers(stg_db, append=True, **stg_source)
-    assert first.extracted == 300
-    stg_sandbox.clock.advance(120)
-    stg_sandbox.update_customer(7, first_name="Changed-after-first")
-    stg_sandbox.clock.advance(120)
-    again = stage_customers(stg_db, append=True, full_refresh=True, **stg_source)  # every customer appended again
-    assert again.extracted == 300
-    con = duckdb.connect(str(stg_db))
-    try:
-        counts = con.execute(f"SELECT count(*), count(DISTINCT id) FROM {STAGING_DATASET}.customers").fetchone()
-        table_disposition = con.execute(
-            f"SELECT count(DISTINCT _dlt_load_id) FROM {STAGING_DATASET}.customers").fetchone()
-    finally:
-        con.close()
-    assert counts == (300, 300)
-    assert table_disposition == (1,)  # every kept row is the second load's
-    assert staged(stg_db) == api_view(stg_sandbox)
-    assert staged(stg_db, [7])[7]["first_name"] == "Changed-after-first"

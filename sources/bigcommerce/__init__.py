@@ -99,7 +99,6 @@ def bigcommerce(
     end_at: int | None = None,
     arrow_pages: bool = True,
     readahead: Readahead | None = None,
-    append: bool = False,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
@@ -116,10 +115,7 @@ def bigcommerce(
     without its row-by-row normalizing (see `arrow_pages`, `order_tables`); false keeps dlt's
     object path. ``readahead``
     (a first sync in segments) takes the customers read ahead for this segment's window and
-    reads the next segment's window once this one is read (see `readahead`). ``append`` (a
-    first sync's segments into an empty table) appends the customers instead of merging them:
-    no merge SQL per segment; the caller removes any id staged twice
-    (`pipelines.staging.drop_duplicate_customers`).
+    reads the next segment's window once this one is read (see `readahead`).
     """
     client = make_client(
         store_hash,
@@ -144,7 +140,6 @@ def bigcommerce(
             end_at=end_at,
             arrow_pages=arrow_pages,
             readahead=readahead,
-            append=append,
         )
     ]
     if orders:
@@ -172,15 +167,14 @@ def customers_resource(
     end_at: int | None = None,
     arrow_pages: bool = True,
     readahead: Readahead | None = None,
-    append: bool = False,
 ) -> DltResource:
     """The ``customers`` resource over ``client`` (an item per `TableBatch` of pages); ``end_at`` ends its
     window there (Unix seconds) instead of at the store clock minus the lag. Pages go to dlt
     as Arrow tables (see `arrow_pages`), or as lists of dicts with ``arrow_pages`` false or
-    when a page holds a value its declared column cannot. ``append``: rows appended, not merged."""
+    when a page holds a value its declared column cannot."""
 
     @dlt.resource(  # type: ignore[call-overload]
-        name="customers", primary_key="id", write_disposition="append" if append else "merge", columns=COLUMN_HINTS
+        name="customers", primary_key="id", write_disposition="merge", columns=COLUMN_HINTS
     )
     def customers() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
