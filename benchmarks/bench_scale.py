@@ -32,8 +32,8 @@ the persons it sent more than once (an overlapped first sync sends again the buy
 traits relative to other customers moved as later segments landed). The phases run one after another (staging,
 then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and overlap in the
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
-picks which first syncs run, each against a fresh People sandbox and DuckDB file;
-The overlapped run also prints when its reading ended and when its sending ended (which side
+picks which first syncs run, each against a fresh People sandbox and DuckDB file. The
+overlapped run also prints when its reading ended and when its sending ended (which side
 set its length); ``BENCH_SCALE_SEGMENTS=1`` adds its segment log (rows, seconds, RSS and
 DuckDB memory after each segment). Each size's DuckDB files (GBs at 1M) are removed after it
 unless ``BENCH_SCALE_KEEP`` is set.
