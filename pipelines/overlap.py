@@ -7,7 +7,9 @@
 1. the customers up to the store clock minus the lag are cut into segments of
    ``date_modified`` of about `segment_rows` customers each, by counting (see
    `sources.bigcommerce.segments`);
-2. a producer thread stages the segments oldest first, each a dlt load of its own whose
+2. a producer thread stages the segments oldest first, each a dlt load of its own (appended,
+   not merged, into a table that was empty and with no package pending: a segment drops the
+   customers the one before it staged, so no id is staged twice) whose
    customers cursor advances to the segment's end only with its rows (so the cursor never
    covers what is not staged: a SIGKILL between or inside segments leaves a cursor the next,
    incremental, run resumes from);
@@ -127,8 +129,12 @@ def stage_and_push(
     segments = plan_customer_segments(segment_rows(), **source)
     if len(segments) < 2:
         return None
+    # into an empty table, with no package a killed run left, the segments are appended, not
+    # merged (no merge SQL per segment: 10% of the sync's CPU at 300k); each segment drops the
+    # customers the one before it staged (`sources.bigcommerce.arrow_pages.PagePreparer`)
+    append = not full_refresh and _nothing_staged(duckdb_path)
     event("first sync in segments", run_id=run_id, segments=len(segments),
-          customers=sum(s.rows for s in segments))
+          customers=sum(s.rows for s in segments), appended=append)
     with_orders = _orders_enabled()
     orders_first = with_orders and mapping.traits is not None
     results: queue.Queue[Any] = queue.Queue()
@@ -153,7 +159,7 @@ def stage_and_push(
                 # with traits, the orders are staged with the first segment, in one load: its
                 # customers are read (and the next segment's read ahead) while the orders are
                 only = (*_ORDER_RESOURCES, "customers") if orders_first and i == 0 else ("customers",)
-                stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end,
+                stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end, append=append,
                       readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
@@ -205,6 +211,8 @@ def stage_and_push(
     event("segments pushed", run_id=run_id, segments=len(segments), checkpoints=checkpoints.done,
           checkpoint_s=round(checkpoints.seconds, 1), checkpoints_refused=checkpoints.refused,
           read_ahead=readahead.used, read_ahead_missed=readahead.missed)
+    if append:  # a customer changed while the sync ran may be read by two segments (lag < 2 s)
+        _keep_one_row_per_customer(duckdb_path, run_id)
     if sweep_deletions:
         from bc2people.pipelines.staging import sweep_staged
 
@@ -214,6 +222,35 @@ def stage_and_push(
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))
     return total, pusher.result(final)
+
+
+def _nothing_staged(duckdb_path: Path) -> bool:
+    """No customer staged and no package pending (a killed run's, which may hold some)."""
+    import duckdb
+
+    from bc2people.pipelines.staging import count_staged, make_pipeline
+
+    if make_pipeline(duckdb_path).has_pending_data:
+        return False
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        return count_staged(con) == 0
+    finally:
+        con.close()
+
+
+def _keep_one_row_per_customer(duckdb_path: Path, run_id: str) -> None:
+    import duckdb
+
+    from bc2people.pipelines.staging import drop_duplicate_customers
+
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        removed = drop_duplicate_customers(con)
+    finally:
+        con.close()
+    if removed:
+        event("customers staged twice", run_id=run_id, kept_newest_of=removed)
 
 
 class _Checkpointer:

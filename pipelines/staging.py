@@ -1,7 +1,8 @@
 """The staging step: BigCommerce customers and orders into DuckDB (dataset ``bigcommerce``), and back out.
 
 `stage_customers` runs the dlt pipeline ``bc2people_staging`` (customers, orders and, when
-configured, order_products; each merged on ``id``, nested
+configured, order_products; each merged on ``id`` -- a first sync's segments append theirs,
+`drop_duplicate_customers` keeping one row per id -- nested
 values as JSON columns, parquet loader files) with its working state beside the DuckDB file
 (`pipelines.paths.pipelines_dir_for`), bound to the DuckDB file and healed before each run
 (`prepare_working_folder`). `iter_staged_customers` reads the staged rows back in
@@ -100,12 +101,24 @@ def prepare_working_folder(duckdb_path: str | Path) -> list[str]:
     return done
 
 
-def run_after_leftovers(pipeline: Any, data: Any) -> Any:
+def run_after_leftovers(pipeline: Any, data: Any, *, one_row_per_customer: bool = False) -> Any:
     """``pipeline.run(data)`` (parquet), after loading any package a killed run left: dlt would
     otherwise load that package *instead of* extracting ``data`` (a run that reads nothing and
-    calls itself done). The nightly staging and the lane's micro-batches both stage this way."""
-    if pipeline.has_pending_data:
+    calls itself done). The nightly staging and the lane's micro-batches both stage this way.
+
+    A leftover may be a first sync's appended segment whose load was cut after a file was
+    copied but before dlt noted it (the copy is done again), so `drop_duplicate_customers`
+    runs after it, before ``data`` is loaded; with ``one_row_per_customer`` it runs anyway (a
+    nightly run's staging: a run killed after such a load may have left its copy twice)."""
+    leftover = pipeline.has_pending_data
+    if leftover:
         pipeline.run()
+    if leftover or one_row_per_customer:
+        with pipeline.sql_client() as client:
+            removed = drop_duplicate_customers(client.native_connection)
+        if removed:
+            logging.getLogger("bc2people").warning(
+                "%d customer rows were staged twice (a load cut by a kill): kept the newest of each", removed)
     return pipeline.run(data, loader_file_format="parquet")
 
 
@@ -150,7 +163,8 @@ def stage_customers(
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
         with scope:
-            info = run_after_leftovers(pipeline, source)
+            # an appended segment of a first sync finds no row staged twice: no pass before it
+            info = run_after_leftovers(pipeline, source, one_row_per_customer=not source_overrides.get("append"))
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
     result = StageResult(
@@ -293,6 +307,28 @@ def count_staged(con: Any, table: str = STAGING_TABLE, *, live_only: bool = Fals
     where = f" WHERE {DELETED_AT} IS NULL" if live_only and DELETED_AT in cols else ""
     row = con.execute(f'SELECT count(*) FROM "{STAGING_DATASET}"."{table}"{where}').fetchone()
     return int(row[0]) if row else 0
+
+
+def drop_duplicate_customers(con: Any) -> int:
+    """Keep one row per staged customer id, the newest load's; returns the rows removed.
+
+    A merged load never leaves two, nor do a first sync's appended segments in the normal
+    course (each segment drops the customers of its edge seconds the one before it staged:
+    `sources.bigcommerce.arrow_pages.PagePreparer`). A kill can: a leftover package loaded
+    again copies a file dlt had not yet noted as copied, and a run killed later leaves it so.
+    So this pass runs before every nightly staging load, after any leftover load
+    (`run_after_leftovers`) and at the end of an appended first sync, making the table equal
+    to the merged one. Finding nothing is one read-only grouping of the ids."""
+    if not _columns_of(con, STAGING_TABLE):
+        return 0
+    if not con.execute(f"SELECT 1 FROM {STAGED_CUSTOMERS} GROUP BY id HAVING count(*) > 1 LIMIT 1").fetchone():
+        return 0
+    done = con.execute(
+        f"DELETE FROM {STAGED_CUSTOMERS} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
+        "(PARTITION BY id ORDER BY CAST(_dlt_load_id AS DOUBLE) DESC, rowid DESC) AS n "
+        f"FROM {STAGED_CUSTOMERS} WHERE id IN (SELECT id FROM {STAGED_CUSTOMERS} GROUP BY id HAVING count(*) > 1)) "
+        "WHERE n > 1)").fetchone()
+    return int(done[0]) if done else 0
 
 
 def iter_staged_customers(con: Any, customer_ids: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:

@@ -82,8 +82,10 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert first.returncode == 0, first
         planned = _logged(first.stderr, "first sync in segments")
         assert planned and int(str(planned[0]["segments"])) >= 3, planned
+        assert planned[0]["appended"] is True  # an empty table: segments appended, not merged
         assert first.summary["counts"]["sent"] == 500
-        assert first.summary["counts"]["extracted"] >= 500  # the edge seconds of segments are read twice
+        # a segment's requests reach the edge seconds of the one before it: it drops what that one staged
+        assert first.summary["counts"]["extracted"] == 500
         # customers pages were still being read when People already held persons: the phases overlapped
         assert max(people_when_read) > 0, people_when_read
         # every segment after the first was read while dlt loaded the one before it
@@ -149,6 +151,56 @@ def test_sigkill_in_overlapped_runs_converges_and_sends_nothing_twice(tmp_path: 
         resent = ledger_rows(world.duckdb, "SELECT count(DISTINCT key) FROM people_sync.sync_outcomes "
                                            "WHERE status = 'NOT_MODIFIED'")[0][0]
         assert resent <= killed * 2 * SEGMENT_ROWS, resent
+
+
+def test_sigkill_while_an_appended_segment_loads_converges_without_duplicates(tmp_path: Path) -> None:
+    # A first sync appends its segments; killed while dlt loads one, it leaves a package (or a
+    # cursor) behind whose customers the next run may stage again. The runs after it converge
+    # with one row per customer, and a full refresh (merged: the table is not empty) is exact too.
+    rng = random.Random(165)
+    world = _world(tmp_path, 600, seed=165)
+    with world.bc, world.people:
+        killed = 0
+        for delay in (0.0, 0.05, 0.15):
+            res = run_and_kill(world, KillPlan("stage", delay_s=delay))
+            killed += int(res.killed)
+            assert res.returncode in (0, -signal.SIGKILL), res
+            if res.returncode == 0:
+                break
+        assert killed >= 1, [r.phase for r in world.runs]
+        world.sync_until_success()
+        _exact(world)
+        touch_customers(world.bc, rng, 100, tag="a1")
+        refresh = world.sync("--full-refresh")
+        assert refresh.returncode == 0, refresh
+        assert _logged(refresh.stderr, "first sync in segments")[0]["appended"] is False
+        _exact(world)
+        assert not runs_problems(world.duckdb, world.runs)[:10]
+
+
+def test_appended_segments_stage_each_customer_once_when_their_edge_seconds_are_crowded(tmp_path: Path) -> None:
+    """Customers modified in bulk, 30 a second: each segment's requests reach two seconds of the
+    segment before it, 60 customers it staged. Appended twice, they would break the next
+    segment's traits (computed over every staged customer, keyed on the customer id)."""
+    from bc2people.sandbox.generator import generate_orders
+    from bc2people.sources.bigcommerce.helpers import format_ts
+
+    world = make_world(tmp_path, people_rate_limit=None, extra_env={"SYNC__SEGMENT_ROWS": str(SEGMENT_ROWS)})
+    now = world.bc.clock.now() - 3600
+    customers = generate_customers(600, seed=166, now=now - 7200)
+    for i, c in enumerate(customers):
+        c["date_modified"] = format_ts(now - 600 + i // 30)
+    world.bc.add_customers(customers)
+    world.bc.commerce.add_orders(generate_orders(customers, seed=166, now=now))
+    with world.bc, world.people:
+        res = world.sync()
+        assert res.returncode == 0, res
+        planned = _logged(res.stderr, "first sync in segments")
+        assert planned and planned[0]["appended"] is True and int(str(planned[0]["segments"])) >= 3, planned
+        assert res.summary["counts"]["extracted"] == 600
+        assert not _logged(res.stderr, "customers staged twice")
+        assert staging_duplicates(world.duckdb) == 0
+        assert len(world.people.persons()) == 600  # (the traits' oracle: the traits test above)
 
 
 def _persons(world: World) -> dict[str, dict[str, Any]]:

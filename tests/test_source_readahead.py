@@ -58,7 +58,7 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     assert ahead.next_window(Slice(ends[1], ends[2])) is None  # nothing after the last segment
 
     client = _client(store)
-    ahead.start_next(client, first, workers=4, split_pages=1, prepare=list)  # pages as read
+    ahead.start_next(client, first, workers=4, split_pages=1, prepare=lambda _window: list)  # pages as read
     deadline = time.monotonic() + 10
     while not _customer_requests(store) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -73,7 +73,7 @@ def test_the_next_window_is_read_ahead_and_handed_to_its_reader_only(store: BigC
     assert ahead.take(Slice(ends[0], ends[1])) is None  # handed over once
 
     # a read ahead of another window is stopped, not handed over
-    ahead.start_next(_client(store), Slice(ends[0], ends[1]), workers=2, split_pages=1, prepare=list)
+    ahead.start_next(_client(store), Slice(ends[0], ends[1]), workers=2, split_pages=1, prepare=lambda _window: list)
     assert ahead.take(Slice(ends[1] - 5, ends[2])) is None and ahead.missed == 1
     ahead.close()
 
@@ -88,7 +88,7 @@ def test_a_prepared_read_ahead_hands_over_each_customer_once_as_the_table_dlt_ge
 
     def read_ahead(workers: int) -> list[PreparedPage]:
         ahead = Readahead([T0, T0 + 10 * N])
-        ahead.start_next(_client(store), Slice(None, T0), workers=workers, split_pages=1, prepare=PagePreparer(True))
+        ahead.start_next(_client(store), Slice(None, T0), workers=workers, split_pages=1, prepare=lambda _window: PagePreparer(True))
         got = ahead.take(window)
         assert got is not None
         pages = list(got.pages())
@@ -128,7 +128,7 @@ def test_a_read_ahead_stops_when_closed_while_its_pages_wait(store: BigCommerceS
                          for i in range(more)])
     ahead = Readahead([T0, T0 + 10 * N + more], max_pages=1)
     client = _client(store)
-    ahead.start_next(client, Slice(None, T0), workers=2, split_pages=1, prepare=list)
+    ahead.start_next(client, Slice(None, T0), workers=2, split_pages=1, prepare=lambda _window: list)
     time.sleep(0.5)  # the bounded queue fills: the reader waits for a taker
     served = _customer_requests(store)
     t = time.monotonic()
@@ -142,7 +142,7 @@ def test_a_read_ahead_stops_when_closed_while_its_pages_wait(store: BigCommerceS
 def test_a_failed_read_ahead_raises_in_the_taker(store: BigCommerceSandbox) -> None:
     ahead = Readahead([T0, T0 + 10 * N])
     bad = BigCommerceClient(store.base_url, BC_STORE_HASH, "wrong-token", max_attempts=1)
-    ahead.start_next(bad, Slice(None, T0), workers=1, split_pages=1, prepare=list)
+    ahead.start_next(bad, Slice(None, T0), workers=1, split_pages=1, prepare=lambda _window: list)
     got = ahead.take(Slice(T0, T0 + 10 * N))
     assert got is not None
     with pytest.raises(Exception, match="(?i)token|401|auth"):

@@ -146,3 +146,28 @@ def test_a_window_bigger_than_a_batch_is_staged_whole(stg_sandbox: BigCommerceSa
     finally:
         con.close()
     assert loads == (n, 1)
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_a_segment_drops_what_the_one_before_staged_from_its_edge_and_passes_its_own_on(arrow: bool) -> None:
+    from bc2people.sources.bigcommerce.arrow_pages import PagePreparer
+    from bc2people.sources.bigcommerce.helpers import format_ts
+
+    t = 1_800_000_000
+    rows = generate_customers(6, seed=31)
+    for c, second in zip(rows, (t - 3, t - 1, t, t, t + 1, t + 1), strict=True):
+        c["date_modified"] = format_ts(second)
+    before = PagePreparer(arrow, edge_from=t - 1)  # a window ending at t, read up to t + 1
+    page = before(rows)
+    assert page.count == 6
+    assert set(before.edge) == {2, 3, 4, 5, 6}  # from t - 1 on: what the next window reads again
+
+    changed = dict(rows[3], date_modified=format_ts(t + 2), first_name="Changed")  # a newer version
+    after = PagePreparer(arrow, staged_before=before.edge, edge_from=t + 1)  # a window of t .. t + 2
+    page = after([rows[1], rows[2], changed, rows[4], rows[5]])
+    assert page.count == 1 and after.staged_before_dropped == 4
+    kept = page.table.to_pylist() if page.table is not None else page.rows
+    assert kept is not None and [(r["id"], r["first_name"]) for r in kept] == [(4, "Changed")]
+    # the dropped rows from t + 1 are read again by the window after: they are passed on too
+    assert after.edge == {2: rows[1]["date_modified"], 3: rows[2]["date_modified"],
+                          4: changed["date_modified"], 5: rows[4]["date_modified"], 6: rows[5]["date_modified"]}

@@ -196,3 +196,33 @@ def test_the_access_token_is_stored_nowhere_beside_the_database(
     assert stg_db in files and len(files) > 3  # the database and dlt's working files
     for path in files:
         assert STG_TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_customers_appended_twice_by_a_killed_run_keep_one_row_each_the_newest(
+    stg_sandbox: BigCommerceSandbox, stg_db: Path, stg_source: dict[str, Any]
+) -> None:
+    # A first sync appends its segments; a kill can leave a copy of them twice (a load cut after
+    # a file was copied, before dlt noted it). The next nightly staging keeps one row per id,
+    # the newest, before its own load.
+    stg_sandbox.add_customers(generate_customers(300, seed=21))
+    assert stage_customers(stg_db, append=True, **stg_source).extracted == 300
+    stg_sandbox.clock.advance(120)
+    stg_sandbox.update_customer(7, first_name="Changed-after-first")
+    stg_sandbox.clock.advance(1200)  # past the nightly run's lookback: it does not read customer 7 again
+    assert stage_customers(stg_db, append=True, full_refresh=True, **stg_source).extracted == 300
+
+    def counts() -> tuple[Any, ...] | None:
+        con = duckdb.connect(str(stg_db))
+        try:
+            return con.execute(f"SELECT count(*), count(DISTINCT id), count(DISTINCT _dlt_load_id) "
+                               f"FROM {STAGING_DATASET}.customers").fetchone()
+        finally:
+            con.close()
+
+    assert counts() == (600, 300, 2)  # what the kill left: every customer staged twice
+    stg_sandbox.clock.advance(120)
+    nightly = stage_customers(stg_db, **stg_source)
+    assert nightly.extracted == 0
+    assert counts() == (300, 300, 1)  # every kept row is the second load's
+    assert staged(stg_db) == api_view(stg_sandbox)
+    assert staged(stg_db, [7])[7]["first_name"] == "Changed-after-first"

@@ -38,6 +38,7 @@ from .orders import order_products_resource, orders_resource
 from .readahead import Readahead
 from .reader import CustomerPages, WindowReader
 from .settings import (
+    CUSTOMER_BOUND_OVERLAP_SECONDS,
     CUSTOMER_COLUMNS,
     DEFAULT_API_BASE_URL,
     DEFAULT_BACKOFF_BASE,
@@ -53,7 +54,7 @@ from .settings import (
     DELETED_AT_COLUMN,
 )
 from .store_clock import store_time
-from .windows import commit_window, open_window
+from .windows import Slice, commit_window, open_window
 
 __all__ = [
     "BigCommerceClient",
@@ -99,6 +100,7 @@ def bigcommerce(
     end_at: int | None = None,
     arrow_pages: bool = True,
     readahead: Readahead | None = None,
+    append: bool = False,
 ) -> list[DltResource]:
     """The BigCommerce source: ``customers``, ``orders`` and ``order_products``, each merged on ``id``.
 
@@ -115,7 +117,10 @@ def bigcommerce(
     without its row-by-row normalizing (see `arrow_pages`, `order_tables`); false keeps dlt's
     object path. ``readahead``
     (a first sync in segments) takes the customers read ahead for this segment's window and
-    reads the next segment's window once this one is read (see `readahead`).
+    reads the next segment's window once this one is read (see `readahead`). ``append`` (a
+    first sync's segments into an empty table) appends the customers instead of merging them:
+    no merge SQL per segment; the caller removes any id staged twice
+    (`pipelines.staging.drop_duplicate_customers`).
     """
     client = make_client(
         store_hash,
@@ -140,6 +145,7 @@ def bigcommerce(
             end_at=end_at,
             arrow_pages=arrow_pages,
             readahead=readahead,
+            append=append,
         )
     ]
     if orders:
@@ -167,14 +173,15 @@ def customers_resource(
     end_at: int | None = None,
     arrow_pages: bool = True,
     readahead: Readahead | None = None,
+    append: bool = False,
 ) -> DltResource:
     """The ``customers`` resource over ``client`` (an item per `TableBatch` of pages); ``end_at`` ends its
     window there (Unix seconds) instead of at the store clock minus the lag. Pages go to dlt
     as Arrow tables (see `arrow_pages`), or as lists of dicts with ``arrow_pages`` false or
-    when a page holds a value its declared column cannot."""
+    when a page holds a value its declared column cannot. ``append``: rows appended, not merged."""
 
     @dlt.resource(  # type: ignore[call-overload]
-        name="customers", primary_key="id", write_disposition="merge", columns=COLUMN_HINTS
+        name="customers", primary_key="id", write_disposition="append" if append else "merge", columns=COLUMN_HINTS
     )
     def customers() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
@@ -187,7 +194,9 @@ def customers_resource(
         load_id = dlt.current.load_package_state()["load_id"] if arrow_pages else ""
         if arrow_pages:
             quiet_declared_hints()
-        prepare = PagePreparer(arrow_pages)  # a read ahead prepared its pages on its own thread
+        # a read ahead prepared its pages on its own thread; in segments, each drops what the one
+        # before it staged (see `PagePreparer`)
+        prepare = _preparer(arrow_pages, readahead, window)
         batch = TableBatch()  # pages go to dlt a few thousand customers at a time
         try:
             for page in (ahead.pages() if ahead is not None else map(prepare, reader)):
@@ -209,10 +218,23 @@ def customers_resource(
             stats.splits = reader.splits
         commit_window(state, window, stats)  # reached only when every page was read
         if readahead is not None:  # this resource sends nothing more: its client reads the next window
+            done = ahead.prepare if ahead is not None else prepare
+            readahead.staged_edge = done.edge if isinstance(done, PagePreparer) else {}
             readahead.start_next(ahead.client if ahead is not None else client, window, workers=max_workers,
-                                 split_pages=split_pages, prepare=PagePreparer(arrow_pages))
+                                 split_pages=split_pages,
+                                 prepare=lambda next_window: _preparer(arrow_pages, readahead, next_window))
 
     return customers
+
+
+def _preparer(arrow_pages: bool, readahead: Readahead | None, window: Slice) -> PagePreparer:
+    """The pages' preparer for ``window``: in a first sync in segments (``readahead``), it drops
+    the customers the previous segment staged from its edge seconds, and notes its own edge
+    (what the next segment's widened requests read again: from its end minus the overlap)."""
+    if readahead is None:
+        return PagePreparer(arrow_pages)
+    return PagePreparer(arrow_pages, staged_before=readahead.staged_edge,
+                        edge_from=window.end - CUSTOMER_BOUND_OVERLAP_SECONDS)
 
 
 def make_client(

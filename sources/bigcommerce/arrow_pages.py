@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.json import json as dlt_json
 from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
@@ -92,17 +93,62 @@ class PagePreparer:
     """Prepares one window's pages in the order read: a customer already seen in the window is
     dropped (slices overlap on their edge seconds), the rest made a `declared_table` when
     ``arrow`` (else, or when it cannot be one, kept as rows for dlt's object path). A page read
-    ahead is prepared on the read's thread, so it waits as a compact table, not as dicts."""
+    ahead is prepared on the read's thread, so it waits as a compact table, not as dicts.
 
-    def __init__(self, arrow: bool) -> None:
+    In a first sync in segments, a window's requests also reach the edge seconds of the window
+    before it (bounds are widened: `windows`). ``staged_before`` (the previous segment's
+    ``edge``) maps the customers that segment staged from its edge seconds to their
+    ``date_modified`` as read: a row read again with the same value is the same version and
+    is dropped, so an appended segment never stages a customer twice. ``edge_from`` (Unix
+    seconds) collects this window's ``edge`` for the next one: its customers modified from then
+    on, and those it dropped (a window of one or two seconds is read whole by its neighbours)."""
+
+    def __init__(self, arrow: bool, *, staged_before: Mapping[int, Any] | None = None,
+                 edge_from: int | None = None) -> None:
         self.arrow = arrow
         self.seen: set[int] = set()
+        self.staged_before = staged_before or {}
+        self.edge_from = edge_from
+        self.edge: dict[int, Any] = {}
+        self.staged_before_dropped = 0
 
     def __call__(self, rows: list[dict[str, Any]]) -> PreparedPage:
         fresh = [r for r in rows if r["id"] not in self.seen]
         self.seen.update(r["id"] for r in fresh)
+        if self.staged_before:
+            before, missing = self.staged_before, object()
+            kept = [r for r in fresh if before.get(r["id"], missing) != r.get("date_modified")]
+            if len(kept) < len(fresh):
+                self.staged_before_dropped += len(fresh) - len(kept)
+                if self.edge_from is not None:  # read here again, so maybe by the next window too
+                    fresh_ids = {r["id"] for r in kept}
+                    self.edge.update((r["id"], r.get("date_modified")) for r in fresh if r["id"] not in fresh_ids)
+                fresh = kept
         table = declared_table(fresh) if self.arrow and fresh else None
+        if self.edge_from is not None and fresh:
+            self._note_edge(fresh, table)
         return PreparedPage(len(fresh), table, None if table is not None else fresh)
+
+    def _note_edge(self, rows: list[dict[str, Any]], table: pa.Table | None) -> None:
+        assert self.edge_from is not None
+        if table is not None:  # the page's dates, already parsed: one comparison for the page
+            since = pa.scalar(self.edge_from * 1_000_000, UTC_MICROS)
+            late = pc.fill_null(pc.greater_equal(table.column("date_modified"), since), False)
+            picked = [rows[i] for i in pc.indices_nonzero(late).to_pylist()]
+        else:
+            picked = [r for r in rows if _second(r.get("date_modified"), self.edge_from) >= self.edge_from]
+        for r in picked:
+            self.edge[r["id"]] = r.get("date_modified")
+
+
+def _second(value: Any, otherwise: int) -> int:
+    """``value`` (a V3 date) in Unix seconds; ``otherwise`` when it is not one (such a row is
+    kept as an edge row: carrying one too many only costs a comparison)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return int(value.timestamp())
+    if isinstance(value, str) and _DATE.match(value):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    return otherwise
 
 
 def declared_array(values: Sequence[Any], dtype: str, *, text_dates: bool = True) -> pa.Array | None:

@@ -105,6 +105,8 @@ class Readahead:
         self.ends = sorted(segment_ends)
         self.max_pages = max_pages
         self.used = self.missed = 0
+        # what the last segment read staged from its edge seconds (`arrow_pages.PagePreparer.edge`)
+        self.staged_edge: dict[int, Any] = {}
         self._ahead: AheadRead | None = None
         self._lock = threading.Lock()
 
@@ -128,14 +130,15 @@ class Readahead:
         return Slice(after.end, later[0]) if later else None
 
     def start_next(self, client: BigCommerceClient, after: Slice, *, workers: int, split_pages: int,
-                   prepare: Callable[[list[dict[str, Any]]], Any]) -> None:
+                   prepare: Callable[[Slice], Callable[[list[dict[str, Any]]], Any]]) -> None:
         """Start reading the window after ``after`` (none after the last segment) with
-        ``client``, which nothing else uses from now on; ``prepare`` each page on the way."""
+        ``client``, which nothing else uses from now on; each page on the way goes through
+        ``prepare(window)`` (made once, now)."""
         window = self.next_window(after)
         if window is None:
             return
         ahead = AheadRead(client.scoped(), window, workers=workers, split_pages=split_pages, max_pages=self.max_pages,
-                          prepare=prepare)
+                          prepare=prepare(window))
         with self._lock:
             old, self._ahead = self._ahead, ahead
         if old is not None:
