@@ -34,8 +34,9 @@ then map and push) in the sequential first sync (``SYNC__OVERLAP=false``) and ov
 default one (`pipelines.overlap`); ``BENCH_SCALE_FIRST`` (default ``sequential,overlapped``)
 picks which first syncs run, each against a fresh People sandbox and DuckDB file. The
 overlapped run also prints when its reading ended and when its sending ended (which side
-set its length); ``BENCH_SCALE_SEGMENTS=1`` adds its segment log (rows, seconds, RSS and
-DuckDB memory after each segment). Each size's DuckDB files (GBs at 1M) are removed after it
+set its length); ``BENCH_SCALE_SEGMENTS=1`` adds each first sync's log events, timed from
+its start (a segment's rows, seconds, RSS and DuckDB memory; the sweep and final push after
+them). Each size's DuckDB files (GBs at 1M) are removed after it
 unless ``BENCH_SCALE_KEEP`` is set.
 
 ``python -m benchmarks.bench_scale`` runs it; ``make bench`` (benchmarks/run.py) only runs a
@@ -270,9 +271,10 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
             if orders and res["rc"] == 0:
                 print(f"    {_sent_twice(db)}", flush=True)
-            if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the overlapped run's segment log lines
-                for seg in (ln for ln in res["stderr_all"].splitlines() if "segment" in ln):
-                    print("    " + seg[seg.find('"message"'):])
+            if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the run's log events, timed from its start
+                for t, e in _events(res["stderr_all"]):
+                    fields = {k: v for k, v in e.items() if k not in ("ts", "level", "logger", "message", "run_id")}
+                    print(f"    {t - res['started']:6.1f} s  {e.get('message')}  {json.dumps(fields)[:200]}")
             if how == "overlapped":
                 print("    " + _timeline(res["stderr_all"]))
             if res["rc"] != 0:

@@ -17,8 +17,11 @@
    restricted to the segment's rows), the ledger written per batch exactly as in a
    sequential push; all segments go through one `pipelines.push.PushSession`, whose courier
    still delivers a segment's last packages while the next segment is selected and mapped;
-4. once every segment is staged and pushed (and, with ``--sweep-deletions``, the deletion
-   sweep has run), one ordinary `pipelines.push.push_persons` over
+4. with ``--sweep-deletions``, the producer runs the deletion sweep once every segment is
+   staged, while this thread still sends the last segments (at 1M customers it took 5 s of
+   the run's tail when it waited for them);
+5. once every segment is staged and pushed and the sweep has run, one ordinary
+   `pipelines.push.push_persons` over
    everything finishes the run (a pending package, deletions, contact removals, anything a
    segment missed), so the end state is the sequential path's.
 
@@ -95,6 +98,14 @@ class _Staged:
     finished: float  # time.monotonic() when staged
 
 
+@dataclass
+class _Swept:
+    marked: int
+    unmarked: int
+    requests: int
+    seconds: float
+
+
 class _Failed:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -163,6 +174,11 @@ def stage_and_push(
                       readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
+            if sweep_deletions and not stop.is_set():
+                from bc2people.pipelines.staging import sweep_staged
+
+                t0 = time.monotonic()
+                results.put(_Swept(*sweep_staged(duckdb_path, **source), seconds=time.monotonic() - t0))
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
             results.put(_Failed(exc))
         finally:
@@ -183,6 +199,12 @@ def stage_and_push(
                 break
             if isinstance(item, _Failed):
                 raise item.exc
+            if isinstance(item, _Swept):
+                total.deleted_marked, total.undeleted = item.marked, item.unmarked
+                total.requests += item.requests
+                event("deletions swept", run_id=run_id, marked=item.marked, unmarked=item.unmarked,
+                      requests=item.requests, seconds=round(item.seconds, 1))
+                continue
             customers = item.index < len(segments)
             _add(total, item.result, customers=customers, orders=not customers or (orders_first and item.index == 0))
             if customers:
@@ -213,11 +235,6 @@ def stage_and_push(
           read_ahead=readahead.used, read_ahead_missed=readahead.missed)
     if append:  # a customer changed while the sync ran may be read by two segments (lag < 2 s)
         _keep_one_row_per_customer(duckdb_path, run_id)
-    if sweep_deletions:
-        from bc2people.pipelines.staging import sweep_staged
-
-        total.deleted_marked, total.undeleted, requests = sweep_staged(duckdb_path, **source)
-        total.requests += requests
     final = push_persons(str(duckdb_path), mapping, run_id, store_hash=settings.store_hash,
                          retry_rejected=retry_rejected, progress=progress, as_of=pusher.as_of,
                          client=pusher.client, sample=max(0, sample - len(pusher.sample_diffs)))

@@ -105,6 +105,44 @@ def test_first_sync_is_overlapped_and_exact(tmp_path: Path) -> None:
         assert not _logged(again.stderr, "first sync in segments")  # incremental: the sequential path
 
 
+def test_customers_deleted_while_a_first_sync_reads_are_swept_while_it_still_sends(tmp_path: Path) -> None:
+    """The deletion sweep runs once every segment is staged, while the last segments are still
+    sent; customers of the first segment deleted from the store during the run end as deleted."""
+    world = _world(tmp_path, 500, seed=167)
+    gone = [int(c["id"]) for c in sorted(world.bc.customers(), key=lambda c: (c["date_modified"], c["id"]))[:5]]
+    pages: list[int] = []
+
+    def on_request(req: Any) -> None:
+        if req.path.endswith("/v3/customers") and req.query.get("limit") == "250":
+            pages.append(1)
+            if len(pages) == 4:  # the first segment is read by now: its customers are staged
+                for cid in gone:
+                    world.bc.delete_customer(cid)
+
+    world.bc.on_request = on_request
+    with world.bc, world.people:
+        res = world.sync()
+        assert res.returncode == 0, res
+        assert len(pages) >= 4 and int(str(_logged(res.stderr, "first sync in segments")[0]["segments"])) >= 3
+        swept = _logged(res.stderr, "deletions swept")
+        assert swept and swept[0]["marked"] == len(gone), swept
+        assert res.summary["counts"]["deleted_in_store"] == len(gone)
+        messages = [m for m in (_message(ln) for ln in res.stderr.splitlines()) if m]
+        assert messages.index("deletions swept") < messages.index("segments pushed")  # the sweep overlapped the sending
+        expected = expected_from_store(world.bc)
+        assert not people_problems(world.people, expected, prefix=PREFIX,
+                                   deleted={f"{PREFIX}{cid}": "deleted" for cid in gone})[:10]
+        assert not runs_problems(world.duckdb, [res])
+
+
+def _message(line: str) -> str | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec.get("message") if isinstance(rec, dict) else None
+
+
 def test_overlap_off_keeps_the_sequential_path(tmp_path: Path) -> None:
     world = _world(tmp_path, 400, seed=162, SYNC__OVERLAP="false")
     with world.bc, world.people:
