@@ -282,9 +282,13 @@ class _Checkpointer:
     WAL has grown past ``threshold`` bytes, every ``every_s`` seconds, so it lands in the gaps
     between the two threads' transactions without making either wait; a refusal, or any other
     DuckDB error, only means trying again later. (FORCE CHECKPOINT would wait for every
-    transaction, the pusher's streaming reads included, and can stall the run.)"""
+    transaction, the pusher's streaming reads included, and can stall the run.)
 
-    def __init__(self, duckdb_path: Path, *, threshold: int = 32 * 2**20, every_s: float = 0.1) -> None:
+    Each checkpoint has a cost of its own beside the data it folds, and writers wait while it
+    runs: at 32 MB, 48 checkpoints took 85 s of a 1M-customer sync; at 128 MB, 16 took 54 s
+    (300k: 18 took 17.5 s, 5 took 10.3 s), peak memory unchanged (`make bench-scale`)."""
+
+    def __init__(self, duckdb_path: Path, *, threshold: int = 128 * 2**20, every_s: float = 0.1) -> None:
         self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
         self.threshold, self.every_s = threshold, every_s
         self.done = self.refused = 0
