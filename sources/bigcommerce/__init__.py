@@ -119,8 +119,9 @@ def bigcommerce(
     (a first sync in segments) takes the customers read ahead for this segment's window and
     reads the next segment's window once this one is read (see `readahead`). ``append`` (a
     first sync's segments into an empty table) appends the customers instead of merging them:
-    no merge SQL per segment; the caller removes any id staged twice
-    (`pipelines.staging.drop_duplicate_customers`).
+    no merge SQL per segment. With ``readahead``, each segment drops the customers the one
+    before it staged from its edge seconds (`arrow_pages.PagePreparer`), so none is staged
+    twice; a copy a kill leaves twice is the caller's to remove.
     """
     client = make_client(
         store_hash,
