@@ -46,16 +46,21 @@ def _world(tmp_path: Path, n: int, *, seed: int, **env: str) -> World:
     return world
 
 
-def _logged(stderr: str, message: str) -> list[dict[str, object]]:
+def _records(stderr: str) -> list[dict[str, object]]:
+    """The run's JSON log records, in order."""
     out = []
     for line in stderr.splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if isinstance(rec, dict) and rec.get("message") == message:
+        if isinstance(rec, dict):
             out.append(rec)
     return out
+
+
+def _logged(stderr: str, message: str) -> list[dict[str, object]]:
+    return [rec for rec in _records(stderr) if rec.get("message") == message]
 
 
 def _exact(world: World) -> None:
@@ -127,20 +132,12 @@ def test_customers_deleted_while_a_first_sync_reads_are_swept_while_it_still_sen
         swept = _logged(res.stderr, "deletions swept")
         assert swept and swept[0]["marked"] == len(gone), swept
         assert res.summary["counts"]["deleted_in_store"] == len(gone)
-        messages = [m for m in (_message(ln) for ln in res.stderr.splitlines()) if m]
+        messages = [rec.get("message") for rec in _records(res.stderr)]
         assert messages.index("deletions swept") < messages.index("segments pushed")  # the sweep overlapped the sending
         expected = expected_from_store(world.bc)
         assert not people_problems(world.people, expected, prefix=PREFIX,
                                    deleted={f"{PREFIX}{cid}": "deleted" for cid in gone})[:10]
         assert not runs_problems(world.duckdb, [res])
-
-
-def _message(line: str) -> str | None:
-    try:
-        rec = json.loads(line)
-    except ValueError:
-        return None
-    return rec.get("message") if isinstance(rec, dict) else None
 
 
 def test_overlap_off_keeps_the_sequential_path(tmp_path: Path) -> None:
