@@ -108,7 +108,7 @@ class JobSettings:
     people_timeout: float = 30.0
     people_rate: float = 5.0  # requests per second per People operation
 
-    def source_settings(self) -> dict[str, str]:
+    def source_settings(self) -> dict[str, Any]:
         """The settings the ``bigcommerce`` source takes as arguments (so it resolves nothing again)."""
         return {"store_hash": self.store_hash, "access_token": self.access_token, "api_base_url": self.api_base_url}
 

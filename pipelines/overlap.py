@@ -171,9 +171,10 @@ def stage_and_push(
                 # customers are read (and the next segment's read ahead) while the orders are
                 only = (*_ORDER_RESOURCES, "customers") if orders_first and i == 0 else ("customers",)
                 stage(i, only=only, full_refresh=full_refresh and i == 0, end_at=seg.end, append=append,
-                      readahead=readahead, **({} if i == 0 else {"lookback_seconds": 0}))
+                      readahead=readahead, one_row_per_customer=i == 0,
+                      **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
-                stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh)
+                stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh, one_row_per_customer=False)
             if sweep_deletions and not stop.is_set():
                 from bc2people.pipelines.staging import sweep_staged
 

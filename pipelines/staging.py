@@ -130,6 +130,7 @@ def stage_customers(
     recheck_addresses: bool = False,
     progress: ProgressFn | None = None,
     only: Iterable[str] | None = None,
+    one_row_per_customer: bool = True,
     **source_overrides: Any,
 ) -> StageResult:
     """Pull changed customers (or all, with ``full_refresh`` or ``recheck_addresses``) into
@@ -141,7 +142,9 @@ def stage_customers(
     given comes from dlt configuration. Errors carry ``exit_code``: 2 for configuration and
     credentials, 1 otherwise. A failed run commits neither rows nor cursor, so the next run
     resumes from the last committed window. ``only`` stages just those resources (those the
-    source has: ``customers``, ``orders``, ``order_products``).
+    source has: ``customers``, ``orders``, ``order_products``). ``one_row_per_customer``
+    (default) first removes any customer a killed run left staged twice
+    (`drop_duplicate_customers`); a first sync's later segments skip it (their run did it).
     """
     import dlt
 
@@ -163,8 +166,7 @@ def stage_customers(
     scope = contextlib.nullcontext() if user_set else dlt.config.values({_NO_COMPRESSION_KEY: True})
     try:
         with scope:
-            # an appended segment of a first sync finds no row staged twice: no pass before it
-            info = run_after_leftovers(pipeline, source, one_row_per_customer=not source_overrides.get("append"))
+            info = run_after_leftovers(pipeline, source, one_row_per_customer=one_row_per_customer)
     except Exception as exc:  # noqa: BLE001 - re-raised as the root cause with its exit code
         raise _root_cause(exc) from None
     result = StageResult(
