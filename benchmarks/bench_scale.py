@@ -93,6 +93,9 @@ for line in sys.stdin:
         sb.store.view("id"); sb.store.view("date_created"); sb.store.view("date_modified")
     elif cmd["op"] == "requests":
         out = {"requests": sum(sb.requests_served.values())}
+    elif cmd["op"] == "windows":  # requests served per quota window so far, and 429s
+        seen = [w for w in sb.quota_windows if w["requests"] or w["refused"]]
+        out = {"windows": [[w["window"], w["requests"], w["refused"]] for w in seen]}
     print(json.dumps(out), flush=True)
 """
 PEOPLE_HOST = r"""
@@ -226,6 +229,17 @@ def _measured(bc: Host, people: Host, env: dict[str, str], db: Path) -> tuple[di
     return res, bc.ask(op="requests")["requests"] - req0, bc.cpu() - bc0, people.cpu() - pe0
 
 
+def _quota_use(windows: list[list[int]]) -> str:
+    """How the run used BigCommerce's fixed quota windows: reading is quota-bound when every
+    window but the first and last (which the run starts and ends inside) served the whole quota."""
+    counts = [w[1] for w in windows]
+    inner = counts[1:-1]
+    full = sum(1 for c in inner if c >= PRO[0])
+    refused = sum(w[2] for w in windows)
+    return (f"quota windows ({PRO[1]:.0f} s): {len(counts)}, requests in each {counts}; "
+            f"{full} of {len(inner)} inner windows used the whole quota; 429s: {refused}")
+
+
 def _sent_twice(db: Path) -> str:
     """How many persons the first sync sent more than once, of how many buyers (persons with
     an order count)."""
@@ -267,8 +281,10 @@ def scale(n: int, firsts: tuple[str, ...] = ("sequential", "overlapped")) -> Non
                 time.sleep(PRO[1])  # a fresh quota window, as the first run had
             db = tmp / f"scale_{how}.duckdb"
             run_env = {**env, "SYNC__OVERLAP": "false" if how == "sequential" else "true"}
+            before = {w[0] for w in bc.ask(op="windows")["windows"]}
             res, reqs, bc_cpu, pe_cpu = _measured(bc, people, run_env, db)
             print(_line(f"first full sync, {how}", res, reqs, bc_cpu, pe_cpu), flush=True)
+            print("    " + _quota_use([w for w in bc.ask(op="windows")["windows"] if w[0] not in before]), flush=True)
             if orders and res["rc"] == 0:
                 print(f"    {_sent_twice(db)}", flush=True)
             if os.environ.get("BENCH_SCALE_SEGMENTS"):  # the run's log events, timed from its start

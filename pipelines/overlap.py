@@ -175,6 +175,7 @@ def stage_and_push(
                       **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh, one_row_per_customer=False)
+            checkpoints.reading_done()
             if sweep_deletions and not stop.is_set():
                 from bc2people.pipelines.staging import sweep_staged
 
@@ -320,6 +321,13 @@ class _Checkpointer:
                     self.refused += 1
         finally:
             con.close()
+
+    def reading_done(self) -> None:
+        """Everything is staged: from now on only the pusher writes. Fold the WAL only past four
+        times the threshold: the run's close folds what is left anyway, and a checkpoint begun
+        now is one the run's end waits for (8.8 s at 1M customers; the close's fold takes 5.5 s
+        and overlaps no sending)."""
+        self.threshold *= 4
 
     def close(self) -> None:
         """Stop the thread (after its current attempt)."""
