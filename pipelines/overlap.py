@@ -388,6 +388,7 @@ class _SegmentPusher:
                                             retry_rejected=retry_rejected, progress=progress, sample=sample,
                                             client=self.client, delivery_chunk=SEGMENT_DELIVERY_CHUNK,
                                             lanes=SEGMENT_LANES)
+            self.session.provision_ahead()  # while the first segment is read: it is sent once staged
         except BaseException:
             self.con.close()
             raise

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -444,6 +445,11 @@ class PushSession:
         finally:
             parts.close()
 
+    def provision_ahead(self) -> None:
+        """Provision People's custom attributes and tags now, in the background (a run that will
+        send); the first package waits for it, and raises its error."""
+        self.run.provision_ahead()
+
     @fewer_collections()
     def push_segment(self, load_id: str, as_of: datetime | None) -> None:
         """The customers the dlt load ``load_id`` staged (their traits only); returns once their
@@ -514,6 +520,7 @@ class _Delivering:
         self.sample_diffs: list[dict[str, Any]] = []
         self.dropped: Counter[str] = Counter()
         self.provisioned = False
+        self._ahead: Future[None] | None = None  # `provision_ahead`'s provisioning
         self.mapped = 0
 
     def take(self, part: Selected) -> None:
@@ -535,10 +542,29 @@ class _Delivering:
         while len(self.pending) >= self.chunk:
             self.flush(self.chunk)
 
+    def provision_ahead(self) -> None:
+        """Start provisioning now, on a thread of its own, for a run that will send (an
+        overlapped first sync): the first package then does not wait for it (one request per
+        missing custom attribute: 5.6 s for the default mapping at 250 ms latency). Its error,
+        if any, is raised by `provision_once`, before anything is sent."""
+        if self.provisioned or self._ahead is not None:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="people-provision")
+        self._ahead = pool.submit(self._provision)
+        pool.shutdown(wait=False)
+
     def provision_once(self, acting: list[dict[str, Any]] | None = None) -> None:
         """Custom attributes and tags, before the first person is sent or acted on."""
         if self.provisioned or (acting is not None and not acting):
             return
+        if self._ahead is not None:
+            self._ahead.result()  # provisioned there, or its error
+            return
+        self._provision()
+
+    def _provision(self) -> None:
         from bc2people.destinations.people.provisioning import provision
 
         action, tag = on_deleted_action(self.mapping)
