@@ -340,17 +340,27 @@ def test_hostile_customers_are_all_accounted_for(push_env: dict[str, Any]) -> No
     assert len(ps.persons()) == c["created"]
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["at-the-first-package", "provisioned-ahead"])
 def test_attribute_type_mismatch_stops_before_any_person_is_sent(
-    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
+    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox, ahead: bool
 ) -> None:
+    """Found when the first package is due, or by provisioning ahead (an overlapped first
+    sync's `PushSession.provision_ahead`), whose error the first package raises."""
     from bc2people.destinations.people.errors import ProvisioningError
+    from bc2people.pipelines.push import PushSession
 
     ps, db = push_env["people"], push_env["db"]
     stage_real(bc_sandbox, db)
     ps.define_custom_attribute("customer_group", "STRING")
     fast = PeopleClient(ps.base_url, ps.api_key, rate=1000)
+    mapping = HandMapping(group_attr="customer_group")
     with pytest.raises(ProvisioningError) as info:
-        push_persons(str(db), HandMapping(group_attr="customer_group"), "r1", store_hash=STORE, client=fast)
+        if ahead:
+            with PushSession(str(db), mapping, "r1", store_hash=STORE, client=fast) as session:
+                session.provision_ahead()
+                session.push_all(None)
+        else:
+            push_persons(str(db), mapping, "r1", store_hash=STORE, client=fast)
     assert info.value.exit_code == 2
     assert "customer_group" in str(info.value) and "INTEGER" in str(info.value) and "STRING" in str(info.value)
     assert ps.requests_served[UPSERT] == 0 and ps.persons() == []

@@ -1,16 +1,13 @@
 """Provisioning ahead (`PushSession.provision_ahead`, an overlapped first sync's): People's custom
-attributes and tags are provisioned in the background while the run reads, the first package
-waits for it, and a type mismatch found there still stops the run before any person is sent."""
+attributes and tags are provisioned in the background while the run reads, and the first package
+waits for it (a type mismatch found there: `tests/test_push.py`)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-import pytest
-
 from bc2people.destinations.people.client import PeopleClient
-from bc2people.destinations.people.errors import ProvisioningError
 from bc2people.pipelines.push import PushSession
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from tests.fixtures_push import HandMapping, stage_real
@@ -48,18 +45,3 @@ def test_attributes_are_provisioned_in_the_background_and_then_persons_sent(
     assert res.counts["created"] == res.counts["sent"] > 0
     assert len(ps.persons()) == res.counts["created"]
 
-
-def test_a_type_mismatch_found_ahead_stops_the_run_before_any_person_is_sent(
-    push_env: dict[str, Any], bc_sandbox: BigCommerceSandbox
-) -> None:
-    ps, db = push_env["people"], push_env["db"]
-    stage_real(bc_sandbox, db)
-    ps.define_custom_attribute("customer_group", "STRING")
-    client = PeopleClient(ps.base_url, ps.api_key, rate=1000)
-    with PushSession(str(db), HandMapping(group_attr="customer_group"), "r1", store_hash=STORE,
-                     client=client) as session:
-        session.provision_ahead()
-        with pytest.raises(ProvisioningError) as info:
-            session.push_all(None)
-    assert info.value.exit_code == 2 and "customer_group" in str(info.value)
-    assert ps.requests_served[UPSERT] == 0 and ps.persons() == []
