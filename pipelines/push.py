@@ -549,11 +549,17 @@ class _Delivering:
         if any, is raised by `provision_once`, before anything is sent."""
         if self.provisioned or self._ahead is not None:
             return
-        from concurrent.futures import ThreadPoolExecutor
+        ahead: Future[None] = Future()
 
-        pool = ThreadPoolExecutor(1, thread_name_prefix="people-provision")
-        self._ahead = pool.submit(self._provision)
-        pool.shutdown(wait=False)
+        def run() -> None:  # a daemon: a run that stops meanwhile does not wait for People at exit
+            try:
+                self._provision()
+                ahead.set_result(None)
+            except BaseException as exc:  # noqa: BLE001 - raised by provision_once, in the run's thread
+                ahead.set_exception(exc)
+
+        self._ahead = ahead
+        threading.Thread(target=run, name="people-provision", daemon=True).start()
 
     def provision_once(self, acting: list[dict[str, Any]] | None = None) -> None:
         """Custom attributes and tags, before the first person is sent or acted on."""
