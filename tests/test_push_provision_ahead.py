@@ -11,18 +11,10 @@ from bc2people.destinations.people.client import PeopleClient
 from bc2people.pipelines.push import PushSession
 from bc2people.sandbox.bigcommerce import BigCommerceSandbox
 from tests.fixtures_push import HandMapping, stage_real
+from tests.fixtures_staging import wait_until
 
 STORE = "sandbox1"
 UPSERT = "PATCH /people/3/persons/upsert"
-
-
-def _until(check: Any, seconds: float = 10.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_attributes_are_provisioned_in_the_background_and_then_persons_sent(
@@ -39,7 +31,7 @@ def test_attributes_are_provisioned_in_the_background_and_then_persons_sent(
         assert time.monotonic() - t0 < 0.1  # returned at once: the requests go on a thread of their own
         assert "customer_group" not in ps.custom_attributes()
         # nothing else is asked of the session, and the attribute appears in People
-        assert _until(lambda: ps.custom_attributes().get("customer_group") == "INTEGER")
+        assert wait_until(lambda: ps.custom_attributes().get("customer_group") == "INTEGER", timeout=10.0)
         assert ps.requests_served[UPSERT] == 0
         res = session.push_all(None)
     assert res.counts["created"] == res.counts["sent"] > 0
