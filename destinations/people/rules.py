@@ -122,7 +122,22 @@ def is_plain_email(text: str) -> bool:
     if len(text) > 254 or _PLAIN_EMAIL_RE.fullmatch(text) is None:
         return False
     local, _, domain = text.partition("@")
-    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+    if len(local) > 64:
+        return False
+    plain = _PLAIN_DOMAINS.get(domain)
+    if plain is None:
+        plain = _plain_domain(domain)
+        if len(_PLAIN_DOMAINS) < 65536:  # a store's addresses share a few thousand domains at most
+            _PLAIN_DOMAINS[domain] = plain
+    return plain
+
+
+_PLAIN_DOMAINS: dict[str, bool] = {}  # domain -> _plain_domain(domain)
+
+
+def _plain_domain(domain: str) -> bool:
+    """The domain part of `is_plain_email`: not too long, no ``--``, no special-use name."""
+    if len(domain) > 253 or "--" in domain:
         return False
     names, depth = _special_use_names()
     labels = domain.lower().split(".")
