@@ -244,14 +244,16 @@ def people_delivery(client: Any, contacts: ContactTracker | None = None, run_id:
 
     def make(sink: OutcomeSink, batch_size: int, workers: int) -> Any:
         def people_sink(rows: Any, outcomes: Any) -> None:
-            current, outs = [_current_row(r) for r in rows], [outcome(o) for o in outcomes]
-            # the contacts are written in the batch's ledger transaction, before its outcomes
-            track = contacts.prepare(current, [o.status for o in outs], run_id) if contacts is not None else None
-            sink(current, outs, track)
+            sink([_current_row(r) for r in rows], [outcome(o) for o in outcomes])
 
         return people_destination(client, people_sink, batch_size=batch_size, workers=workers)
 
-    return Delivery(PIPELINE_NAME, PUSH_DATASET, PUSH_TABLE, make, lambda e: isinstance(e, PeopleError))
+    def track(rows: Any, statuses: Any) -> Any:
+        # the contacts are written in the batch's ledger transaction, before its outcomes
+        return contacts.prepare(rows, statuses, run_id) if contacts is not None else None
+
+    return Delivery(PIPELINE_NAME, PUSH_DATASET, PUSH_TABLE, make, lambda e: isinstance(e, PeopleError),
+                    track if contacts is not None else None)
 
 
 def _current_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 The target supplies a `Delivery`: the dlt pipeline and table names its load packages use, and
 a factory for its dlt destination. The destination calls the sink after each request with the
-batch's rows and one `Outcome` per row, and the sink writes them to the ledger before dlt
-commits the batch, so a crash re-sends at most the batch in flight (the targets' writes are
-idempotent by key). A package left by a killed run is finished first, on the next run; a
-pipeline folder a kill left damaged is discarded first (`workdir.heal_pipeline_dir`).
+batch's rows and one `Outcome` per row. The sink journals the batch's ledger entries
+(`pipelines.core.journal`) before dlt commits the batch, and the ledger writes them behind
+(`Ledger.write_behind`), so the target's requests do not wait for the database (a DuckDB
+checkpoint makes every commit wait for seconds). A crash re-sends at most the batch in flight
+(the targets' writes are idempotent by key); batches journaled but not yet in the ledger are
+written first by the next run (`replay_journal`), then a package left by a killed run is
+finished; a pipeline folder a kill left damaged is discarded first (`workdir.heal_pipeline_dir`).
 
 A `Courier` sends a run's packages on threads of its own, in lanes (`DEFAULT_LANES`, at most
 `LANES`), each lane its own dlt pipeline: one lane extracts and normalizes its package while
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .ledger import LIVE, Ledger
+from .journal import OutcomeJournal
+from .ledger import LIVE, Ledger, utcnow
 from .model import ProgressFn
 from .workdir import discard_extracted_remnants, heal_pipeline_dir
 
@@ -54,11 +58,14 @@ class Outcome:
 
 
 class OutcomeSink(Protocol):
-    """Called after each request with the batch's rows and one `Outcome` per row; ``before``
-    (optional) is the target's own bookkeeping, run in the same ledger transaction first."""
+    """Called after each request with the batch's rows and one `Outcome` per row."""
 
-    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
-                 before: Callable[[Any], Any] | None = None) -> None: ...
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome]) -> None: ...
+
+
+# (rows, statuses) -> the target's own bookkeeping for a recorded batch, run in the ledger
+# transaction that records it, before the batch (or None: nothing to do)
+BeforeFn = Callable[[Sequence[dict[str, Any]], Sequence[str]], Callable[[Any], Any] | None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,12 @@ class Delivery:
     table: str
     make_destination: Callable[[OutcomeSink, int, int], Any]  # (sink, batch_size, workers) -> destination
     is_final_error: Callable[[BaseException], bool]  # an error to pass on as it is (credentials, bad request)
+    before: BeforeFn | None = None  # from rows with key, payload and accepted_before
+
+    def journal(self, pipelines_dir: Path) -> OutcomeJournal:
+        """Where this target's recorded batches wait for the ledger (beside its lanes' folders:
+        discarded with them when the DuckDB file is replaced)."""
+        return OutcomeJournal(pipelines_dir / f"{self.pipeline_name}_outcome_journal")
 
 
 class DeliveryIncomplete(Exception):
@@ -79,21 +92,24 @@ class DeliveryIncomplete(Exception):
 
 
 class Recorder:
-    """The destination's outcome sink: writes each batch's outcomes to the ledger, tallies them."""
+    """The destination's outcome sink: journals each batch's outcomes and has the ledger write
+    them behind (`pipelines.core.journal`); tallies them."""
 
-    def __init__(self, ledger: Ledger, run_id: str, progress: ProgressFn | None, total: int) -> None:
+    def __init__(self, ledger: Ledger, run_id: str, progress: ProgressFn | None, total: int,
+                 journal: OutcomeJournal, before: BeforeFn | None = None) -> None:
         self.ledger = ledger
         self.run_id = run_id
         self.progress = progress
         self.total = total
+        self.journal, self.before = journal, before
         self.counts: Counter[str] = Counter()
         self.batches = 0
         self.lock = threading.Lock()
 
-    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome],
-                 before: Callable[[Any], Any] | None = None) -> None:
+    def __call__(self, rows: Sequence[dict[str, Any]], outcomes: Sequence[Outcome]) -> None:
         entries = []
         tally: Counter[str] = Counter()
+        at = utcnow()
         for row, o in zip(rows, outcomes, strict=True):
             tally[o.status] += 1
             entries.append(
@@ -102,9 +118,12 @@ class Recorder:
                  "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
                  "run_id": self.run_id, "source_version": row.get("source_version"),
                  "derived_hash": row.get("derived_hash"), "mapping_hash": row.get("mapping_hash"),
-                 "deleted_action": LIVE, "attempted": True, "outcome": True}
+                 "deleted_action": LIVE, "attempted": True, "outcome": True, "at": at,
+                 "accepted_before": row.get("accepted_before")}
             )
-        self.ledger.write(entries, before)
+        before = self.before(rows, [o.status for o in outcomes]) if self.before is not None else None
+        kept = self.journal.keep(entries)  # dlt counts the batch as sent once this returns
+        self.ledger.write_behind(entries, before, lambda: self.journal.discard(kept))
         with self.lock:
             self.counts.update(tally)
             self.batches += 1
@@ -168,7 +187,8 @@ def resume_pending(
 ) -> Counter[str]:
     """Finish the load packages an earlier run left behind (one per courier lane at most);
     returns their outcome tally by status."""
-    recorder = Recorder(ledger, run_id, progress, 0)
+    replay_journal(pipelines_dir, delivery, ledger)
+    recorder = Recorder(ledger, run_id, progress, 0, delivery.journal(pipelines_dir), delivery.before)
     for lane in range(LANES):
         name = lane_pipeline_name(delivery, lane)
         heal_pipeline_dir(pipelines_dir / name)
@@ -177,7 +197,26 @@ def resume_pending(
         pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers), lane)
         if pipeline.has_pending_data:
             _load(pipeline, delivery, workers)
+    ledger.flush()
     return recorder.counts
+
+
+def replay_journal(pipelines_dir: Path, delivery: Delivery, ledger: Ledger) -> int:
+    """Write to the ledger the batches a killed run journaled but did not record (each once:
+    one the ledger already holds, killed before its file was deleted, is only deleted);
+    returns how many were written."""
+    journal = delivery.journal(pipelines_dir)
+    written = 0
+    for path in journal.pending():
+        entries = journal.read(path)
+        if entries and not ledger.has_outcome(entries[0]["key"], entries[0]["at"]):
+            rows = [{"key": e["key"], "payload": e["last_payload"], "accepted_before": e["accepted_before"]}
+                    for e in entries]
+            before = delivery.before(rows, [e["last_status"] for e in entries]) if delivery.before else None
+            ledger.write(entries, before)
+            written += 1
+        journal.discard(path)
+    return written
 
 
 def _file_sizes(pipeline_name: str, per_file: int) -> None:
@@ -199,7 +238,7 @@ def deliver(
     import dlt
     import pyarrow as pa
 
-    recorder = Recorder(ledger, run_id, progress, len(rows))
+    recorder = Recorder(ledger, run_id, progress, len(rows), delivery.journal(pipelines_dir), delivery.before)
     pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers), lane)
     # one load file per worker (whole batches each), so the workers send in parallel
     per_file = max(batch_size, math.ceil(len(rows) / max(1, workers) / batch_size) * batch_size)
@@ -286,6 +325,11 @@ class Courier:
             while len(self._free) < self.lanes:
                 self._busy.wait()
             self._raise_failure()
+        try:
+            self.ledger.flush()  # every outcome recorded: the caller reads the ledger next
+        except Exception as exc:
+            raise DeliveryIncomplete(f"the ledger could not record every outcome ({type(exc).__name__}); they are "
+                                     "kept and the next run records them first") from exc
 
     def close(self) -> None:
         """Start nothing more and wait for the packages in flight (their outcomes are recorded)."""
@@ -293,6 +337,8 @@ class Courier:
             if self._failure is None:
                 self._failure = DeliveryIncomplete("delivery stopped")
         self._pool.shutdown(wait=True)
+        with contextlib.suppress(Exception):  # what the ledger could not write stays journaled
+            self.ledger.flush()
 
 
 def _row_schema() -> Any:

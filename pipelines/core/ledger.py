@@ -211,10 +211,13 @@ _NEW_STATE = "SELECT " + ", ".join(f"{new} AS {col}" for col, new in _AS_NEW.ite
 
 
 class _Batch:
-    """One `Ledger.write` call waiting to be written (possibly with others, in one transaction)."""
+    """One `Ledger.write` (or `Ledger.write_behind`) call waiting to be written, possibly with
+    others in one transaction; ``committed`` runs once a batch written behind is committed."""
 
-    def __init__(self, table: Any, keys: set[str], before: Callable[[Any], Any] | None) -> None:
+    def __init__(self, table: Any, keys: set[str], before: Callable[[Any], Any] | None,
+                 committed: Callable[[], None] | None = None, behind: bool = False) -> None:
         self.table, self.keys, self.before = table, keys, before
+        self.committed, self.behind = committed, behind
         self.done = False
         self.error: BaseException | None = None
 
@@ -232,9 +235,16 @@ class Ledger:
     transaction (at most `GROUP_MAX` batches, never two that share a key): a transaction's
     cost is mostly fixed (finding the stored rows scans the key column, the commit), and
     the target's load workers' batches otherwise queued one transaction each behind the lock.
+
+    `write_behind` queues a batch and returns at once; the ledger's own thread writes it (in
+    sequence, grouped as above). A delivery's outcomes go that way so that the target's requests
+    do not wait for the database (a checkpoint makes every commit wait for seconds); the
+    caller keeps what it queued elsewhere until ``committed`` says it is written
+    (`pipelines.core.deliver` journals it).
     """
 
     GROUP_MAX = 8
+    BEHIND_MAX = 32  # batches queued by `write_behind` at most (a delivery's: ~32,000 records)
 
     def __init__(self, con: Any, dataset: str, target: str) -> None:
         self.con = con
@@ -245,6 +255,9 @@ class Ledger:
         self._cond = threading.Condition()
         self._waiting: list[_Batch] = []
         self._leading = False
+        self._behind = 0  # batches queued by write_behind, not yet written
+        self._behind_error: BaseException | None = None
+        self._behind_thread: threading.Thread | None = None
 
     def write(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None = None) -> None:
         """Upsert the entries into sync_state and append their outcomes, in one transaction
@@ -259,6 +272,80 @@ class Ledger:
                 with self.lock:
                     self._in_transaction(before)
             return
+        mine = self._batch(entries, before)
+        with self._cond:
+            self._waiting.append(mine)
+            while not mine.done:
+                if self._leading:
+                    self._cond.wait()
+                    continue
+                self._lead()
+        if mine.error is not None:
+            raise mine.error
+
+    def write_behind(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None = None,
+                     committed: Callable[[], None] | None = None) -> None:
+        """`write` the entries later, on the ledger's own thread, and return now (waiting only
+        while `BEHIND_MAX` batches are queued); ``committed()`` runs once they are committed.
+        Raises the error of a batch queued before that failed; `flush` waits for them all."""
+        if not entries:
+            return
+        mine = self._batch(entries, before, committed, behind=True)
+        with self._cond:
+            while self._behind_error is None and self._behind >= self.BEHIND_MAX:
+                self._cond.wait()
+            if self._behind_error is not None:
+                raise self._behind_error
+            self._behind += 1
+            self._waiting.append(mine)
+            if self._behind_thread is None:
+                self._behind_thread = threading.Thread(target=self._write_behind, name="ledger-behind", daemon=True)
+                self._behind_thread.start()
+            self._cond.notify_all()
+
+    def has_outcome(self, key: str, at: datetime) -> bool:
+        """Whether an outcome of ``key`` recorded at ``at`` is stored (a batch already written)."""
+        with self.lock:
+            row = self.con.execute(
+                f"SELECT count(*) FROM {self.dataset}.sync_outcomes WHERE target = $target AND key = $key "
+                "AND \"at\" = $at", {"target": self.target, "key": key, "at": at}).fetchall()
+        return bool(row[0][0])
+
+    def flush(self) -> None:
+        """Wait until every batch queued by `write_behind` is written (or failed); raises the
+        first failure."""
+        with self._cond:
+            while self._behind:
+                self._cond.wait()
+            error, self._behind_error = self._behind_error, None
+        if error is not None:
+            raise error
+
+    def _write_behind(self) -> None:
+        """The ledger's own thread: leads a transaction whenever batches queued behind wait;
+        ends when none is left (`write_behind` starts it again)."""
+        with self._cond:
+            while self._behind:
+                if self._leading:
+                    self._cond.wait()
+                    continue
+                self._lead()
+            self._behind_thread = None
+
+    def _lead(self) -> None:
+        """Write the next group (called holding ``_cond``, with no other leader)."""
+        self._leading = True
+        group = self._take_group()
+        self._cond.release()
+        try:
+            self._write_group(group)
+        finally:
+            self._cond.acquire()
+            self._leading = False
+            self._cond.notify_all()
+
+    def _batch(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None,
+               committed: Callable[[], None] | None = None, behind: bool = False) -> _Batch:
         import pyarrow as pa
 
         now = utcnow()
@@ -271,34 +358,18 @@ class Ledger:
         types = {"entity_id": pa.int64(), "remote_id": pa.int64(), "at": pa.timestamp("us"),
                  "attempted": pa.bool_(), "outcome": pa.bool_(), "_pos": pa.int64()}
         table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
-        mine = _Batch(table, {str(k) for k in cols["key"]}, before)
-        with self._cond:
-            self._waiting.append(mine)
-            while not mine.done:
-                if self._leading:
-                    self._cond.wait()
-                    continue
-                self._leading = True
-                group = self._take_group()
-                self._cond.release()
-                try:
-                    self._write_group(group)
-                finally:
-                    self._cond.acquire()
-                    self._leading = False
-                    self._cond.notify_all()
-        if mine.error is not None:
-            raise mine.error
+        return _Batch(table, {str(k) for k in cols["key"]}, before, committed, behind)
 
     def _take_group(self) -> list[_Batch]:
         """The waiting batches to write now, oldest first: up to `GROUP_MAX`, keys disjoint
         (a batch sharing a key with an earlier one waits for the next transaction)."""
         group: list[_Batch] = []
-        keys: set[str] = set()
+        keys: set[str] = set()  # the group's keys and those of the batches left waiting before it
         for batch in list(self._waiting):
             if len(group) >= self.GROUP_MAX:
                 break
             if batch.keys & keys:
+                keys |= batch.keys  # a later batch sharing one of its keys must not overtake it
                 continue
             group.append(batch)
             keys |= batch.keys
@@ -360,9 +431,18 @@ class Ledger:
                     self.con.unregister("_ledger_batch")
         except BaseException as exc:  # noqa: BLE001 - every batch of the group fails with it
             error = exc
-        with self._cond:
-            for batch in group:
-                batch.error, batch.done = error, True
+        try:
+            if error is None:
+                for batch in group:
+                    if batch.committed is not None:
+                        batch.committed()
+        finally:
+            with self._cond:
+                for batch in group:
+                    batch.error, batch.done = error, True
+                    if batch.behind:
+                        self._behind -= 1
+                        self._behind_error = self._behind_error or error
 
     def _in_transaction(self, work: Callable[[Any], Any]) -> None:
         self.con.execute("BEGIN TRANSACTION")
