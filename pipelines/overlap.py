@@ -175,7 +175,6 @@ def stage_and_push(
                       **({} if i == 0 else {"lookback_seconds": 0}))
             if with_orders and not orders_first and not stop.is_set():
                 stage(len(segments), only=_ORDER_RESOURCES, full_refresh=full_refresh, one_row_per_customer=False)
-            checkpoints.reading_done()
             if sweep_deletions and not stop.is_set():
                 from bc2people.pipelines.staging import sweep_staged
 
@@ -288,7 +287,10 @@ class _Checkpointer:
 
     Each checkpoint has a cost of its own beside the data it folds, and writers wait while it
     runs: at 32 MB, 48 checkpoints took 85 s of a 1M-customer sync; at 128 MB, 16 took 54 s
-    (300k: 18 took 17.5 s, 5 took 10.3 s), peak memory unchanged (`make bench-scale`)."""
+    (300k: 18 took 17.5 s, 5 took 10.3 s), peak memory unchanged (`make bench-scale`). People
+    is still sent to meanwhile: the outcomes wait for the ledger in its queue
+    (`pipelines.core.journal`). So the threshold stays the same once everything is staged: a
+    fold of up to 512 MB at the run's close took ~5 s that overlapped no sending."""
 
     def __init__(self, duckdb_path: Path, *, threshold: int = 128 * 2**20, every_s: float = 0.1) -> None:
         self.path, self.wal = duckdb_path, Path(f"{duckdb_path}.wal")
@@ -321,13 +323,6 @@ class _Checkpointer:
                     self.refused += 1
         finally:
             con.close()
-
-    def reading_done(self) -> None:
-        """Everything is staged: from now on only the pusher writes. Fold the WAL only past four
-        times the threshold: the run's close folds what is left anyway, and a checkpoint begun
-        now is one the run's end waits for (8.8 s at 1M customers; the close's fold takes 5.5 s
-        and overlaps no sending)."""
-        self.threshold *= 4
 
     def close(self) -> None:
         """Stop the thread (after its current attempt)."""

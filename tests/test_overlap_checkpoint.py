@@ -82,23 +82,3 @@ def test_the_segment_log_leaves_no_result_open(tmp_path: Path) -> None:
     con.execute("CHECKPOINT")  # would raise TransactionException with the result left open
     assert _wal(path) == 0
     long_lived.close()
-
-
-def test_once_the_reading_is_done_it_folds_only_past_four_times_its_threshold(tmp_path: Path) -> None:
-    """After the last segment is staged only the pusher writes; a checkpoint begun then is one the
-    run's end would wait for, so it needs four times the WAL it needed before."""
-    path = tmp_path / "c.duckdb"
-    con = _with_wal(path)  # held open: closing the last connection would checkpoint
-    wal = _wal(path)
-    cp = _Checkpointer(path, threshold=wal // 2, every_s=0.02)  # past the threshold, not past 4x
-    cp.reading_done()
-    cp.start()
-    try:
-        time.sleep(0.3)
-        assert cp.done == 0 and _wal(path) >= wal
-        for _ in range(8):  # the pusher keeps writing: past four times the threshold, it folds again
-            con.execute("UPDATE t SET s = s || 'z' WHERE i % 2 = 1")
-        assert _wal(path) > 4 * (wal // 2)
-        assert _until(lambda: cp.done >= 1 and _wal(path) == 0)
-    finally:
-        cp.close()
