@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 # Characters People forbids in firstName, lastName, middleName and nickName.
@@ -124,17 +125,10 @@ def is_plain_email(text: str) -> bool:
     local, _, domain = text.partition("@")
     if len(local) > 64:
         return False
-    plain = _PLAIN_DOMAINS.get(domain)
-    if plain is None:
-        plain = _plain_domain(domain)
-        if len(_PLAIN_DOMAINS) < 65536:  # a store's addresses share a few thousand domains at most
-            _PLAIN_DOMAINS[domain] = plain
-    return plain
+    return _plain_domain(domain)
 
 
-_PLAIN_DOMAINS: dict[str, bool] = {}  # domain -> _plain_domain(domain)
-
-
+@lru_cache(maxsize=65536)  # a store's addresses share a few thousand domains at most
 def _plain_domain(domain: str) -> bool:
     """The domain part of `is_plain_email`: not too long, no ``--``, no special-use name."""
     if len(domain) > 253 or "--" in domain:
