@@ -85,17 +85,17 @@ def test_a_batch_journaled_after_the_ledger_wrote_it_is_not_written_twice(push_e
     journal = delivery.journal(pipelines_dir_for(db))
     entries = [{"key": r["key"], "entity_id": r["entity_id"], "payload_hash": r["payload_hash"],
                 "last_payload": r["payload"], "last_status": "CREATED", "run_id": "r1", "attempted": True,
-                "outcome": True, "at": datetime_now(), "accepted_before": False} for r in _rows(3, "r1")]
+                "outcome": True, "at": datetime_now()} for r in _rows(3, "r1")]
     try:
-        kept = journal.keep(entries)
+        kept = journal.keep(writer.entries_table(entries), [False] * 3)
         writer.write(entries)
         assert replay_journal(pipelines_dir_for(db), delivery, writer) == 0
         assert not kept.exists()
         assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(3,)]
-        journal.keep(entries[:2])  # ... and one that was not written: written now, once
+        journal.keep(writer.entries_table(entries[:2]), [False] * 2)  # ... and one that was not written: written now, once
         assert replay_journal(pipelines_dir_for(db), delivery, writer) == 0  # its first key is recorded at that time
         entries_2 = [{**e, "at": datetime_now()} for e in entries[:2]]
-        journal.keep(entries_2)
+        journal.keep(writer.entries_table(entries_2), [False] * 2)
         assert replay_journal(pipelines_dir_for(db), delivery, writer) == 1
         assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(5,)]
         assert journal.pending() == []
@@ -117,8 +117,9 @@ def test_outcomes_written_behind_keep_their_order_and_a_failure_is_raised(tmp_pa
     try:
         with writer.lock:
             for status in ("CREATED", "UPDATED"):
-                writer.write_behind([{"key": "k", "payload_hash": status, "last_status": status, "run_id": "r",
-                                      "attempted": True, "outcome": True}], committed=lambda s=status: committed.append(s))
+                entry = {"key": "k", "payload_hash": status, "last_status": status, "run_id": "r", "attempted": True,
+                         "outcome": True}
+                writer.write_behind(writer.entries_table([entry]), committed=lambda s=status: committed.append(s))
             assert committed == []  # queued, not written
         writer.flush()
         assert committed == ["CREATED", "UPDATED"]
@@ -127,10 +128,10 @@ def test_outcomes_written_behind_keep_their_order_and_a_failure_is_raised(tmp_pa
         def fails(c: Any) -> None:
             raise RuntimeError("disk full")
 
-        writer.write_behind([{"key": "x", "last_status": "CREATED", "outcome": True}], fails)
+        writer.write_behind(writer.entries_table([{"key": "x", "last_status": "CREATED", "outcome": True}]), fails)
         assert wait_until(lambda: writer._behind == 0, timeout=10)
         with pytest.raises(RuntimeError, match="disk full"):
-            writer.write_behind([{"key": "y", "last_status": "CREATED", "outcome": True}])
+            writer.write_behind(writer.entries_table([{"key": "y", "last_status": "CREATED", "outcome": True}]))
         with pytest.raises(RuntimeError, match="disk full"):
             writer.flush()
         writer.flush()  # reported once
@@ -211,13 +212,41 @@ def test_a_batch_sharing_a_key_with_one_left_waiting_does_not_overtake_it(tmp_pa
 
     try:
         with writer.lock:
-            writer.write_behind([entry("k0", "CREATED")])  # taken at once, then waits for the lock
+            writer.write_behind(writer.entries_table([entry("k0", "CREATED")]))  # taken at once, then waits for the lock
             assert wait_until(lambda: not writer._waiting, timeout=10)
-            writer.write_behind([entry("k1", "CREATED")])
-            writer.write_behind([entry("k1", "UPDATED"), entry("k3", "CREATED")])
-            writer.write_behind([entry("k3", "UPDATED")])
+            writer.write_behind(writer.entries_table([entry("k1", "CREATED")]))
+            writer.write_behind(writer.entries_table([entry("k1", "UPDATED"), entry("k3", "CREATED")]))
+            writer.write_behind(writer.entries_table([entry("k3", "UPDATED")]))
         writer.flush()
         rows = con.execute("SELECT key, last_status FROM people_sync.sync_state ORDER BY key").fetchall()
         assert rows == [("k0", "CREATED"), ("k1", "UPDATED"), ("k3", "UPDATED")]
+    finally:
+        con.close()
+
+
+def test_a_batch_journaled_as_plain_entries_is_replayed(push_env: dict[str, Any]) -> None:
+    """A journal file of the first journaling release held the entries alone (no ``target`` or
+    ``_pos``): one a kill left is still written to the ledger."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    db = push_env["db"]
+    con = duckdb.connect(str(db))
+    ensure_ledger(con)
+    writer = ledger(con)
+    delivery = people_delivery(PeopleClient(push_env["people"].base_url, push_env["people"].api_key))
+    journal = delivery.journal(pipelines_dir_for(db))
+    entries = [{"key": r["key"], "entity_id": r["entity_id"], "payload_hash": r["payload_hash"],
+                "last_payload": r["payload"], "last_status": "CREATED", "run_id": "r1", "attempted": True,
+                "outcome": True, "at": datetime_now(), "accepted_before": False} for r in _rows(2, "r1")]
+    journal.folder.mkdir(parents=True)
+    table = pa.Table.from_pylist(entries)
+    with ipc.new_file(str(journal.folder / f"{0:020d}-1-00000000.arrow"), table.schema) as out:
+        out.write_table(table)
+    try:
+        assert replay_journal(pipelines_dir_for(db), delivery, writer) == 1
+        assert con.execute("SELECT key, last_status FROM people_sync.sync_state ORDER BY key").fetchall() == [
+            ("bc-sandbox1-1", "CREATED"), ("bc-sandbox1-2", "CREATED")]
+        assert journal.pending() == []
     finally:
         con.close()

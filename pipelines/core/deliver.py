@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .journal import OutcomeJournal
+from .journal import ACCEPTED_BEFORE, OutcomeJournal
 from .ledger import LIVE, Ledger, utcnow
 from .model import ProgressFn
 from .workdir import discard_extracted_remnants, heal_pipeline_dir
@@ -118,12 +118,13 @@ class Recorder:
                  "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
                  "run_id": self.run_id, "source_version": row.get("source_version"),
                  "derived_hash": row.get("derived_hash"), "mapping_hash": row.get("mapping_hash"),
-                 "deleted_action": LIVE, "attempted": True, "outcome": True, "at": at,
-                 "accepted_before": row.get("accepted_before")}
+                 "deleted_action": LIVE, "attempted": True, "outcome": True, "at": at}
             )
         before = self.before(rows, [o.status for o in outcomes]) if self.before is not None else None
-        kept = self.journal.keep(entries)  # dlt counts the batch as sent once this returns
-        self.ledger.write_behind(entries, before, lambda: self.journal.discard(kept))
+        table = self.ledger.entries_table(entries)
+        # dlt counts the batch as sent once this returns
+        kept = self.journal.keep(table, [row.get("accepted_before") for row in rows])
+        self.ledger.write_behind(table, before, lambda: self.journal.discard(kept))
         with self.lock:
             self.counts.update(tally)
             self.batches += 1
@@ -208,12 +209,18 @@ def replay_journal(pipelines_dir: Path, delivery: Delivery, ledger: Ledger) -> i
     journal = delivery.journal(pipelines_dir)
     written = 0
     for path in journal.pending():
-        entries = journal.read(path)
-        if entries and not ledger.has_outcome(entries[0]["key"], entries[0]["at"]):
-            rows = [{"key": e["key"], "payload": e["last_payload"], "accepted_before": e["accepted_before"]}
-                    for e in entries]
-            before = delivery.before(rows, [e["last_status"] for e in entries]) if delivery.before else None
-            ledger.write(entries, before)
+        table = journal.read(path)
+        first = table.slice(0, 1).to_pylist()
+        if first and not ledger.has_outcome(first[0]["key"], first[0]["at"]):
+            before = None
+            if delivery.before is not None:
+                rows = [{"key": k, "payload": p, "accepted_before": a} for k, p, a in zip(
+                    *(table.column(c).to_pylist() for c in ("key", "last_payload", ACCEPTED_BEFORE)), strict=True)]
+                before = delivery.before(rows, table.column("last_status").to_pylist())
+            table = table.drop_columns([ACCEPTED_BEFORE])
+            if "_pos" not in table.column_names:  # journaled as plain entries (1f6c1a8): made a batch table
+                table = ledger.entries_table(table.to_pylist())
+            ledger.write_table(table, before)
             written += 1
         journal.discard(path)
     return written

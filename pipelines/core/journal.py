@@ -21,20 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .ledger import ENTRY_KEYS
-
 SUFFIX = ".arrow"
 _PARTIAL = ".partial"
 _SEQ = itertools.count()
-
-
-def _schema() -> Any:
-    import pyarrow as pa
-
-    types = {"entity_id": pa.int64(), "remote_id": pa.int64(), "at": pa.timestamp("us"), "attempted": pa.bool_(),
-             "outcome": pa.bool_(), "accepted_before": pa.bool_()}
-    names = [*ENTRY_KEYS, "attempted", "outcome", "accepted_before"]
-    return pa.schema([(n, types.get(n, pa.string())) for n in names])
+ACCEPTED_BEFORE = "accepted_before"  # the column kept beside the ledger's batch table
 
 
 class OutcomeJournal:
@@ -43,8 +33,9 @@ class OutcomeJournal:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def keep(self, entries: Sequence[dict[str, Any]]) -> Path:
-        """Write one batch's ledger entries (with ``accepted_before``); returns its file."""
+    def keep(self, table: Any, accepted_before: Sequence[bool | None]) -> Path:
+        """Write one batch: the ledger's table of its entries (`Ledger.entries_table`) and, per
+        row, whether the target had accepted the key before; returns its file."""
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
@@ -52,9 +43,8 @@ class OutcomeJournal:
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SEQ):08d}{SUFFIX}"
         path = self.folder / name
         partial = path.with_name(name + _PARTIAL)
-        schema = _schema()
-        table = pa.Table.from_pylist([{n: e.get(n) for n in schema.names} for e in entries], schema=schema)
-        with ipc.new_file(str(partial), schema) as out:
+        table = table.append_column(ACCEPTED_BEFORE, pa.array(accepted_before, type=pa.bool_()))
+        with ipc.new_file(str(partial), table.schema) as out:
             out.write_table(table)
         os.replace(partial, path)
         return path
@@ -70,13 +60,12 @@ class OutcomeJournal:
         return sorted(self.folder.glob(f"*{SUFFIX}"))
 
     @staticmethod
-    def read(path: Path) -> list[dict[str, Any]]:
-        """The entries of one journaled batch."""
+    def read(path: Path) -> Any:
+        """One journaled batch's table (with its `ACCEPTED_BEFORE` column)."""
         import pyarrow.ipc as ipc
 
         with ipc.open_file(str(path)) as f:
-            rows: list[dict[str, Any]] = f.read_all().to_pylist()
-        return rows
+            return f.read_all()
 
     @staticmethod
     def discard(path: Path) -> None:

@@ -214,9 +214,10 @@ class _Batch:
     """One `Ledger.write` (or `Ledger.write_behind`) call waiting to be written, possibly with
     others in one transaction; ``committed`` runs once a batch written behind is committed."""
 
-    def __init__(self, table: Any, keys: set[str], before: Callable[[Any], Any] | None,
+    def __init__(self, table: Any, before: Callable[[Any], Any] | None,
                  committed: Callable[[], None] | None = None, behind: bool = False) -> None:
-        self.table, self.keys, self.before = table, keys, before
+        self.table, self.before = table, before
+        self.keys = {str(k) for k in table.column("key").to_pylist()}
         self.committed, self.behind = committed, behind
         self.done = False
         self.error: BaseException | None = None
@@ -272,7 +273,11 @@ class Ledger:
                 with self.lock:
                     self._in_transaction(before)
             return
-        mine = self._batch(entries, before)
+        self.write_table(self.entries_table(entries), before)
+
+    def write_table(self, table: Any, before: Callable[[Any], Any] | None = None) -> None:
+        """`write` for entries already made into a table (`entries_table`)."""
+        mine = _Batch(table, before)
         with self._cond:
             self._waiting.append(mine)
             while not mine.done:
@@ -283,14 +288,14 @@ class Ledger:
         if mine.error is not None:
             raise mine.error
 
-    def write_behind(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None = None,
+    def write_behind(self, table: Any, before: Callable[[Any], Any] | None = None,
                      committed: Callable[[], None] | None = None) -> None:
-        """`write` the entries later, on the ledger's own thread, and return now (waiting only
-        while `BEHIND_MAX` batches are queued); ``committed()`` runs once they are committed.
+        """`write_table` later, on the ledger's own thread, and return now (waiting only while
+        `BEHIND_MAX` batches are queued); ``committed()`` runs once the batch is committed.
         Raises the error of a batch queued before that failed; `flush` waits for them all."""
-        if not entries:
+        if not table.num_rows:
             return
-        mine = self._batch(entries, before, committed, behind=True)
+        mine = _Batch(table, before, committed, behind=True)
         with self._cond:
             while self._behind_error is None and self._behind >= self.BEHIND_MAX:
                 self._cond.wait()
@@ -344,8 +349,9 @@ class Ledger:
             self._leading = False
             self._cond.notify_all()
 
-    def _batch(self, entries: Sequence[dict[str, Any]], before: Callable[[Any], Any] | None,
-               committed: Callable[[], None] | None = None, behind: bool = False) -> _Batch:
+    def entries_table(self, entries: Sequence[dict[str, Any]]) -> Any:
+        """The entries as the Arrow table a batch is written from (`ENTRY_KEYS`, ``target``,
+        ``attempted``, ``outcome``, ``_pos``; ``at`` now unless given)."""
         import pyarrow as pa
 
         now = utcnow()
@@ -357,8 +363,7 @@ class Ledger:
         cols["_pos"] = list(range(len(entries)))
         types = {"entity_id": pa.int64(), "remote_id": pa.int64(), "at": pa.timestamp("us"),
                  "attempted": pa.bool_(), "outcome": pa.bool_(), "_pos": pa.int64()}
-        table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
-        return _Batch(table, {str(k) for k in cols["key"]}, before, committed, behind)
+        return pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
 
     def _take_group(self) -> list[_Batch]:
         """The waiting batches to write now, oldest first: up to `GROUP_MAX`, keys disjoint
