@@ -74,18 +74,28 @@ def test_people_is_sent_to_while_the_ledger_cannot_commit(push_env: dict[str, An
         con.close()
 
 
+def _ledger_and_journal(push_env: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """(connection, ledger writer, People delivery, its journal) on the test's DuckDB file."""
+    db = push_env["db"]
+    con = duckdb.connect(str(db))
+    ensure_ledger(con)
+    delivery = people_delivery(PeopleClient(push_env["people"].base_url, push_env["people"].api_key))
+    return con, ledger(con), delivery, delivery.journal(pipelines_dir_for(db))
+
+
+def _created(n: int) -> list[dict[str, Any]]:
+    """Ledger entries of ``n`` persons People created, recorded now."""
+    return [{"key": r["key"], "entity_id": r["entity_id"], "payload_hash": r["payload_hash"],
+             "last_payload": r["payload"], "last_status": "CREATED", "run_id": "r1", "attempted": True,
+             "outcome": True, "at": datetime_now()} for r in _rows(n, "r1")]
+
+
 def test_a_batch_journaled_after_the_ledger_wrote_it_is_not_written_twice(push_env: dict[str, Any]) -> None:
     """A kill after the ledger's commit but before the journal file's deletion: the next run only
     deletes the file."""
     db = push_env["db"]
-    con = duckdb.connect(str(db))
-    ensure_ledger(con)
-    writer = ledger(con)
-    delivery = people_delivery(PeopleClient(push_env["people"].base_url, push_env["people"].api_key))
-    journal = delivery.journal(pipelines_dir_for(db))
-    entries = [{"key": r["key"], "entity_id": r["entity_id"], "payload_hash": r["payload_hash"],
-                "last_payload": r["payload"], "last_status": "CREATED", "run_id": "r1", "attempted": True,
-                "outcome": True, "at": datetime_now()} for r in _rows(3, "r1")]
+    con, writer, delivery, journal = _ledger_and_journal(push_env)
+    entries = _created(3)
     try:
         kept = journal.keep(writer.entries_table(entries), [False] * 3)
         writer.write(entries)
@@ -231,14 +241,8 @@ def test_a_batch_journaled_as_plain_entries_is_replayed(push_env: dict[str, Any]
     import pyarrow.ipc as ipc
 
     db = push_env["db"]
-    con = duckdb.connect(str(db))
-    ensure_ledger(con)
-    writer = ledger(con)
-    delivery = people_delivery(PeopleClient(push_env["people"].base_url, push_env["people"].api_key))
-    journal = delivery.journal(pipelines_dir_for(db))
-    entries = [{"key": r["key"], "entity_id": r["entity_id"], "payload_hash": r["payload_hash"],
-                "last_payload": r["payload"], "last_status": "CREATED", "run_id": "r1", "attempted": True,
-                "outcome": True, "at": datetime_now(), "accepted_before": False} for r in _rows(2, "r1")]
+    con, writer, delivery, journal = _ledger_and_journal(push_env)
+    entries = [{**e, "accepted_before": False} for e in _created(2)]
     journal.folder.mkdir(parents=True)
     table = pa.Table.from_pylist(entries)
     with ipc.new_file(str(journal.folder / f"{0:020d}-1-00000000.arrow"), table.schema) as out:
