@@ -254,3 +254,33 @@ def test_a_batch_journaled_as_plain_entries_is_replayed(push_env: dict[str, Any]
         assert journal.pending() == []
     finally:
         con.close()
+
+
+def test_a_package_killed_after_its_last_partial_batch_resumes(push_env: dict[str, Any]) -> None:
+    """dlt saved the offset past a file's last, partial batch (300 rows, batches of 1,000) and the
+    kill came before the job was done: the next run sends that batch again instead of failing on
+    dlt's "offset must be a multiple of the batch size" on every run."""
+    import dlt
+    import pyarrow as pa
+
+    from bc2people.pipelines.core.deliver import Recorder, _pipeline, _row_schema, resume_pending
+
+    ps, db = push_env["people"], push_env["db"]
+    con, writer, delivery, journal = _ledger_and_journal(push_env)
+    pipelines_dir = pipelines_dir_for(db)
+    try:
+        recorder = Recorder(writer, "r1", None, 0, journal, delivery.before)
+        pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, 1000, 1))
+        pipeline.extract(dlt.resource([pa.Table.from_pylist(_rows(300, "r1"), schema=_row_schema())],
+                                      name=delivery.table, write_disposition="append"))
+        pipeline.normalize()  # pending, as a kill leaves it; then the state dlt saved past the last batch
+        (state_file,) = (pipelines_dir / delivery.pipeline_name / "load" / "normalized").glob("*/load_package_state.json")
+        (job,) = state_file.parent.glob("new_jobs/persons.*.parquet")
+        state = json.loads(state_file.read_text())
+        state["destination_state"] = {f"persons.{job.name.split('.')[1]}": 300}
+        state_file.write_text(json.dumps(state))
+        tally = resume_pending(pipelines_dir, delivery, writer, "r2", workers=1, batch_size=1000)
+        assert sum(tally.values()) == 300 and len(ps.persons()) == 300
+        assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(300,)]
+    finally:
+        con.close()

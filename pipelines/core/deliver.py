@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from .journal import ACCEPTED_BEFORE, OutcomeJournal
 from .ledger import LIVE, Ledger, utcnow
 from .model import ProgressFn
-from .workdir import discard_extracted_remnants, heal_pipeline_dir
+from .workdir import align_resume_offsets, discard_extracted_remnants, heal_pipeline_dir
 
 LANES = 4  # the most packages a courier keeps in flight (each lane one dlt pipeline; resumed on every run)
 DEFAULT_LANES = 2  # a push's lanes unless it asks for more (an overlapped first sync uses `LANES`)
@@ -195,6 +195,7 @@ def resume_pending(
         heal_pipeline_dir(pipelines_dir / name)
         if not (pipelines_dir / name).exists():
             continue  # never delivered from here: nothing can be pending
+        align_resume_offsets(pipelines_dir / name, batch_size)
         pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, batch_size, workers), lane)
         if pipeline.has_pending_data:
             _load(pipeline, delivery, workers)

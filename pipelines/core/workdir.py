@@ -154,3 +154,30 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def align_resume_offsets(pipeline_dir: Path, batch_size: int) -> list[str]:
+    """Round down what a pending package says each load file sent to whole batches.
+
+    A custom dlt destination keeps, per load file, the rows it has sent (``destination_state``
+    in the package's ``load_package_state.json``) and resumes a file there, asserting that the
+    offset is a multiple of the batch size. A file's last batch is usually partial: a kill after
+    dlt saved the offset past it, before it marked the job done, left a package that failed every
+    run. Rounded down, that last batch is sent again (the target's writes are idempotent)."""
+    import json
+
+    done = []
+    normalized = pipeline_dir / "load" / "normalized"
+    states = sorted(normalized.glob("*/load_package_state.json")) if normalized.is_dir() else []
+    for path in states:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        offsets = state.get("destination_state")
+        if not isinstance(offsets, dict) or batch_size < 1:
+            continue
+        odd = {k: v for k, v in offsets.items() if isinstance(v, int) and v % batch_size}
+        if not odd:
+            continue
+        offsets.update({k: v - v % batch_size for k, v in odd.items()})
+        _write_atomically(path, json.dumps(state))
+        done.append(f"package {path.parent.name}: resumes {len(odd)} file(s) at their last whole batch")
+    return done
