@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import speed_line
 from benchmarks.thread_cpu import ENV, LAUNCHER, by_thread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -321,6 +322,7 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
+    print(speed_line(), flush=True)
     firsts = tuple(os.environ.get("BENCH_SCALE_FIRST", "sequential,overlapped").split(","))
     for size in os.environ.get("BENCH_SCALE_SIZES", "100000,300000,1000000").split(","):
         scale(int(size), firsts)

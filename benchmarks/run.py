@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import speed_line
+
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     only = sys.argv[1:]
     names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
     print(f"bc2people benchmarks ({'quick' if quick else 'full'}), {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    print(speed_line(), flush=True)
     for name in names:
         if only and not any(o in name for o in only):
             continue
