@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -256,31 +257,66 @@ def test_a_batch_journaled_as_plain_entries_is_replayed(push_env: dict[str, Any]
         con.close()
 
 
+def _package_past_its_last_batch(push_env: dict[str, Any], con: Any, writer: Any, delivery: Any,
+                                 journal: Any) -> Any:
+    """A pending package of 300 rows (batches of 1,000) whose state says its file sent 300: what a
+    kill after dlt saved the offset past the file's last, partial batch leaves. Returns its pipeline."""
+    import dlt
+    import pyarrow as pa
+
+    from bc2people.pipelines.core.deliver import Recorder, _pipeline, _row_schema
+
+    pipelines_dir = pipelines_dir_for(push_env["db"])
+    recorder = Recorder(writer, "r1", None, 0, journal, delivery.before)
+    pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, 1000, 1))
+    pipeline.extract(dlt.resource([pa.Table.from_pylist(_rows(300, "r1"), schema=_row_schema())],
+                                  name=delivery.table, write_disposition="append"))
+    pipeline.normalize()
+    (state_file,) = (pipelines_dir / delivery.pipeline_name / "load" / "normalized").glob("*/load_package_state.json")
+    (job,) = state_file.parent.glob("new_jobs/persons.*.parquet")
+    state = json.loads(state_file.read_text())
+    state["destination_state"] = {f"persons.{job.name.split('.')[1]}": 300}
+    state_file.write_text(json.dumps(state))
+    return pipeline
+
+
 def test_a_package_killed_after_its_last_partial_batch_resumes(push_env: dict[str, Any]) -> None:
     """dlt saved the offset past a file's last, partial batch (300 rows, batches of 1,000) and the
     kill came before the job was done: the next run sends that batch again instead of failing on
     dlt's "offset must be a multiple of the batch size" on every run."""
-    import dlt
-    import pyarrow as pa
+    from bc2people.pipelines.core.deliver import resume_pending
 
-    from bc2people.pipelines.core.deliver import Recorder, _pipeline, _row_schema, resume_pending
-
-    ps, db = push_env["people"], push_env["db"]
+    ps = push_env["people"]
     con, writer, delivery, journal = _ledger_and_journal(push_env)
-    pipelines_dir = pipelines_dir_for(db)
     try:
-        recorder = Recorder(writer, "r1", None, 0, journal, delivery.before)
-        pipeline = _pipeline(pipelines_dir, delivery, delivery.make_destination(recorder, 1000, 1))
-        pipeline.extract(dlt.resource([pa.Table.from_pylist(_rows(300, "r1"), schema=_row_schema())],
-                                      name=delivery.table, write_disposition="append"))
-        pipeline.normalize()  # pending, as a kill leaves it; then the state dlt saved past the last batch
-        (state_file,) = (pipelines_dir / delivery.pipeline_name / "load" / "normalized").glob("*/load_package_state.json")
-        (job,) = state_file.parent.glob("new_jobs/persons.*.parquet")
-        state = json.loads(state_file.read_text())
-        state["destination_state"] = {f"persons.{job.name.split('.')[1]}": 300}
-        state_file.write_text(json.dumps(state))
-        tally = resume_pending(pipelines_dir, delivery, writer, "r2", workers=1, batch_size=1000)
+        _package_past_its_last_batch(push_env, con, writer, delivery, journal)
+        tally = resume_pending(pipelines_dir_for(push_env["db"]), delivery, writer, "r2", workers=1, batch_size=1000)
         assert sum(tally.values()) == 300 and len(ps.persons()) == 300
         assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(300,)]
+    finally:
+        con.close()
+
+
+def test_such_a_package_failed_by_earlier_versions_is_delivered_after_the_upgrade(push_env: dict[str, Any]) -> None:
+    """Before the offsets were rounded, every run failed on that package, past dlt's retry limit
+    (dlt then calls the job terminal but keeps it pending). An upgraded run delivers it: a store
+    that failed every night before the upgrade needs nothing done by hand."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from bc2people.pipelines.core.deliver import resume_pending
+
+    ps = push_env["people"]
+    con, writer, delivery, journal = _ledger_and_journal(push_env)
+    try:
+        pipeline = _package_past_its_last_batch(push_env, con, writer, delivery, journal)
+        for _night in range(7):  # the earlier versions' runs: dlt loads the package as it is, and fails
+            with pytest.raises(PipelineStepFailed, match="multiple of"):
+                pipeline.load(workers=1)
+        assert pipeline.has_pending_data and ps.persons() == []
+        tally = resume_pending(pipelines_dir_for(push_env["db"]), delivery, writer, "r2", workers=1, batch_size=1000)
+        assert sum(tally.values()) == 300 and len(ps.persons()) == 300
+        assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(300,)]
+        assert resume_pending(pipelines_dir_for(push_env["db"]), delivery, writer, "r3", workers=1,
+                              batch_size=1000) == Counter()
     finally:
         con.close()
