@@ -326,3 +326,4 @@ if __name__ == "__main__":
     firsts = tuple(os.environ.get("BENCH_SCALE_FIRST", "sequential,overlapped").split(","))
     for size in os.environ.get("BENCH_SCALE_SIZES", "100000,300000,1000000").split(","):
         scale(int(size), firsts)
+    print(f"\nat the end, {speed_line()}", flush=True)  # a shared machine's speed moves during a long run

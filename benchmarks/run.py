@@ -27,6 +27,7 @@ def main() -> int:
         print(f"\n=== {name} ===", flush=True)
         module = importlib.import_module(f"benchmarks.{name}")
         module.main(quick=quick)
+    print(f"\nat the end, {speed_line()}")  # a shared machine's speed moves during a long run
     return 0
 
 
