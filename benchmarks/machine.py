@@ -13,10 +13,7 @@ differ much was made on a machine whose speed changed under it.
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
-DEFAULT = Path(__file__).resolve().parent.parent / "mappings" / "customers_to_people.yaml"
 N, REPEATS = 2_000, 5
 
 
@@ -25,17 +22,16 @@ def mapping_us_per_customer() -> float:
     the first repeat, so the best repeat is a steady state)."""
     from bc2people.pipelines.mapping import load_mapping
     from bc2people.sandbox.generator import generate_customers
+    from benchmarks.bench_mapping import CONTEXT, DEFAULT, _best
 
     mapping = load_mapping(DEFAULT)
     customers = generate_customers(N, seed=3)
-    context = {"store_hash": "machine"}
-    best = float("inf")
-    for _ in range(REPEATS):
-        t0 = time.process_time()
+
+    def map_all() -> None:
         for c in customers:
-            mapping.map(c, context=context)
-        best = min(best, time.process_time() - t0)
-    return best / N * 1e6
+            mapping.map(c, context=CONTEXT)
+
+    return _best(map_all, REPEATS) / N * 1e6
 
 
 def speed_line() -> str:

@@ -25,6 +25,7 @@ DuckDB file) is adopted as it is.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
@@ -164,15 +165,14 @@ def align_resume_offsets(pipeline_dir: Path, batch_size: int) -> list[str]:
     offset is a multiple of the batch size. A file's last batch is usually partial: a kill after
     dlt saved the offset past it, before it marked the job done, left a package that failed every
     run. Rounded down, that last batch is sent again (the target's writes are idempotent)."""
-    import json
-
-    done = []
+    done: list[str] = []
     normalized = pipeline_dir / "load" / "normalized"
-    states = sorted(normalized.glob("*/load_package_state.json")) if normalized.is_dir() else []
-    for path in states:
+    if batch_size < 1 or not normalized.is_dir():
+        return done
+    for path in sorted(normalized.glob("*/load_package_state.json")):
         state = json.loads(path.read_text(encoding="utf-8"))
         offsets = state.get("destination_state")
-        if not isinstance(offsets, dict) or batch_size < 1:
+        if not isinstance(offsets, dict):
             continue
         odd = {k: v for k, v in offsets.items() if isinstance(v, int) and v % batch_size}
         if not odd:
