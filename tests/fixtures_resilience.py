@@ -451,7 +451,13 @@ def run_and_kill(world: World, plan: KillPlan, *extra: str, timeout: float = 240
                     staging_dir / "load" / "normalized"]
 
     def packages() -> set[str]:
-        return {f"{d}/{p.name}" for d in package_dirs if d.is_dir() for p in d.iterdir()}
+        found: set[str] = set()
+        for d in package_dirs:
+            try:  # the run may remove a folder between listing it and reading it (a heal, a wipe)
+                found.update(f"{d}/{p.name}" for p in d.iterdir())
+            except FileNotFoundError:
+                continue
+        return found
 
     packages_at_start = packages()
     args = world.sync_args(*extra)
