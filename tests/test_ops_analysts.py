@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from bc2people.pipelines.publish import analysts_copy_path
-from tests.fixtures_sync import MAPPING, SyncWorld, started_sync_world
+from tests.fixtures_sync import BC2PEOPLE, MAPPING, SyncWorld, started_sync_world
 
 HOLD = """
 import sys, time, duckdb
@@ -69,13 +69,27 @@ def test_each_run_publishes_the_copy_and_an_analyst_on_it_never_fails_the_run(wo
 
 
 def test_a_session_on_the_working_file_makes_the_run_wait_bounded_and_reported(world: SyncWorld) -> None:
-    analyst, _ = hold(world.duckdb, read_only=True, seconds=2)
+    # The session ends only once the run has said it waits: a session of fixed length could end
+    # before a slow start-up reached the file, and the run would then have nothing to wait for.
+    analyst, _ = hold(world.duckdb, read_only=True, seconds=120)
+    run = subprocess.Popen([*BC2PEOPLE, "sync", "--mapping", str(MAPPING), "--duckdb", str(world.duckdb),
+                            "--no-progress", "--lock-wait", "60"], cwd=world.workdir, env=world.env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert run.stderr is not None
+    seen: list[str] = []
     try:
-        out = world.sync("--lock-wait", "30")
+        for line in run.stderr:
+            seen.append(line)
+            if "held by another process; waiting" in line:
+                break
     finally:
-        analyst.wait(timeout=30)
-    assert out.returncode == 0, out
-    assert "held by another process; waiting" in out.stderr
+        analyst.kill()
+        analyst.wait()
+    rest = run.communicate(timeout=240)[1]
+    stderr = "".join(seen) + rest
+    assert run.returncode == 0, stderr[-3000:]
+    assert "held by another process; waiting" in "".join(seen), stderr[-3000:]
+    assert "DuckDB file free, run goes on" in rest, stderr[-3000:]
 
 
 def test_the_wait_gives_up_naming_the_analysts_copy(world: SyncWorld) -> None:
