@@ -88,11 +88,7 @@ class World(SyncWorld):
     """A `SyncWorld` whose syncs log JSON and never stop on rejections, plus the suite's helpers."""
 
     def sync_args(self, *extra: str) -> list[str]:
-        return ["sync", "--mapping", str(MAPPING), "--duckdb", str(self.duckdb), "--no-progress",
-                "--log-format", "json", "--max-rejected-pct", "100", *extra]
-
-    def sync(self, *extra: str, timeout: float = 240) -> CliResult:
-        return self.cli(*self.sync_args(*extra), timeout=timeout)
+        return super().sync_args("--log-format", "json", "--max-rejected-pct", "100", *extra)
 
     def sync_until_success(self, *extra: str, attempts: int = 6) -> list[CliResult]:
         """Run the sync again until it exits 0; every attempt is returned (the last succeeded)."""

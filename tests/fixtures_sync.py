@@ -85,8 +85,12 @@ class SyncWorld:
         self.runs.append(result)
         return result
 
+    def sync_args(self, *args: str) -> list[str]:
+        """The arguments of ``bc2people sync`` against this world, then ``args``."""
+        return ["sync", "--mapping", str(MAPPING), "--duckdb", str(self.duckdb), "--no-progress", *args]
+
     def sync(self, *args: str, **kw: Any) -> CliResult:
-        return self.cli("sync", "--mapping", str(MAPPING), "--duckdb", str(self.duckdb), "--no-progress", *args, **kw)
+        return self.cli(*self.sync_args(*args), **kw)
 
 
 def base_env(workdir: Path) -> dict[str, str]:

@@ -72,8 +72,7 @@ def test_a_session_on_the_working_file_makes_the_run_wait_bounded_and_reported(w
     # The session ends only once the run has said it waits: a session of fixed length could end
     # before a slow start-up reached the file, and the run would then have nothing to wait for.
     analyst, _ = hold(world.duckdb, read_only=True, seconds=120)
-    run = subprocess.Popen([*BC2PEOPLE, "sync", "--mapping", str(MAPPING), "--duckdb", str(world.duckdb),
-                            "--no-progress", "--lock-wait", "60"], cwd=world.workdir, env=world.env,
+    run = subprocess.Popen([*BC2PEOPLE, *world.sync_args("--lock-wait", "60")], cwd=world.workdir, env=world.env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert run.stderr is not None
     seen: list[str] = []
