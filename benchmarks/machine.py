@@ -6,7 +6,7 @@ code mapped 31,600 customers/s on one and 17,300/s on another. So each report st
 fixed single-core workload, the shipped mapping over 2,000 generated customers (best of 5,
 CPU time), in microseconds per customer: figures of two reports compare only after scaling
 by the ratio of their speed lines. The long reports print it again at their end: on a shared
-machine the figure has moved from 46 to 73 us within an hour, and a report whose two lines
+machine the figure has moved from 44 to 97 us within an hour, and a report whose two lines
 differ much was made on a machine whose speed changed under it.
 """
 

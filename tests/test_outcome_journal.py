@@ -257,8 +257,7 @@ def test_a_batch_journaled_as_plain_entries_is_replayed(push_env: dict[str, Any]
         con.close()
 
 
-def _package_past_its_last_batch(push_env: dict[str, Any], con: Any, writer: Any, delivery: Any,
-                                 journal: Any) -> Any:
+def _package_past_its_last_batch(push_env: dict[str, Any], writer: Any, delivery: Any, journal: Any) -> Any:
     """A pending package of 300 rows (batches of 1,000) whose state says its file sent 300: what a
     kill after dlt saved the offset past the file's last, partial batch leaves. Returns its pipeline."""
     import dlt
@@ -289,7 +288,7 @@ def test_a_package_killed_after_its_last_partial_batch_resumes(push_env: dict[st
     ps = push_env["people"]
     con, writer, delivery, journal = _ledger_and_journal(push_env)
     try:
-        _package_past_its_last_batch(push_env, con, writer, delivery, journal)
+        _package_past_its_last_batch(push_env, writer, delivery, journal)
         tally = resume_pending(pipelines_dir_for(push_env["db"]), delivery, writer, "r2", workers=1, batch_size=1000)
         assert sum(tally.values()) == 300 and len(ps.persons()) == 300
         assert con.execute("SELECT count(*) FROM people_sync.sync_outcomes").fetchall() == [(300,)]
@@ -308,7 +307,7 @@ def test_such_a_package_failed_by_earlier_versions_is_delivered_after_the_upgrad
     ps = push_env["people"]
     con, writer, delivery, journal = _ledger_and_journal(push_env)
     try:
-        pipeline = _package_past_its_last_batch(push_env, con, writer, delivery, journal)
+        pipeline = _package_past_its_last_batch(push_env, writer, delivery, journal)
         for _night in range(7):  # the earlier versions' runs: dlt loads the package as it is, and fails
             with pytest.raises(PipelineStepFailed, match="multiple of"):
                 pipeline.load(workers=1)
